@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the demo and the tests use, when they are missing:
+# mosquitto (broker), ffmpeg and rtsp-server-perl (RTSP test server), chromium (dashboard browser test).
+# Idempotent; does nothing when everything is present. Needs root (or sudo) to install.
+set -euo pipefail
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v rtsp-server-perl >/dev/null 2>&1 || need+=(rtsp-server-perl)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing system packages: ${need[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "missing packages ${need[*]} and not root: install them with apt-get" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
