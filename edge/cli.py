@@ -1,0 +1,230 @@
+"""`roadwatch-edge` command line: check, run, snapshot, schema.
+
+Exit codes: 0 ok, 2 bad configuration (systemd's RestartPreventExitStatus=2 stops a restart loop on a
+bad file), 1 anything else. Only the CLI prints; everything else logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from edge.config import ConfigError, NodeConfig, load_config
+
+log = logging.getLogger("edge.cli")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+
+class _KeyValueFormatter(logging.Formatter):
+    """`ts level logger: message` for people, or one JSON object per line for log collectors."""
+
+    def __init__(self, as_json: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.as_json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.as_json:
+            return super().format(record)
+        out = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(level: str, as_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_KeyValueFormatter(as_json))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _load(path: str) -> NodeConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    print(f"{args.config}: OK — node {cfg.node_id}, {len(cfg.cameras)} camera(s), time zone {cfg.timezone}")
+    print(f"  model {cfg.model.path} ({cfg.model.kind}), MQTT {cfg.mqtt.host}:{cfg.mqtt.port} prefix {cfg.mqtt.topic_prefix}")
+    for cam in cfg.cameras:
+        print(f"  camera {cam.id} '{cam.name}': {cam.source} @ {cam.detect_fps:g} fps detection, "
+              f"classes {', '.join(cam.classes)}")
+        for name in cam.lines:
+            print(f"    line {name}")
+        for name in cam.zones:
+            print(f"    zone {name}")
+        for rule in cam.rules:
+            state = "" if rule.enabled else " (disabled)"
+            print(f"    rule {rule.name}: {rule.kind}{state}")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    schema = NodeConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Roadwatch edge node configuration"
+    print(json.dumps(schema, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _make_detector(cfg: NodeConfig) -> Any:
+    from edge.detector import Detector, ModelError
+
+    try:
+        return Detector(cfg.model)
+    except ModelError as exc:
+        print(f"model: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    import cv2
+
+    from edge.draw import draw_detections, draw_geometry
+    from edge.filters import ClassFilter
+    from edge.sources import grab_frame
+
+    cfg = _load(args.config)
+    try:
+        cam = cfg.camera(args.camera)
+    except KeyError:
+        print(f"{args.config}: cameras: no camera with id {args.camera!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    detector = _make_detector(cfg)
+    frame = grab_frame(cam, index=args.frame, timeout_s=args.timeout)
+    if frame is None:
+        print(f"camera {cam.id}: no frame from {cam.source}", file=sys.stderr)
+        return EXIT_ERROR
+    dets = ClassFilter.from_camera(cam, detector.names, frame.width, frame.height).apply(detector.detect(frame.image, 0.1))
+    img = draw_detections(draw_geometry(frame.image, cam), dets, detector.names)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), img):
+        print(f"cannot write {out}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{out}: {frame.width}x{frame.height}, {len(dets)} detection(s), "
+          f"{len(cam.lines)} line(s), {len(cam.zones)} zone(s)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge import sdnotify
+    from edge.pipeline import EventSink, JsonlSink, Node
+
+    cfg = _load(args.config)
+    detector = _make_detector(cfg)
+    sinks: list[EventSink] = []
+    jsonl = JsonlSink(args.events_jsonl) if args.events_jsonl else None
+    if jsonl is not None:
+        sinks.append(jsonl)
+    publisher = None
+    if not args.no_mqtt:
+        from edge.outbox import Outbox
+        from edge.publisher import OutboxSink, Publisher
+
+        outbox = Outbox(cfg.outbox.path, cfg.outbox)
+        publisher = Publisher(cfg.node_id, cfg.mqtt, outbox)
+        sinks.append(OutboxSink(outbox, publisher, cfg.mqtt.topic_prefix))
+        publisher.start()
+
+    node = Node(cfg, detector, sinks, max_frames=args.max_frames, watchdog=sdnotify.watchdog)
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        node.stop()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    stats_stop = threading.Event()
+    if publisher is not None:
+        from edge.stats import node_stats
+
+        def _stats_loop() -> None:
+            while not stats_stop.wait(cfg.mqtt.stats_interval_s):
+                try:
+                    publisher.publish_stats(node_stats(cfg, node, publisher))
+                except Exception:
+                    log.exception("node %s: stats publishing failed", cfg.node_id)
+
+        threading.Thread(target=_stats_loop, name="stats", daemon=True).start()
+
+    sdnotify.ready()
+    log.info("node %s: running %d camera(s)", cfg.node_id, len(cfg.cameras))
+    try:
+        node.run()
+    finally:
+        sdnotify.stopping()
+        stats_stop.set()
+        if publisher is not None:
+            publisher.stop(timeout=args.flush_timeout)
+        if jsonl is not None:
+            jsonl.close()
+    total = sum(a.times.events for a in node.analyzers.values())
+    log.info("node %s: stopped, %d event(s)", cfg.node_id, total)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="roadwatch-edge", description="Roadwatch edge node")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="validate a node config and print a summary")
+    c.add_argument("config")
+    c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("run", help="run the node")
+    r.add_argument("config")
+    r.add_argument("--max-frames", type=int, default=None, help="stop after N frames per camera")
+    r.add_argument("--events-jsonl", default=None, help="also write every event as a JSON line to this file")
+    r.add_argument("--no-mqtt", action="store_true", help="do not publish (no outbox, no broker)")
+    r.add_argument("--flush-timeout", type=float, default=10.0, help="seconds to flush the outbox at exit")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("snapshot", help="grab a frame, detect once, draw lines/zones/arrows into a PNG")
+    s.add_argument("config")
+    s.add_argument("--camera", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--frame", type=int, default=0, help="frame index for video files")
+    s.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a live frame")
+    s.set_defaults(func=cmd_snapshot)
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of the node config")
+    sc.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_json)
+    try:
+        return int(args.func(args))
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:
+        log.exception("edge node crashed")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
