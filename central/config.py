@@ -1,0 +1,379 @@
+"""Aggregator configuration: pydantic models for the station's YAML file and `load_config`.
+
+Like the edge, every model forbids unknown keys and `load_config` reports each problem as
+`file: forwarding.rules[0].webhooks: reason` (the CLI exits 2 on it). Secrets never live in the YAML:
+broker passwords and webhook secrets name an environment variable or a file; accounts carry a password
+*hash* (`roadwatch-central hash-password`), which is not a secret. The one exception is the demo account,
+whose password may come from an environment variable with a `default`, logged loudly at start-up.
+
+This module deliberately repeats a little of edge/config.py (error formatting, the duplicate-key YAML
+loader) because `central` must never import `edge`: the two talk only through the MQTT contract.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; `lines` holds one `file: path: reason` per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """Where a secret comes from: an environment variable or a file (e.g. a systemd credential)."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable name")
+    file: str | None = Field(default=None, description="File whose content (stripped) is the secret")
+    default: str | None = Field(
+        default=None, description="Demo configs only: value used when the variable is unset (logged as a warning)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+    def resolve(self) -> str:
+        """Read the secret; raises ValueError naming the variable or file when it is missing."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                if self.default is not None:
+                    return self.default
+                raise ValueError(f"environment variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        try:
+            return Path(os.path.expandvars(self.file)).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
+
+    def uses_default(self) -> bool:
+        return self.env is not None and self.default is not None and self.env not in os.environ
+
+
+class TlsSettings(Strict):
+    ca_file: str | None = Field(default=None, description="CA certificate (PEM); system CAs when omitted")
+    cert_file: str | None = Field(default=None, description="Client certificate (PEM)")
+    key_file: str | None = Field(default=None, description="Client key (PEM)")
+    insecure: bool = Field(default=False, description="Skip host name checks (testing only)")
+
+
+def _no_inline_secret(data: Any, *keys: str) -> Any:
+    if isinstance(data, dict):
+        for key in keys:
+            if isinstance(data.get(key), str):
+                raise ValueError(f"{key}: secrets are not read from the YAML; use {key}: {{env: NAME}} or {{file: PATH}}")
+    return data
+
+
+class MqttSettings(Strict):
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
+    topic_prefix: str = Field(default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic")
+    client_id: str = Field(
+        default="roadwatch-central", min_length=1, max_length=128,
+        description="Fixed client id: the broker keeps this session's queue while the aggregator is down",
+    )
+    session_expiry_s: int = Field(
+        default=7 * 86400, ge=0, le=2**32 - 1, description="MQTT 5 session expiry: how long the broker queues for us"
+    )
+    shared_group: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]+$",
+        description="MQTT 5 shared subscription group: several aggregators split the load ($share/<group>/...)",
+    )
+    username: str | None = None
+    password: SecretRef | None = Field(default=None, description="Password source: {env: NAME} or {file: PATH}")
+    tls: TlsSettings | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret(cls, data: Any) -> Any:
+        return _no_inline_secret(data, "password")
+
+    @model_validator(mode="after")
+    def _shared_needs_v5(self) -> MqttSettings:
+        if self.shared_group is not None and self.protocol != "5":
+            raise ValueError("shared_group: shared subscriptions need protocol '5'")
+        return self
+
+
+class StoreSettings(Strict):
+    url: str = Field(
+        default="sqlite:///var/central.sqlite",
+        description="sqlite:///relative/path or sqlite:////absolute/path (PostgreSQL is not implemented yet)",
+    )
+    snapshots_dir: str = Field(default="var/snapshots", description="Content-addressed JPEG store (<dir>/ab/cdef...jpg)")
+    queue_max: int = Field(default=20000, ge=100, le=10_000_000, description="Messages buffered between MQTT and the writer")
+    batch_max: int = Field(default=500, ge=1, le=10000, description="Largest write transaction, in messages")
+
+    @field_validator("url")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("PostgreSQL is not implemented yet; use sqlite:///path")
+        if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
+            raise ValueError("expected sqlite:///path/to/file.sqlite")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.url.removeprefix("sqlite:///"))
+
+
+class RetentionSettings(Strict):
+    max_age_days: float = Field(default=90.0, gt=0, description="Events and snapshots older than this are deleted")
+    max_snapshot_mb: float = Field(default=4096.0, gt=0, description="Disk budget of snapshots; oldest go first")
+    interval_s: float = Field(default=600.0, gt=0, le=86400, description="How often retention runs")
+
+
+class HealthSettings(Strict):
+    offline_alert_after_s: float = Field(default=60.0, ge=0, description="Alert when a node is offline this long")
+    stream_lost_alert_after_s: float = Field(default=120.0, ge=0, description="Alert when a stream is lost this long")
+    check_interval_s: float = Field(default=5.0, gt=0, le=3600, description="How often node health is checked")
+
+
+class HttpSettings(Strict):
+    host: str = Field(default="127.0.0.1", min_length=1, description="Bind address of the API and dashboard")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free one (tests)")
+    session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 30, description="Lifetime of a login session")
+    cookie_secure: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS)")
+    login_max_failures: int = Field(default=5, ge=1, le=1000, description="Failed logins per user or address per window")
+    login_window_s: float = Field(default=300.0, gt=0, description="Window of the failed-login limit")
+
+
+Role = Literal["viewer", "operator", "admin"]
+
+
+class Account(Strict):
+    """An operator account. `password_hash` comes from `roadwatch-central hash-password`."""
+
+    username: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    role: Role = "viewer"
+    password_hash: str | None = Field(default=None, description="scrypt$... or pbkdf2_sha256$... hash string")
+    password: SecretRef | None = Field(default=None, description="Demo accounts: {env: NAME, default: ...}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret(cls, data: Any) -> Any:
+        return _no_inline_secret(data, "password")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Account:
+        if (self.password_hash is None) == (self.password is None):
+            raise ValueError("give exactly one of 'password_hash' or 'password'")
+        if self.password_hash is not None and not self.password_hash.startswith(("scrypt$", "pbkdf2_sha256$")):
+            raise ValueError("password_hash: not a hash from `roadwatch-central hash-password`")
+        return self
+
+
+class ApiToken(Strict):
+    """A static API token for machines; only its sha256 is configured (`hash-password --token`)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    role: Role = "viewer"
+    token_hash: str = Field(pattern=r"^sha256\$[0-9a-f]{64}$", description="sha256$<hex> of the token")
+
+
+class Webhook(Strict):
+    url: str = Field(pattern=r"^https?://", description="Receiver URL; the JSON body is POSTed")
+    secret: SecretRef | None = Field(default=None, description="HMAC-SHA256 key for X-Roadwatch-Signature")
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+    max_attempts: int = Field(default=8, ge=1, le=100, description="Dead-letter after this many failed attempts")
+    backoff_s: float = Field(default=2.0, gt=0, le=3600, description="First retry delay; doubles each attempt")
+    backoff_max_s: float = Field(default=900.0, gt=0, le=86400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret(cls, data: Any) -> Any:
+        return _no_inline_secret(data, "secret")
+
+
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class TimeWindow(Strict):
+    """Local time of day; `from` after `to` wraps midnight (22:00 -> 05:00)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: str = Field(alias="from", pattern=_HHMM)
+    end: str = Field(alias="to", pattern=_HHMM)
+
+
+class ForwardRule(Strict):
+    """Select events and send them on; empty selectors match everything."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    kinds: list[str] = Field(default_factory=list, max_length=64)
+    cameras: list[str] = Field(default_factory=list, max_length=256, description="Camera ids, or node/camera")
+    classes: list[str] = Field(default_factory=list, max_length=80)
+    phases: list[Literal["instant", "start", "update", "end"]] = Field(default_factory=lambda: ["instant", "start"])
+    time_of_day: TimeWindow | None = None
+    throttle_s: float = Field(default=0.0, ge=0, le=86400, description="At most one per (camera, event rule) per window")
+    mqtt: bool = Field(default=True, description="Publish to <prefix>/alerts/<node>/<camera>/<kind>")
+    webhooks: list[str] = Field(default_factory=list, description="Names of webhooks to call")
+
+
+class ForwardingSettings(Strict):
+    webhooks: dict[str, Webhook] = Field(default_factory=dict)
+    rules: list[ForwardRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _refs(self) -> ForwardingSettings:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.name in seen:
+                raise ValueError(f"rules[{i}].name: duplicate rule name {rule.name!r}")
+            seen.add(rule.name)
+            for hook in rule.webhooks:
+                if hook not in self.webhooks:
+                    raise ValueError(f"rules[{i}].webhooks: no webhook named {hook!r} (have {sorted(self.webhooks)})")
+        return self
+
+
+class CentralConfig(Strict):
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="IANA zone for time-of-day rules and alert texts")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    accounts: list[Account] = Field(default_factory=list)
+    api_tokens: list[ApiToken] = Field(default_factory=list)
+    forwarding: ForwardingSettings = Field(default_factory=ForwardingSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CentralConfig:
+        for label, names in (("accounts", [a.username for a in self.accounts]), ("api_tokens", [t.name for t in self.api_tokens])):
+            dup = {n for n in names if names.count(n) > 1}
+            if dup:
+                raise ValueError(f"{label}: duplicate name(s) {sorted(dup)}")
+        return self
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+
+def _mapping_no_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """Turn a pydantic location into `forwarding.rules[0].kinds`."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("function-after", "function-before") or "[" in item:
+            continue
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts).lstrip(".") or "(top level)"
+
+
+_INNER_PATH = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.+)$", re.DOTALL)
+
+
+def validate_config(data: Any, source: str = "<config>") -> CentralConfig:
+    """Validate parsed YAML; raise ConfigError with one line per problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"])
+    try:
+        cfg = CentralConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; see configs/central.example.yaml)"
+            where = format_loc(tuple(err["loc"]))
+            inner = _INNER_PATH.match(msg)
+            if inner:  # a model validator names the field inside its model: join the two paths
+                where = inner.group(1) if where == "(top level)" else f"{where}.{inner.group(1)}"
+                msg = inner.group(2)
+            lines.append(f"{source}: {where}: {msg}")
+        raise ConfigError(lines) from None
+    problems = [f"{source}: {path}: {msg}" for path, msg in check_secrets(cfg)]
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def check_secrets(cfg: CentralConfig) -> list[tuple[str, str]]:
+    """Secrets the file names must exist now, not at the first webhook at 3 a.m."""
+    refs: list[tuple[str, SecretRef | None]] = [("mqtt.password", cfg.mqtt.password)]
+    refs += [(f"accounts[{i}].password", a.password) for i, a in enumerate(cfg.accounts)]
+    refs += [(f"forwarding.webhooks.{name}.secret", w.secret) for name, w in cfg.forwarding.webhooks.items()]
+    out: list[tuple[str, str]] = []
+    for path, ref in refs:
+        if ref is None:
+            continue
+        try:
+            ref.resolve()
+        except ValueError as exc:
+            out.append((path, str(exc)))
+    return out
+
+
+def load_config(path: str | Path) -> CentralConfig:
+    """Read and validate the aggregator's YAML file; raise ConfigError with `file: field: reason` lines."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read file: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: file is not UTF-8 text"]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{path}: {where}YAML error: {problem}"]) from None
+    return validate_config(data, str(path))

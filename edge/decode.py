@@ -1,0 +1,191 @@
+"""Pure-numpy pre- and post-processing of YOLO-family detectors: letterbox, decode, class-aware NMS.
+
+Kept apart from `edge.detector` so that the maths can be tested on hand-made tensors without a model
+and without onnxruntime. Everything here works on whole arrays: the only Python loop is the greedy NMS
+loop, which runs once per *kept* box (a few dozen per frame), never once per candidate.
+
+Boxes are `xyxy` in pixels throughout. Two letterbox conventions exist and must not be mixed up:
+Ultralytics centres the resized image on the canvas, YOLOX puts it at the top-left corner and pads
+to the bottom-right. Both pad with grey 114.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.records import FloatArray, ImageArray, IntArray
+
+PAD_VALUE = 114
+YOLOX_STRIDES: tuple[int, ...] = (8, 16, 32)
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """How a frame was placed on the model's input canvas, so boxes can be mapped back.
+
+    `scale_x` / `scale_y` are the resized size over the frame size (equal up to rounding), `pad_x` /
+    `pad_y` the offset of the resized image on the canvas, in input pixels.
+    """
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+    frame_w: int
+    frame_h: int
+
+    def to_frame(self, xyxy: FloatArray) -> FloatArray:
+        """Map boxes from input-canvas pixels back to frame pixels, clipped to the frame."""
+        if xyxy.shape[0] == 0:
+            return np.zeros((0, 4), np.float32)
+        offset = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], np.float32)
+        scale = np.array([self.scale_x, self.scale_y, self.scale_x, self.scale_y], np.float32)
+        out = (xyxy - offset) / scale
+        limits = np.array([self.frame_w, self.frame_h, self.frame_w, self.frame_h], np.float32)
+        return np.clip(out, 0.0, limits).astype(np.float32)
+
+
+def letterbox_geometry(frame_w: int, frame_h: int, input_w: int, input_h: int, centered: bool) -> Letterbox:
+    """Where a frame lands on the canvas, following each family's own preprocessing exactly.
+
+    Ultralytics rounds the resized size and splits the padding in two (`round(d - 0.1)` on the top/left
+    side, as its `LetterBox` does); YOLOX truncates the resized size and pads only right and bottom.
+    Matching the training-time convention matters: a one-pixel shift costs recall on small objects.
+    """
+    ratio = min(input_w / frame_w, input_h / frame_h)
+    if centered:
+        new_w, new_h = round(frame_w * ratio), round(frame_h * ratio)
+        pad_x = float(round((input_w - new_w) / 2 - 0.1))
+        pad_y = float(round((input_h - new_h) / 2 - 0.1))
+    else:
+        new_w, new_h = int(frame_w * ratio), int(frame_h * ratio)
+        pad_x = pad_y = 0.0
+    new_w, new_h = max(1, new_w), max(1, new_h)
+    return Letterbox(new_w / frame_w, new_h / frame_h, pad_x, pad_y, frame_w, frame_h)
+
+
+def letterbox(image: ImageArray, input_w: int, input_h: int, centered: bool) -> tuple[ImageArray, Letterbox]:
+    """Resize `image` (h, w, 3) into a new grey canvas of the model's input size, keeping its aspect.
+
+    A fresh canvas per call (a 0.5 MB fill) keeps the detector free of shared buffers.
+    """
+    import cv2
+
+    frame_h, frame_w = int(image.shape[0]), int(image.shape[1])
+    box = letterbox_geometry(frame_w, frame_h, input_w, input_h, centered)
+    new_w = round(frame_w * box.scale_x)
+    new_h = round(frame_h * box.scale_y)
+    if (new_w, new_h) == (frame_w, frame_h):
+        resized = image
+    else:
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((input_h, input_w, 3), PAD_VALUE, np.uint8)
+    x0, y0 = int(box.pad_x), int(box.pad_y)
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
+    return canvas, box
+
+
+def cxcywh_to_xyxy(boxes: npt.NDArray[np.float32]) -> FloatArray:
+    half = boxes[:, 2:4] * 0.5
+    return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1).astype(np.float32)
+
+
+def decode_ultralytics(output: npt.NDArray[np.float32], min_score: float) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Decode an Ultralytics YOLOv8/YOLO11 head `[1, 4 + nc, N]` into boxes in input pixels.
+
+    Rows 0..3 are cx, cy, w, h in input pixels, the others per-class scores (already sigmoid; no
+    objectness). Each candidate keeps its best class, as Ultralytics does without `multi_label`.
+    """
+    pred = output[0]
+    class_scores = pred[4:]
+    class_ids = np.argmax(class_scores, axis=0)
+    scores = np.take_along_axis(class_scores, class_ids[None, :], axis=0)[0]
+    keep = np.flatnonzero(scores >= min_score)
+    xyxy = cxcywh_to_xyxy(pred[:4, keep].T)
+    return xyxy, scores[keep].astype(np.float32), class_ids[keep].astype(np.int64)
+
+
+def yolox_grid(input_w: int, input_h: int, strides: tuple[int, ...] = YOLOX_STRIDES) -> tuple[FloatArray, FloatArray]:
+    """Grid cell origins (N, 2) and strides (N, 1) in the order of the YOLOX head's rows.
+
+    The head concatenates its levels from the finest stride up, each level in row-major order.
+    """
+    cells: list[FloatArray] = []
+    steps: list[FloatArray] = []
+    for stride in strides:
+        ys, xs = np.meshgrid(np.arange(input_h // stride), np.arange(input_w // stride), indexing="ij")
+        cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32))
+        steps.append(np.full((xs.size, 1), stride, np.float32))
+    return np.concatenate(cells), np.concatenate(steps)
+
+
+def yolox_anchor_count(input_w: int, input_h: int, strides: tuple[int, ...] = YOLOX_STRIDES) -> int:
+    return sum((input_h // s) * (input_w // s) for s in strides)
+
+
+def decode_yolox(
+    output: npt.NDArray[np.float32], grid: FloatArray, strides: FloatArray, min_score: float
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Decode a raw YOLOX head `[1, N, 5 + nc]` (exported with `decode_in_inference=False`).
+
+    Columns 0..1 are cell offsets, 2..3 log sizes, 4 objectness and the rest class scores; the export
+    already applies the sigmoid to objectness and classes (values lie in 0..1), only the box needs
+    the grid. Score = objectness x best class score, as in YOLOX's own `postprocess`.
+    """
+    pred = output[0]
+    class_scores = pred[:, 5:]
+    class_ids = np.argmax(class_scores, axis=1)
+    scores = pred[:, 4] * np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
+    keep = np.flatnonzero(scores >= min_score)
+    rows = pred[keep]
+    step = strides[keep]
+    centres = (rows[:, :2] + grid[keep]) * step
+    sizes = np.exp(np.minimum(rows[:, 2:4], 20.0)) * step  # the cap keeps a corrupt output finite
+    xyxy = cxcywh_to_xyxy(np.concatenate([centres, sizes], axis=1))
+    return xyxy, scores[keep].astype(np.float32), class_ids[keep].astype(np.int64)
+
+
+def box_iou(box: FloatArray, boxes: FloatArray) -> FloatArray:
+    """IoU of one box (4,) against many (n, 4)."""
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0.0, None) * np.clip(y2 - y1, 0.0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def nms(
+    xyxy: FloatArray,
+    scores: FloatArray,
+    class_ids: IntArray,
+    iou_threshold: float,
+    max_det: int = 300,
+    max_candidates: int = 3000,
+) -> IntArray:
+    """Class-aware greedy NMS; returns indices of kept boxes, best score first.
+
+    Boxes of different classes never suppress each other: each class is shifted by its own offset
+    larger than any coordinate (the trick torchvision's `batched_nms` uses), so one pass handles all
+    classes. Only the `max_candidates` best boxes enter, which bounds the cost on a noisy frame.
+    """
+    n = int(scores.shape[0])
+    if n == 0:
+        return np.zeros(0, np.int64)
+    order = np.argsort(-scores, kind="stable")[:max_candidates]
+    span = float(np.max(xyxy)) - min(float(np.min(xyxy)), 0.0) + 1.0
+    shifted = xyxy[order] + (class_ids[order].astype(np.float32) * span)[:, None]
+    kept: list[int] = []
+    remaining = np.arange(order.shape[0])
+    while remaining.size and len(kept) < max_det:
+        best = int(remaining[0])
+        kept.append(best)
+        rest = remaining[1:]
+        remaining = rest[box_iou(shifted[best], shifted[rest]) <= iou_threshold]
+    return order[np.asarray(kept, np.int64)].astype(np.int64)

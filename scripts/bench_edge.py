@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Edge throughput benchmark: decode-only, model-only and full-pipeline fps, as ratios from one run.
+
+    python scripts/bench_edge.py --model '{data}/models/yolo11n_int8.onnx' \
+        --video '{data}/videos/vtest.avi' --threads 1 --frames 300
+
+Measures, on the same frames:
+- decode: reading and decoding the clip only;
+- model: detector only (letterbox preprocessing + inference + decoding/NMS) on frames held in memory;
+- pipeline: decode + motion gate + detect + filter + track + rules, gating off, then gating on;
+and prints JSON plus a table, with the pipeline/model ratio, the detector runs saved by gating, how many
+tracks of the no-gating run the gating run keeps, the share of time spent in the rules, and peak RSS.
+Ratios from one run are what count on a noisy machine; absolute fps vary with the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.config import CameraConfig, ModelSettings, NodeConfig, expand_path, load_config  # noqa: E402
+from edge.events import EventFactory  # noqa: E402
+
+
+def _frames(video: str, n: int) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(expand_path(video))
+    out: list[np.ndarray] = []
+    while len(out) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(img)
+    cap.release()
+    return out
+
+
+def _camera(args: argparse.Namespace) -> tuple[CameraConfig, str]:
+    if args.config:
+        cfg: NodeConfig = load_config(args.config)
+        cam = cfg.camera(args.camera) if args.camera else cfg.cameras[0]
+        return cam, cfg.timezone
+    return CameraConfig(id="bench", source=args.video), "Asia/Ho_Chi_Minh"
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9))
+
+
+def run_pipeline(cam: CameraConfig, tz: str, detector: Any, video: str, n: int, gating: bool, fps: float) -> dict[str, Any]:
+    """Decode + analyse `n` frames; returns timings and per-frame track boxes for the comparison."""
+    import cv2
+
+    from edge.analyzer import CameraAnalyzer
+    from edge.records import Frame
+
+    analyzer = CameraAnalyzer(cam, detector, EventFactory("bench", cam.id, tz), tz, motion_enabled=gating, health_enabled=True)
+    cap = cv2.VideoCapture(expand_path(video))
+    boxes: list[dict[int, np.ndarray]] = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        ok, img = cap.read()
+        if not ok:
+            break
+        res = analyzer.process(Frame(cam.id, i, i / fps, 1.7e9 + i / fps, img))
+        boxes.append({int(t): b for t, b in zip(res.tracks.track_ids, res.tracks.xyxy, strict=True)} if res.detected else {})
+    elapsed = time.perf_counter() - t0
+    cap.release()
+    times = analyzer.times
+    return {
+        "frames": times.frames,
+        "seconds": elapsed,
+        "fps": times.frames / elapsed,
+        "detector_runs": times.detector_runs,
+        "rules_s": times.rules_s,
+        "track_s": times.track_s,
+        "motion_s": times.motion_s,
+        "health_s": times.health_s,
+        "detect_s": times.detect_s,
+        "events": times.events,
+        "boxes": boxes,
+    }
+
+
+def tracks_kept(ref: list[dict[int, np.ndarray]], other: list[dict[int, np.ndarray]], min_len: int = 10) -> tuple[int, int]:
+    """How many tracks (>= min_len detected frames) of `ref` have a counterpart in `other` (IoU >= 0.3
+    at a frame where `other` ran the detector, near the middle of the reference track)."""
+    spans: dict[int, list[int]] = {}
+    for i, frame in enumerate(ref):
+        for tid in frame:
+            spans.setdefault(tid, []).append(i)
+    total = kept = 0
+    for tid, idx in spans.items():
+        if len(idx) < min_len:
+            continue
+        total += 1
+        for i in sorted(idx, key=lambda j: abs(j - idx[len(idx) // 2])):
+            if other[i]:
+                theirs = np.stack(list(other[i].values()))
+                if _iou(ref[i][tid][None, :], theirs).max() >= 0.3:
+                    kept += 1
+                break
+    return kept, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="{data}/models/yolo11n_int8.onnx")
+    p.add_argument("--video", default="{data}/videos/vtest.avi")
+    p.add_argument("--config", default=None, help="node config whose camera (lines, zones, rules) is used")
+    p.add_argument("--camera", default=None)
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    p.add_argument("--frames", type=int, default=300)
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate used for the frame clock")
+    args = p.parse_args(argv)
+
+    from edge.detector import Detector
+
+    cam, tz = _camera(args)
+    video = args.video if not args.config else cam.source
+    detector = Detector(ModelSettings(path=args.model, intra_op_threads=args.threads))
+
+    t0 = time.perf_counter()
+    frames = _frames(video, args.frames)
+    decode_s = time.perf_counter() - t0
+    n = len(frames)
+
+    t0 = time.perf_counter()
+    for img in frames:
+        detector.detect(img, 0.1)
+    model_s = time.perf_counter() - t0
+    del frames
+
+    nogate = run_pipeline(cam, tz, detector, video, n, gating=False, fps=args.fps)
+    gate = run_pipeline(cam, tz, detector, video, n, gating=True, fps=args.fps)
+    kept, total = tracks_kept(nogate["boxes"], gate["boxes"])
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    model_fps = n / model_s
+    result = {
+        "model": args.model,
+        "video": video,
+        "config": args.config,
+        "threads": args.threads,
+        "frames": n,
+        "decode_fps": round(n / decode_s, 1),
+        "model_fps": round(model_fps, 2),
+        "pipeline_fps_no_gating": round(nogate["fps"], 2),
+        "pipeline_fps_gating": round(gate["fps"], 2),
+        "pipeline_to_model_ratio": round(nogate["fps"] / model_fps, 3),
+        "detector_runs_no_gating": nogate["detector_runs"],
+        "detector_runs_gating": gate["detector_runs"],
+        "tracks_no_gating": total,
+        "tracks_kept_with_gating": kept,
+        "rules_share_of_pipeline": round(nogate["rules_s"] / nogate["seconds"], 4),
+        "tracker_share_of_pipeline": round(nogate["track_s"] / nogate["seconds"], 4),
+        "motion_ms_per_frame": round(1000 * gate["motion_s"] / max(gate["frames"], 1), 3),
+        "health_ms_per_frame": round(1000 * nogate["health_s"] / max(nogate["frames"], 1), 3),
+        "events_no_gating": nogate["events"],
+        "peak_rss_mb": round(rss_mb, 1),
+    }
+    print(json.dumps(result, indent=2))
+    print()
+    print(f"{'measure':<34}{'value':>12}")
+    for key, value in result.items():
+        if key in ("model", "video", "config"):
+            continue
+        print(f"{key:<34}{value!s:>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
