@@ -165,6 +165,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         threading.Thread(target=_stats_loop, name="stats", daemon=True).start()
 
+    metrics = None
+    if cfg.metrics.enabled:
+        from edge.metrics import MetricsServer, render_metrics
+        from edge.stats import node_stats
+
+        try:
+            metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, lambda: render_metrics(node_stats(cfg, node, publisher)))
+            metrics.start()
+            log.info("node %s: metrics on http://%s:%d/metrics", cfg.node_id, cfg.metrics.host, metrics.port)
+        except OSError as exc:  # a busy port must not stop the cameras
+            log.error("node %s: cannot serve metrics on %s:%d: %s", cfg.node_id, cfg.metrics.host, cfg.metrics.port, exc)
+
     sdnotify.ready()
     log.info("node %s: running %d camera(s)", cfg.node_id, len(cfg.cameras))
     try:
@@ -172,6 +184,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         sdnotify.stopping()
         stats_stop.set()
+        if metrics is not None:
+            metrics.stop()
         if publisher is not None:
             publisher.stop(timeout=args.flush_timeout)
         if jsonl is not None:

@@ -257,12 +257,19 @@ class OutboxSettings(Strict):
     max_age_h: float = Field(default=168.0, gt=0, description="Events older than this are dropped")
 
 
+class MetricsSettings(Strict):
+    enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics")
+    host: str = Field(default="127.0.0.1", description="Bind address; localhost by default")
+    port: int = Field(default=9108, ge=0, le=65535, description="TCP port (0 picks a free one)")
+
+
 class NodeConfig(Strict):
     node_id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_-]+$", description="Node id, used in MQTT topics")
     timezone: str = Field(default="Asia/Ho_Chi_Minh", description="IANA time zone for schedules and local times")
     model: ModelSettings = Field(default_factory=ModelSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     stats_log_interval_s: float = Field(default=5.0, gt=0, le=3600, description="Period of the per-camera log line")
     cameras: list[CameraConfig] = Field(min_length=1, description="Cameras read by this node")
 

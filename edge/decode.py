@@ -43,7 +43,7 @@ class Letterbox:
             return np.zeros((0, 4), np.float32)
         offset = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], np.float32)
         scale = np.array([self.scale_x, self.scale_y, self.scale_x, self.scale_y], np.float32)
-        out = (xyxy - offset) / scale
+        out: FloatArray = (xyxy - offset) / scale
         limits = np.array([self.frame_w, self.frame_h, self.frame_w, self.frame_h], np.float32)
         return np.clip(out, 0.0, limits).astype(np.float32)
 
@@ -78,10 +78,9 @@ def letterbox(image: ImageArray, input_w: int, input_h: int, centered: bool) -> 
     box = letterbox_geometry(frame_w, frame_h, input_w, input_h, centered)
     new_w = round(frame_w * box.scale_x)
     new_h = round(frame_h * box.scale_y)
-    if (new_w, new_h) == (frame_w, frame_h):
-        resized = image
-    else:
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    resized: ImageArray = image
+    if (new_w, new_h) != (frame_w, frame_h):
+        resized = np.asarray(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR), np.uint8)
     canvas = np.full((input_h, input_w, 3), PAD_VALUE, np.uint8)
     x0, y0 = int(box.pad_x), int(box.pad_y)
     canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
@@ -93,22 +92,26 @@ def cxcywh_to_xyxy(boxes: npt.NDArray[np.float32]) -> FloatArray:
     return np.concatenate([boxes[:, :2] - half, boxes[:, :2] + half], axis=1).astype(np.float32)
 
 
-def decode_ultralytics(output: npt.NDArray[np.float32], min_score: float) -> tuple[FloatArray, FloatArray, IntArray]:
+Decoded = tuple[FloatArray, FloatArray, IntArray]
+
+
+def decode_ultralytics(output: npt.NDArray[np.float32], min_score: float) -> Decoded:
     """Decode an Ultralytics YOLOv8/YOLO11 head `[1, 4 + nc, N]` into boxes in input pixels.
 
     Rows 0..3 are cx, cy, w, h in input pixels, the others per-class scores (already sigmoid; no
     objectness). Each candidate keeps its best class, as Ultralytics does without `multi_label`.
     """
     pred = output[0]
-    class_scores = pred[4:]
-    class_ids = np.argmax(class_scores, axis=0)
-    scores = np.take_along_axis(class_scores, class_ids[None, :], axis=0)[0]
+    scores = pred[4:].max(axis=0)
     keep = np.flatnonzero(scores >= min_score)
+    class_ids = np.argmax(pred[4:, keep], axis=0)  # only for the few survivors of the threshold
     xyxy = cxcywh_to_xyxy(pred[:4, keep].T)
-    return xyxy, scores[keep].astype(np.float32), class_ids[keep].astype(np.int64)
+    return xyxy, scores[keep].astype(np.float32), class_ids.astype(np.int64)
 
 
-def yolox_grid(input_w: int, input_h: int, strides: tuple[int, ...] = YOLOX_STRIDES) -> tuple[FloatArray, FloatArray]:
+def yolox_grid(
+    input_w: int, input_h: int, strides: tuple[int, ...] = YOLOX_STRIDES
+) -> tuple[FloatArray, FloatArray]:
     """Grid cell origins (N, 2) and strides (N, 1) in the order of the YOLOX head's rows.
 
     The head concatenates its levels from the finest stride up, each level in row-major order.
@@ -128,7 +131,7 @@ def yolox_anchor_count(input_w: int, input_h: int, strides: tuple[int, ...] = YO
 
 def decode_yolox(
     output: npt.NDArray[np.float32], grid: FloatArray, strides: FloatArray, min_score: float
-) -> tuple[FloatArray, FloatArray, IntArray]:
+) -> Decoded:
     """Decode a raw YOLOX head `[1, N, 5 + nc]` (exported with `decode_in_inference=False`).
 
     Columns 0..1 are cell offsets, 2..3 log sizes, 4 objectness and the rest class scores; the export
@@ -136,16 +139,15 @@ def decode_yolox(
     the grid. Score = objectness x best class score, as in YOLOX's own `postprocess`.
     """
     pred = output[0]
-    class_scores = pred[:, 5:]
-    class_ids = np.argmax(class_scores, axis=1)
-    scores = pred[:, 4] * np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
+    scores = pred[:, 4] * pred[:, 5:].max(axis=1)
     keep = np.flatnonzero(scores >= min_score)
     rows = pred[keep]
+    class_ids = np.argmax(rows[:, 5:], axis=1)
     step = strides[keep]
     centres = (rows[:, :2] + grid[keep]) * step
     sizes = np.exp(np.minimum(rows[:, 2:4], 20.0)) * step  # the cap keeps a corrupt output finite
     xyxy = cxcywh_to_xyxy(np.concatenate([centres, sizes], axis=1))
-    return xyxy, scores[keep].astype(np.float32), class_ids[keep].astype(np.int64)
+    return xyxy, scores[keep].astype(np.float32), class_ids.astype(np.int64)
 
 
 def box_iou(box: FloatArray, boxes: FloatArray) -> FloatArray:
@@ -166,6 +168,7 @@ def nms(
     scores: FloatArray,
     class_ids: IntArray,
     iou_threshold: float,
+    *,
     max_det: int = 300,
     max_candidates: int = 3000,
 ) -> IntArray:

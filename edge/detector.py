@@ -80,9 +80,8 @@ def _literal(meta: dict[str, str], key: str) -> Any:
 def _metadata_names(meta: dict[str, str]) -> tuple[str, ...] | None:
     """Class names from Ultralytics' `names` metadata, a dict literal `{0: 'person', ...}`."""
     value = _literal(meta, "names")
-    if isinstance(value, dict) and value and all(isinstance(k, int) for k in value):
-        if sorted(value) == list(range(len(value))):
-            return tuple(str(value[i]) for i in range(len(value)))
+    if isinstance(value, dict) and value and set(value) == set(range(len(value))):
+        return tuple(str(value[i]) for i in range(len(value)))
     if isinstance(value, (list, tuple)) and value:
         return tuple(str(v) for v in value)
     return None
@@ -152,7 +151,8 @@ class Detector:
         self.last_timing = DetectTiming()
         log.info(
             "model %s: layout %s, input %dx%d, %d classes, providers %s, warm-up %.0f ms",
-            self.path.name, self.layout, width, height, len(self.names), self.session.get_providers(), warmup_ms,
+            self.path.name, self.layout, width, height, len(self.names),
+            self.session.get_providers(), warmup_ms,
         )
 
     def _input_size(self, shape: list[Any], meta: dict[str, str]) -> tuple[int, int]:
@@ -186,7 +186,8 @@ class Detector:
             wanted = _SUPPORTED if kind == "auto" else f"{kind} (configured)"
             extra = f" with {len(names)} class names in its metadata" if names else ""
             raise ModelError(
-                f"{self.path}: output shape {list(shape)}{extra} matches no supported layout; expected {wanted}"
+                f"{self.path}: output shape {list(shape)}{extra} matches no supported layout; "
+                f"expected {wanted}"
             )
         layout = candidates[0]
         classes = fits[layout]
@@ -206,11 +207,14 @@ class Detector:
         """
         if float(np.abs(out[0, :, :2]).max()) > 32.0:
             raise ModelError(
-                f"{self.path}: YOLOX output looks already decoded to pixels; export it with decode_in_inference=False"
+                f"{self.path}: YOLOX output looks already decoded to pixels; "
+                "export it with decode_in_inference=False"
             )
         scores = out[0, :, 4:]
         if float(scores.min()) < 0.0 or float(scores.max()) > 1.0:
-            raise ModelError(f"{self.path}: YOLOX objectness/class outputs are not in 0..1 (no sigmoid in the export)")
+            raise ModelError(
+                f"{self.path}: YOLOX objectness/class outputs are not in 0..1 (no sigmoid in the export)"
+            )
 
     def _run(self, blob: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
         out = self.session.run([self.output_name], {self.input_name: blob})[0]
@@ -225,8 +229,8 @@ class Detector:
         ultralytics = self.layout == "ultralytics"
         canvas, box = letterbox(image_bgr, width, height, centered=ultralytics)
         if ultralytics:  # RGB, 0..1
-            chw = canvas[:, :, ::-1].transpose(2, 0, 1)
-            blob = (chw[None].astype(np.float32) * np.float32(1.0 / 255.0)).astype(self.input_dtype, copy=False)
+            chw = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
+            blob = (chw * np.float32(1.0 / 255.0)).astype(self.input_dtype, copy=False)
         else:  # YOLOX: BGR, 0..255, no normalisation
             blob = canvas.transpose(2, 0, 1)[None].astype(self.input_dtype)
         t1 = time.perf_counter()
@@ -246,4 +250,9 @@ class Detector:
     def last_timing_ms(self) -> dict[str, float]:
         """`last_timing` as a plain dict (`preprocess`, `infer`, `postprocess`, `total`) for stats JSON."""
         t = self.last_timing
-        return {"preprocess": t.preprocess_ms, "infer": t.infer_ms, "postprocess": t.postprocess_ms, "total": t.total_ms}
+        return {
+            "preprocess": t.preprocess_ms,
+            "infer": t.infer_ms,
+            "postprocess": t.postprocess_ms,
+            "total": t.total_ms,
+        }

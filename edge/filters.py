@@ -1,0 +1,79 @@
+"""Per-camera detection filter: which classes a camera keeps, at which score, and at which box size.
+
+The config speaks in class names and fractions of the frame; the frame path wants array lookups. So
+`ClassFilter.from_camera` turns the camera's settings into a keep-mask and a threshold array indexed
+by class id, once per camera (and again only if the stream's resolution changes), and `apply` is
+then a handful of vectorised comparisons.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import CameraConfig
+from edge.records import Detections, FloatArray
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClassFilter:
+    """Lookup arrays built from one camera's config for one frame size.
+
+    `keep[c]` says whether class id `c` is wanted, `min_scores[c]` is its score threshold; areas are
+    in frame pixels. Class ids beyond the arrays (a model with more classes than names) are dropped.
+    """
+
+    keep: npt.NDArray[np.bool_]
+    min_scores: FloatArray
+    min_area_px: float
+    max_area_px: float
+
+    @classmethod
+    def from_camera(
+        cls, camera: CameraConfig, names: tuple[str, ...], frame_w: int, frame_h: int
+    ) -> ClassFilter:
+        index = {name: i for i, name in enumerate(names)}
+        unknown = [c for c in (*camera.classes, *camera.class_min_score) if c not in index]
+        if unknown:
+            log.warning("camera %s: classes %s are unknown to the model; ignored", camera.id, unknown)
+        keep = np.zeros(len(names), np.bool_)
+        keep[[index[c] for c in camera.classes if c in index]] = True
+        min_scores = np.full(len(names), camera.min_score, np.float32)
+        for name, score in camera.class_min_score.items():
+            if name in index:
+                min_scores[index[name]] = score
+        frame_area = float(frame_w * frame_h)
+        return cls(keep, min_scores, camera.min_box_area * frame_area, camera.max_box_area * frame_area)
+
+    @property
+    def min_score(self) -> float:
+        """The lowest threshold of any kept class: the detector need not report anything below it."""
+        kept = self.min_scores[self.keep]
+        return float(kept.min()) if kept.size else 1.0
+
+    def apply(self, dets: Detections) -> Detections:
+        """The detections this camera keeps, in their original order."""
+        n_classes = self.keep.shape[0]
+        known = (dets.class_ids >= 0) & (dets.class_ids < n_classes)
+        ids = np.where(known, dets.class_ids, 0)
+        areas = dets.areas
+        mask = (
+            known
+            & self.keep[ids]
+            & (dets.scores >= self.min_scores[ids])
+            & (areas >= self.min_area_px)
+            & (areas <= self.max_area_px)
+        )
+        return dets[mask]
+
+
+def filter_detections(
+    dets: Detections, names: tuple[str, ...], camera: CameraConfig, frame_w: int, frame_h: int
+) -> Detections:
+    """One-off filtering; in the frame loop build a `ClassFilter` once and call `apply`."""
+    return ClassFilter.from_camera(camera, names, frame_w, frame_h).apply(dets)
