@@ -38,10 +38,13 @@ class Strict(BaseModel):
 class SecretRef(Strict):
     """Where a secret comes from: an environment variable or a file (e.g. a systemd credential)."""
 
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable name")
+    env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable name"
+    )
     file: str | None = Field(default=None, description="File whose content (stripped) is the secret")
     default: str | None = Field(
-        default=None, description="Demo configs only: value used when the variable is unset (logged as a warning)"
+        default=None,
+        description="Demo configs only: value used when the variable is unset (logged as a warning)",
     )
 
     @model_validator(mode="after")
@@ -80,7 +83,9 @@ def _no_inline_secret(data: Any, *keys: str) -> Any:
     if isinstance(data, dict):
         for key in keys:
             if isinstance(data.get(key), str):
-                raise ValueError(f"{key}: secrets are not read from the YAML; use {key}: {{env: NAME}} or {{file: PATH}}")
+                raise ValueError(
+                    f"{key}: secrets are not read from the YAML; use {key}: {{env: NAME}} or {{file: PATH}}"
+                )
     return data
 
 
@@ -88,20 +93,30 @@ class MqttSettings(Strict):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=1883, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
-    topic_prefix: str = Field(default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic")
+    topic_prefix: str = Field(
+        default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic"
+    )
     client_id: str = Field(
-        default="roadwatch-central", min_length=1, max_length=128,
+        default="roadwatch-central",
+        min_length=1,
+        max_length=128,
         description="Fixed client id: the broker keeps this session's queue while the aggregator is down",
     )
     session_expiry_s: int = Field(
-        default=7 * 86400, ge=0, le=2**32 - 1, description="MQTT 5 session expiry: how long the broker queues for us"
+        default=7 * 86400,
+        ge=0,
+        le=2**32 - 1,
+        description="MQTT 5 session expiry: how long the broker queues for us",
     )
     shared_group: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9_-]+$",
-        description="MQTT 5 shared subscription group: several aggregators split the load ($share/<group>/...)",
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="MQTT 5 shared subscription group: aggregators split the load ($share/<group>/...)",
     )
     username: str | None = None
-    password: SecretRef | None = Field(default=None, description="Password source: {env: NAME} or {file: PATH}")
+    password: SecretRef | None = Field(
+        default=None, description="Password source: {env: NAME} or {file: PATH}"
+    )
     tls: TlsSettings | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
@@ -124,8 +139,12 @@ class StoreSettings(Strict):
         default="sqlite:///var/central.sqlite",
         description="sqlite:///relative/path or sqlite:////absolute/path (PostgreSQL is not implemented yet)",
     )
-    snapshots_dir: str = Field(default="var/snapshots", description="Content-addressed JPEG store (<dir>/ab/cdef...jpg)")
-    queue_max: int = Field(default=20000, ge=100, le=10_000_000, description="Messages buffered between MQTT and the writer")
+    snapshots_dir: str = Field(
+        default="var/snapshots", description="Content-addressed JPEG store (<dir>/ab/cdef...jpg)"
+    )
+    queue_max: int = Field(
+        default=20000, ge=100, le=10_000_000, description="Messages buffered between MQTT and the writer"
+    )
     batch_max: int = Field(default=500, ge=1, le=10000, description="Largest write transaction, in messages")
 
     @field_validator("url")
@@ -143,15 +162,25 @@ class StoreSettings(Strict):
 
 
 class RetentionSettings(Strict):
-    max_age_days: float = Field(default=90.0, gt=0, description="Events and snapshots older than this are deleted")
-    max_snapshot_mb: float = Field(default=4096.0, gt=0, description="Disk budget of snapshots; oldest go first")
+    max_age_days: float = Field(
+        default=90.0, gt=0, description="Events and snapshots older than this are deleted"
+    )
+    max_snapshot_mb: float = Field(
+        default=4096.0, gt=0, description="Disk budget of snapshots; oldest go first"
+    )
     interval_s: float = Field(default=600.0, gt=0, le=86400, description="How often retention runs")
 
 
 class HealthSettings(Strict):
-    offline_alert_after_s: float = Field(default=60.0, ge=0, description="Alert when a node is offline this long")
-    stream_lost_alert_after_s: float = Field(default=120.0, ge=0, description="Alert when a stream is lost this long")
-    check_interval_s: float = Field(default=5.0, gt=0, le=3600, description="How often node health is checked")
+    offline_alert_after_s: float = Field(
+        default=60.0, ge=0, description="Alert when a node is offline this long"
+    )
+    stream_lost_alert_after_s: float = Field(
+        default=120.0, ge=0, description="Alert when a stream is lost this long"
+    )
+    check_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="How often node health is checked"
+    )
 
 
 class HttpSettings(Strict):
@@ -159,11 +188,14 @@ class HttpSettings(Strict):
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free one (tests)")
     session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 30, description="Lifetime of a login session")
     cookie_secure: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS)")
-    login_max_failures: int = Field(default=5, ge=1, le=1000, description="Failed logins per user or address per window")
+    login_max_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failed logins per user or address per window"
+    )
     login_window_s: float = Field(default=300.0, gt=0, description="Window of the failed-login limit")
 
 
 Role = Literal["viewer", "operator", "admin"]
+Phase = Literal["instant", "start", "update", "end"]
 
 
 class Account(Strict):
@@ -183,7 +215,9 @@ class Account(Strict):
     def _one_source(self) -> Account:
         if (self.password_hash is None) == (self.password is None):
             raise ValueError("give exactly one of 'password_hash' or 'password'")
-        if self.password_hash is not None and not self.password_hash.startswith(("scrypt$", "pbkdf2_sha256$")):
+        if self.password_hash is not None and not self.password_hash.startswith(
+            ("scrypt$", "pbkdf2_sha256$")
+        ):
             raise ValueError("password_hash: not a hash from `roadwatch-central hash-password`")
         return self
 
@@ -200,8 +234,12 @@ class Webhook(Strict):
     url: str = Field(pattern=r"^https?://", description="Receiver URL; the JSON body is POSTed")
     secret: SecretRef | None = Field(default=None, description="HMAC-SHA256 key for X-Roadwatch-Signature")
     timeout_s: float = Field(default=5.0, gt=0, le=120)
-    max_attempts: int = Field(default=8, ge=1, le=100, description="Dead-letter after this many failed attempts")
-    backoff_s: float = Field(default=2.0, gt=0, le=3600, description="First retry delay; doubles each attempt")
+    max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Dead-letter after this many failed attempts"
+    )
+    backoff_s: float = Field(
+        default=2.0, gt=0, le=3600, description="First retry delay; doubles each attempt"
+    )
     backoff_max_s: float = Field(default=900.0, gt=0, le=86400)
 
     @model_validator(mode="before")
@@ -229,9 +267,11 @@ class ForwardRule(Strict):
     kinds: list[str] = Field(default_factory=list, max_length=64)
     cameras: list[str] = Field(default_factory=list, max_length=256, description="Camera ids, or node/camera")
     classes: list[str] = Field(default_factory=list, max_length=80)
-    phases: list[Literal["instant", "start", "update", "end"]] = Field(default_factory=lambda: ["instant", "start"])
+    phases: list[Phase] = Field(default_factory=lambda: list[Phase](["instant", "start"]))
     time_of_day: TimeWindow | None = None
-    throttle_s: float = Field(default=0.0, ge=0, le=86400, description="At most one per (camera, event rule) per window")
+    throttle_s: float = Field(
+        default=0.0, ge=0, le=86400, description="At most one per (camera, event rule) per window"
+    )
     mqtt: bool = Field(default=True, description="Publish to <prefix>/alerts/<node>/<camera>/<kind>")
     webhooks: list[str] = Field(default_factory=list, description="Names of webhooks to call")
 
@@ -249,12 +289,16 @@ class ForwardingSettings(Strict):
             seen.add(rule.name)
             for hook in rule.webhooks:
                 if hook not in self.webhooks:
-                    raise ValueError(f"rules[{i}].webhooks: no webhook named {hook!r} (have {sorted(self.webhooks)})")
+                    raise ValueError(
+                        f"rules[{i}].webhooks: no webhook named {hook!r} (have {sorted(self.webhooks)})"
+                    )
         return self
 
 
 class CentralConfig(Strict):
-    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="IANA zone for time-of-day rules and alert texts")
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", description="IANA zone for time-of-day rules and alert texts"
+    )
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
@@ -277,7 +321,10 @@ class CentralConfig(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> CentralConfig:
-        for label, names in (("accounts", [a.username for a in self.accounts]), ("api_tokens", [t.name for t in self.api_tokens])):
+        for label, names in (
+            ("accounts", [a.username for a in self.accounts]),
+            ("api_tokens", [t.name for t in self.api_tokens]),
+        ):
             dup = {n for n in names if names.count(n) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate name(s) {sorted(dup)}")
@@ -288,10 +335,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
 
 
-def _mapping_no_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _mapping_no_duplicates(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
@@ -322,7 +371,9 @@ def validate_config(data: Any, source: str = "<config>") -> CentralConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"])
+        raise ConfigError(
+            [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
+        )
     try:
         cfg = CentralConfig.model_validate(data)
     except ValidationError as exc:
@@ -370,7 +421,7 @@ def load_config(path: str | Path) -> CentralConfig:
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: file is not UTF-8 text"]) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

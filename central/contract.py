@@ -22,10 +22,23 @@ MAX_STRING = 1024
 MAX_ITEMS = 64
 
 EventKind = Literal[
-    "line_crossing", "count_summary", "zone_occupancy", "crowding", "loitering", "intrusion", "stopped_vehicle",
-    "wrong_way", "speeding", "suspected_collision", "stream_lost", "stream_restored", "frozen_picture",
-    "camera_blocked", "camera_defocused", "camera_moved",
-]  # fmt: skip
+    "line_crossing",
+    "count_summary",
+    "zone_occupancy",
+    "crowding",
+    "loitering",
+    "intrusion",
+    "stopped_vehicle",
+    "wrong_way",
+    "speeding",
+    "suspected_collision",
+    "stream_lost",
+    "stream_restored",
+    "frozen_picture",
+    "camera_blocked",
+    "camera_defocused",
+    "camera_moved",
+]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 CENTRAL_KINDS: tuple[str, ...] = ("node_offline", "camera_stream_lost")
 
@@ -77,13 +90,17 @@ class EventPayload(_Timestamped):
     rule: Text
     local_time: Text
     classes: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
-    track_ids: list[Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]] = Field(default_factory=list, max_length=MAX_ITEMS)
+    track_ids: list[Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=MAX_ITEMS
+    )
     confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     box: Annotated[list[Finite], Field(min_length=4, max_length=4)] | None = None
-    measurements: dict[Text, Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Finite | Text | bool | None] = Field(
-        default_factory=dict, max_length=MAX_ITEMS
+    measurements: dict[
+        Text, Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Finite | Text | bool | None
+    ] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    texts: dict[Annotated[str, StringConstraints(max_length=16)], Text] = Field(
+        default_factory=dict, max_length=16
     )
-    texts: dict[Annotated[str, StringConstraints(max_length=16)], Text] = Field(default_factory=dict, max_length=16)
     snapshot: SnapshotRef | None = None
 
     @field_validator("local_time")
@@ -208,7 +225,9 @@ def validate_event(topic: Topic, payload: bytes) -> tuple[EventPayload, dict[str
     except ValidationError as exc:
         return _invalid(exc)
     if (event.node, event.camera, event.kind) != (topic.node, topic.camera, topic.leaf):
-        return Rejection("topic_mismatch", f"payload {event.node}/{event.camera}/{event.kind} on another topic")
+        return Rejection(
+            "topic_mismatch", f"payload {event.node}/{event.camera}/{event.kind} on another topic"
+        )
     return event, data
 
 

@@ -8,6 +8,7 @@ stops reading loses its oldest updates (it reloads the list on reconnect) instea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -64,8 +65,6 @@ class LiveHub:
     def _deliver(clients: list[asyncio.Queue[str]], frame: str) -> None:
         for queue in clients:
             if queue.full():
-                try:
+                with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
-                except asyncio.QueueEmpty:  # pragma: no cover - raced with the reader
-                    pass
             queue.put_nowait(frame)

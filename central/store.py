@@ -11,6 +11,7 @@ its event; the link is joined at read time. PostgreSQL is not implemented yet (s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -32,7 +33,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE events (
         event_id TEXT PRIMARY KEY, node TEXT NOT NULL, camera TEXT NOT NULL, kind TEXT NOT NULL,
-        phase TEXT NOT NULL, rule TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL, ts_epoch REAL NOT NULL,
+        phase TEXT NOT NULL, rule TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL,
+        ts_epoch REAL NOT NULL,
         received_epoch REAL NOT NULL, classes TEXT NOT NULL, payload TEXT NOT NULL,
         ack_by TEXT, ack_at TEXT, ack_note TEXT
     );
@@ -59,7 +61,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE webhook_queue (
         id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, rule TEXT NOT NULL, event_id TEXT NOT NULL,
-        body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_epoch REAL NOT NULL,
+        body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_epoch REAL NOT NULL,
         last_error TEXT, created_epoch REAL NOT NULL, updated_epoch REAL NOT NULL
     );
     CREATE INDEX webhook_due ON webhook_queue (state, next_epoch);
@@ -108,7 +111,9 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
     out["received_at"] = iso_from_epoch(row["received_epoch"])
     sha = row["snap_sha"]
     out["snapshot_url"] = f"/api/snapshots/{sha}.jpg" if sha else None
-    out["ack"] = {"by": row["ack_by"], "at": row["ack_at"], "note": row["ack_note"]} if row["ack_by"] else None
+    out["ack"] = (
+        {"by": row["ack_by"], "at": row["ack_at"], "note": row["ack_note"]} if row["ack_by"] else None
+    )
     return out
 
 
@@ -154,10 +159,8 @@ class Store:
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:  # pragma: no cover - closing a connection of a dead thread
-                    pass
             self._all.clear()
         self._local = threading.local()
 
@@ -198,27 +201,41 @@ class Store:
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 existing.update(
-                    r[0] for r in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
+                    r[0]
+                    for r in conn.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
                 )
             new = [r for r in unique.values() if r.event_id not in existing]
             conn.executemany(
                 "INSERT OR IGNORE INTO events (event_id, node, camera, kind, phase, rule, seq, ts, ts_epoch,"
                 " received_epoch, classes, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
-                    (r.event_id, r.node, r.camera, r.kind, r.phase, r.rule, r.seq, r.ts, r.ts_epoch,
-                     r.received_epoch, json.dumps(list(r.classes)), json.dumps(r.payload, separators=(",", ":")))
+                    (
+                        r.event_id,
+                        r.node,
+                        r.camera,
+                        r.kind,
+                        r.phase,
+                        r.rule,
+                        r.seq,
+                        r.ts,
+                        r.ts_epoch,
+                        r.received_epoch,
+                        json.dumps(list(r.classes)),
+                        json.dumps(r.payload, separators=(",", ":")),
+                    )
                     for r in new
                 ],
-            )  # fmt: skip
+            )
         return new
 
     def link_snapshots(self, links: Sequence[tuple[str, str, int, float]]) -> list[str]:
-        """Record (event_id, sha256, bytes, received_epoch); returns ids of already-stored events linked now."""
+        """Record (event_id, sha256, bytes, received_epoch); returns ids of stored events linked now."""
         if not links:
             return []
         with self.tx() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO snapshot_links (event_id, sha256, bytes, received_epoch) VALUES (?,?,?,?)",
+                "INSERT OR REPLACE INTO snapshot_links (event_id, sha256, bytes, received_epoch)"
+                " VALUES (?,?,?,?)",
                 links,
             )
             marks = ",".join("?" * len(links))
@@ -230,7 +247,10 @@ class Store:
             ]
 
     def has_snapshot(self, event_id: str) -> bool:
-        return self.conn().execute("SELECT 1 FROM snapshot_links WHERE event_id=?", (event_id,)).fetchone() is not None
+        return (
+            self.conn().execute("SELECT 1 FROM snapshot_links WHERE event_id=?", (event_id,)).fetchone()
+            is not None
+        )
 
     def track_sequences(self, seqs: Sequence[tuple[str, int]], now: float) -> None:
         """Record gaps in each node's event sequence and resolve the ones that late events fill.
@@ -247,7 +267,8 @@ class Store:
                 if seq > top:
                     if seq > top + 1 and top > 0:
                         conn.execute(
-                            "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch) VALUES (?,?,?,?)",
+                            "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch)"
+                            " VALUES (?,?,?,?)",
                             (node, top + 1, seq - 1, now),
                         )
                         log.warning("node %s: sequence gap %d..%d", node, top + 1, seq - 1)
@@ -301,18 +322,27 @@ class Store:
 
     # -- reads (API) -------------------------------------------------------------------------------
     def get_event(self, event_id: str) -> dict[str, Any] | None:
-        row = self.conn().execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
-            " WHERE e.event_id=?",
-            (event_id,),
-        ).fetchone()
+        row = (
+            self.conn()
+            .execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
+                " WHERE e.event_id=?",
+                (event_id,),
+            )
+            .fetchone()
+        )
         return event_json(row) if row else None
 
     def list_events(self, flt: EventFilter, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """Newest first; returns one page and the total that matches."""
         where: list[str] = []
         args: list[Any] = []
-        for column, value in (("e.kind", flt.kind), ("e.camera", flt.camera), ("e.node", flt.node), ("e.phase", flt.phase)):
+        for column, value in (
+            ("e.kind", flt.kind),
+            ("e.camera", flt.camera),
+            ("e.node", flt.node),
+            ("e.phase", flt.phase),
+        ):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
@@ -331,7 +361,8 @@ class Store:
         conn = self.conn()
         total = int(conn.execute(f"SELECT COUNT(*) FROM events e{clause}", args).fetchone()[0])
         rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN snapshot_links s ON s.event_id = e.event_id{clause}"
+            f"SELECT {_EVENT_COLUMNS} FROM events e"
+            f" LEFT JOIN snapshot_links s ON s.event_id = e.event_id{clause}"
             " ORDER BY e.ts_epoch DESC, e.event_id LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
@@ -343,30 +374,51 @@ class Store:
     def event_ids(self) -> list[str]:
         return [r[0] for r in self.conn().execute("SELECT event_id FROM events")]
 
-    def counts(self, since: float | None, until: float | None, camera: str | None, rule: str | None) -> list[dict[str, Any]]:
+    def counts(
+        self, since: float | None, until: float | None, camera: str | None, rule: str | None
+    ) -> list[dict[str, Any]]:
         """Line crossings per hour, node, camera, line rule, direction and class."""
         where = ["kind='line_crossing'"]
         args: list[Any] = []
-        for cond, value in (("ts_epoch>=?", since), ("ts_epoch<?", until), ("camera=?", camera), ("rule=?", rule)):
+        for cond, value in (
+            ("ts_epoch>=?", since),
+            ("ts_epoch<?", until),
+            ("camera=?", camera),
+            ("rule=?", rule),
+        ):
             if value is not None:
                 where.append(cond)
                 args.append(value)
-        rows = self.conn().execute(
-            "SELECT strftime('%Y-%m-%dT%H:00:00Z', ts_epoch, 'unixepoch') AS hour, node, camera, rule,"
-            " json_extract(payload, '$.measurements.direction') AS direction,"
-            " json_extract(payload, '$.classes[0]') AS cls, COUNT(*) AS n FROM events"
-            f" WHERE {' AND '.join(where)} GROUP BY hour, node, camera, rule, direction, cls"
-            " ORDER BY hour, node, camera, rule, direction, cls",
-            args,
-        ).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                "SELECT strftime('%Y-%m-%dT%H:00:00Z', ts_epoch, 'unixepoch') AS hour, node, camera, rule,"
+                " json_extract(payload, '$.measurements.direction') AS direction,"
+                " json_extract(payload, '$.classes[0]') AS cls, COUNT(*) AS n FROM events"
+                f" WHERE {' AND '.join(where)} GROUP BY hour, node, camera, rule, direction, cls"
+                " ORDER BY hour, node, camera, rule, direction, cls",
+                args,
+            )
+            .fetchall()
+        )
         return [
-            {"hour": r[0], "node": r[1], "camera": r[2], "rule": r[3], "direction": r[4], "class": r[5], "count": r[6]}
+            {
+                "hour": r[0],
+                "node": r[1],
+                "camera": r[2],
+                "rule": r[3],
+                "direction": r[4],
+                "class": r[5],
+                "count": r[6],
+            }
             for r in rows
         ]
 
     def nodes(self) -> list[dict[str, Any]]:
         out = []
-        for r in self.conn().execute("SELECT node, state, state_since, last_seen, stats FROM nodes ORDER BY node"):
+        for r in self.conn().execute(
+            "SELECT node, state, state_since, last_seen, stats FROM nodes ORDER BY node"
+        ):
             stats = json.loads(r[4]) if r[4] else {}
             cameras = [
                 {
@@ -393,7 +445,9 @@ class Store:
         return next((n for n in self.nodes() if n["node"] == node), None)
 
     # -- acknowledgements and audit ----------------------------------------------------------------
-    def acknowledge(self, event_id: str, by: str, note: str, now: float, remote: str | None) -> dict[str, Any] | None:
+    def acknowledge(
+        self, event_id: str, by: str, note: str, now: float, remote: str | None
+    ) -> dict[str, Any] | None:
         """Mark an event acknowledged (the latest ack wins) and audit it; None when the event is unknown."""
         with self.tx() as conn:
             cur = conn.execute(
@@ -408,7 +462,9 @@ class Store:
             )
         return self.get_event(event_id)
 
-    def audit(self, actor: str, action: str, target: str | None, detail: str | None, remote: str | None) -> None:
+    def audit(
+        self, actor: str, action: str, target: str | None, detail: str | None, remote: str | None
+    ) -> None:
         with self.tx() as conn:
             conn.execute(
                 "INSERT INTO audit (at_epoch, actor, action, target, detail, remote) VALUES (?,?,?,?,?,?)",
@@ -419,11 +475,20 @@ class Store:
         conn = self.conn()
         total = int(conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
         rows = conn.execute(
-            "SELECT id, at_epoch, actor, action, target, detail, remote FROM audit ORDER BY id DESC LIMIT ? OFFSET ?",
+            "SELECT id, at_epoch, actor, action, target, detail, remote FROM audit"
+            " ORDER BY id DESC LIMIT ? OFFSET ?",
             (limit, offset),
         )
         items = [
-            {"id": r[0], "at": iso_from_epoch(r[1]), "actor": r[2], "action": r[3], "target": r[4], "detail": r[5], "remote": r[6]}
+            {
+                "id": r[0],
+                "at": iso_from_epoch(r[1]),
+                "actor": r[2],
+                "action": r[3],
+                "target": r[4],
+                "detail": r[5],
+                "remote": r[6],
+            }
             for r in rows
         ]
         return items, total
@@ -437,7 +502,12 @@ class Store:
         cutoff = now - max_age_s
         with self.tx() as conn:
             n_events = conn.execute("DELETE FROM events WHERE ts_epoch<?", (cutoff,)).rowcount
-            doomed = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM snapshot_links WHERE received_epoch<?", (cutoff,))]
+            doomed = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT sha256 FROM snapshot_links WHERE received_epoch<?", (cutoff,)
+                )
+            ]
             conn.execute("DELETE FROM snapshot_links WHERE received_epoch<?", (cutoff,))
             conn.execute("DELETE FROM seq_gaps WHERE detected_epoch<?", (cutoff,))
             conn.execute("DELETE FROM webhook_queue WHERE state='delivered' AND updated_epoch<?", (cutoff,))
@@ -452,9 +522,10 @@ class Store:
                     doomed.append(sha)
                     total -= int(size)
             orphans = [
-                sha for sha in set(doomed)
+                sha
+                for sha in set(doomed)
                 if conn.execute("SELECT 1 FROM snapshot_links WHERE sha256=?", (sha,)).fetchone() is None
-            ]  # fmt: skip
+            ]
         for sha in orphans:
             self.snapshots.delete(sha)
         if n_events or orphans:

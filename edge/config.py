@@ -118,6 +118,53 @@ class MotionSettings(Strict):
     keepalive_s: float = Field(default=2.0, gt=0, le=60, description="Run the detector at least this often")
 
 
+class HealthSettings(Strict):
+    """Camera-health checks (edge.health): frozen picture and tampering, evaluated on a small grey image.
+
+    Each condition must hold for its `*_s` time before a `start` event, and be gone for `clear_s`
+    before the `end` event, so a person walking past the lens or one dark frame does not flap.
+    """
+
+    enabled: bool = Field(default=True, description="Run the camera-health checks")
+    interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="Evaluate once per this many seconds, not every frame"
+    )
+    width: int = Field(default=320, ge=64, le=1280, description="Width of the grey analysis image")
+    clear_s: float = Field(
+        default=3.0, ge=0, le=600, description="A condition must be gone this long before its end event"
+    )
+    frozen_s: float = Field(
+        default=10.0, gt=0, le=3600, description="Picture unchanged this long: frozen_picture"
+    )
+    frozen_max_diff: float = Field(
+        default=0.05, ge=0, le=10, description="Mean grey difference below which two pictures are the same"
+    )
+    blocked_s: float = Field(
+        default=5.0, gt=0, le=3600, description="Dark or uniform view this long: camera_blocked"
+    )
+    dark_mean: float = Field(
+        default=15.0, ge=0, le=255, description="Mean grey level below which the view is dark"
+    )
+    uniform_std: float = Field(
+        default=8.0, ge=0, le=128, description="Grey-level deviation below which the view is uniform"
+    )
+    defocus_s: float = Field(
+        default=5.0, gt=0, le=3600, description="Sharpness collapse this long: camera_defocused"
+    )
+    defocus_ratio: float = Field(
+        default=0.3, gt=0, lt=1, description="Sharpness below this fraction of the reference is a collapse"
+    )
+    moved_s: float = Field(
+        default=5.0, gt=0, le=3600, description="Scene off its reference this long: camera_moved"
+    )
+    moved_shift: float = Field(
+        default=0.03, gt=0, le=1, description="Image shift, as a fraction of the width, that counts as moved"
+    )
+    moved_min_similarity: float = Field(
+        default=0.35, ge=-1, le=1, description="Edge correlation with the reference below this: view changed"
+    )
+
+
 class SnapshotSettings(Strict):
     enabled: bool = True
     max_width: int = Field(default=640, ge=64, le=3840, description="Snapshots are scaled down to this width")
@@ -142,6 +189,7 @@ class CameraConfig(Strict):
     min_box_area: float = Field(default=0.0, ge=0, description="Smallest box area kept, as a fraction of the frame")
     max_box_area: float = Field(default=1.0, gt=0, le=1, description="Largest box area kept, as a fraction of the frame")
     motion: MotionSettings = Field(default_factory=MotionSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
     lines: dict[str, LineDef] = Field(default_factory=dict, description="Named counting lines")
     zones: dict[str, ZoneDef] = Field(default_factory=dict, description="Named polygon zones")
@@ -177,9 +225,24 @@ class CameraConfig(Strict):
                 ref = getattr(rule, ref_kind, None)
                 if isinstance(ref, str) and ref not in names:
                     raise ValueError(f"rules[{i}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})")
+            self._check_rule(i, rule)
         if self.min_box_area >= self.max_box_area:
             raise ValueError("min_box_area must be below max_box_area")
         return self
+
+    def _check_rule(self, i: int, rule: RuleConfig) -> None:
+        """Per-kind needs a rule has of its camera (classes, a zone direction, a calibration, a limit)."""
+        unknown = [c for c in getattr(rule, "classes", ()) if c not in COCO_NAMES]
+        if unknown:
+            raise ValueError(f"rules[{i}].classes: unknown class name(s) {unknown}")
+        zone = self.zones.get(getattr(rule, "zone", None) or "")
+        if rule.kind == "wrong_way" and zone is not None and zone.direction is None:
+            raise ValueError(f"rules[{i}].zone: zone {rule.zone!r} needs a `direction` for wrong_way")
+        if rule.kind == "speeding":
+            if self.calibration is None:
+                raise ValueError(f"rules[{i}]: speeding needs the camera's `calibration`")
+            if rule.limit_kmh is None and (zone is None or zone.speed_limit_kmh is None):
+                raise ValueError(f"rules[{i}].limit_kmh: set it or the zone's speed_limit_kmh")
 
     def scale(self, width: int, height: int) -> tuple[float, float]:
         """Factors that turn configured coordinates into pixels of a frame of this size."""
@@ -255,6 +318,9 @@ class OutboxSettings(Strict):
     path: str = Field(default="var/outbox.sqlite", description="SQLite outbox file")
     max_mb: float = Field(default=512.0, gt=0, description="Size budget; old snapshots are dropped first, then events")
     max_age_h: float = Field(default=168.0, gt=0, description="Events older than this are dropped")
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="FULL", description="SQLite synchronous mode: FULL survives power loss, NORMAL only a crash"
+    )
 
 
 class MetricsSettings(Strict):

@@ -1,8 +1,8 @@
 """Pure-numpy pre- and post-processing of YOLO-family detectors: letterbox, decode, class-aware NMS.
 
 Kept apart from `edge.detector` so that the maths can be tested on hand-made tensors without a model
-and without onnxruntime. Everything here works on whole arrays: the only Python loop is the greedy NMS
-loop, which runs once per *kept* box (a few dozen per frame), never once per candidate.
+and without onnxruntime. The per-frame path works on whole arrays: its only Python loop is the greedy
+NMS loop, which runs once per *kept* box (a few dozen per frame), never once per candidate.
 
 Boxes are `xyxy` in pixels throughout. Two letterbox conventions exist and must not be mixed up:
 Ultralytics centres the resized image on the canvas, YOLOX puts it at the top-left corner and pads

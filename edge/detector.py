@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -44,14 +44,6 @@ _INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 class ModelError(Exception):
     """A model file that cannot be used: missing, unreadable, or with outputs of no known layout."""
-
-
-class ObjectDetector(Protocol):
-    """What the rest of the edge needs of a detector; tests substitute a scripted one."""
-
-    names: tuple[str, ...]
-
-    def detect(self, image_bgr: ImageArray, min_score: float = ...) -> Detections: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +143,13 @@ class Detector:
         self.last_timing = DetectTiming()
         log.info(
             "model %s: layout %s, input %dx%d, %d classes, providers %s, warm-up %.0f ms",
-            self.path.name, self.layout, width, height, len(self.names),
-            self.session.get_providers(), warmup_ms,
+            self.path.name,
+            self.layout,
+            width,
+            height,
+            len(self.names),
+            self.session.get_providers(),
+            warmup_ms,
         )
 
     def _input_size(self, shape: list[Any], meta: dict[str, str]) -> tuple[int, int]:
@@ -181,7 +178,13 @@ class Detector:
             if shape[1] == anchors and shape[2] >= 6 and (names is None or shape[2] == 5 + len(names)):
                 fits["yolox"] = shape[2] - 5
         kind = self.settings.kind
-        candidates = [k for k in LAYOUTS if k in fits and kind in ("auto", k)]
+        # On a tiny input both shapes can fit; the layout whose anchor axis has exactly the P3-P5 anchor
+        # count of this input size wins (Ultralytics P2/P6 variants still fit, only ranked second).
+        anchor_axis: dict[Layout, int] = {"ultralytics": 2, "yolox": 1}
+        candidates = sorted(
+            (k for k in LAYOUTS if k in fits and kind in ("auto", k)),
+            key=lambda k: shape[anchor_axis[k]] != anchors,
+        )
         if not candidates:
             wanted = _SUPPORTED if kind == "auto" else f"{kind} (configured)"
             extra = f" with {len(names)} class names in its metadata" if names else ""

@@ -24,7 +24,7 @@ WATCHDOG_PID_ENV = "WATCHDOG_PID"
 
 
 def _address(name: str) -> str | bytes | None:
-    """The socket address for `$NOTIFY_SOCKET`: a path, or bytes with a leading NUL for the abstract namespace."""
+    """The address named by `$NOTIFY_SOCKET`: a path, or NUL-prefixed bytes for the abstract namespace."""
     if name.startswith("@"):
         return b"\0" + name[1:].encode()
     if name.startswith("/"):

@@ -63,7 +63,7 @@ function hourLabel(ms) {
 }
 
 function directionLabel(t, direction) {
-  return direction === "" ? t("counts.direction.none") : direction;
+  return direction === "" ? t("counts.direction.none") : named(t, "dir", direction);
 }
 
 function lineChart(line, start, hours, t) {

@@ -1,0 +1,271 @@
+"""The HTTP API and dashboard server (FastAPI; the OpenAPI document is at /openapi.json).
+
+Every endpoint except /healthz needs a principal: `Authorization: Bearer <token>` (a login session or a
+static API token) or the HttpOnly `rw_session` cookie that /api/login sets (SameSite=Strict, so other
+sites cannot ride on it). The live feed is server-sent events because EventSource reconnects by itself
+and passes through proxies; it authenticates by the cookie since EventSource cannot set headers.
+Handlers that touch SQLite are plain `def`s: FastAPI runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from central.auth import Authenticator, Principal
+from central.config import HttpSettings, Role
+from central.forward import deadletters, requeue
+from central.live import LiveHub
+from central.snapshots import SHA256_RE
+from central.store import EventFilter, Store
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+COOKIE = "rw_session"
+PLACEHOLDER = (
+    "<!doctype html><html lang=vi><meta charset=utf-8><title>Roadwatch</title>"
+    "<p>Roadwatch central is running. The dashboard files are not installed; the API is at "
+    "<a href=/docs>/docs</a>.</p></html>"
+)
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class AckBody(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _remote(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.cookies.get(COOKIE)
+
+
+def create_app(
+    store: Store,
+    auth: Authenticator,
+    hub: LiveHub,
+    *,
+    http: HttpSettings,
+    status: Callable[[], dict[str, Any]] | None = None,
+    web_dir: Path = WEB_DIR,
+    heartbeat_s: float = 15.0,
+) -> FastAPI:
+    """Build the app; `status` supplies ingest counters for /api/status."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.bind(asyncio.get_running_loop())
+        yield
+
+    app = FastAPI(title="Roadwatch central", version="1", lifespan=lifespan)
+
+    def principal(request: Request) -> Principal:
+        token = _token(request)
+        who = auth.resolve(token) if token else None
+        if who is None:
+            raise HTTPException(401, "authentication required", headers={"WWW-Authenticate": "Bearer"})
+        return who
+
+    def role(required: Role) -> Callable[[Principal], Principal]:
+        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+            if not who.can(required):
+                raise HTTPException(403, f"needs the {required} role")
+            return who
+
+        return check
+
+    as_viewer, as_operator, as_admin = (
+        Depends(role("viewer")),
+        Depends(role("operator")),
+        Depends(role("admin")),
+    )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/api/login")
+    def login(body: LoginBody, request: Request, response: Response) -> dict[str, str]:
+        remote = _remote(request)
+        if auth.limited([f"user:{body.username}", f"addr:{remote}"], time.time()):
+            store.audit(body.username, "login_limited", None, None, remote)
+            raise HTTPException(429, "too many failed logins; try again later")
+        result = auth.login(body.username, body.password, remote)
+        if result is None:
+            store.audit(body.username, "login_failed", None, None, remote)
+            raise HTTPException(401, "wrong user name or password")
+        token, who = result
+        store.audit(who.username, "login", None, who.role, remote)
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=int(auth.session_ttl_s),
+            httponly=True,
+            samesite="strict",
+            secure=http.cookie_secure,
+            path="/",
+        )
+        return {"token": token, "role": who.role, "username": who.username}
+
+    @app.post("/api/logout")
+    def logout(request: Request, response: Response) -> dict[str, str]:
+        token = _token(request)
+        if token:
+            auth.logout(token)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return {"status": "ok"}
+
+    @app.get("/api/me")
+    def me(who: Annotated[Principal, as_viewer]) -> dict[str, str]:
+        return {"username": who.username, "role": who.role}
+
+    @app.get("/api/events")
+    def list_events(
+        who: Annotated[Principal, as_viewer],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kind: str | None = None,
+        camera: str | None = None,
+        node: str | None = None,
+        cls: str | None = None,
+        phase: str | None = None,
+        acknowledged: bool | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        flt = EventFilter(_epoch(since), _epoch(until), kind, camera, node, cls, phase, acknowledged)
+        items, total = store.list_events(flt, limit, offset)
+        return {"items": items, "total": total}
+
+    @app.get("/api/events/{event_id}")
+    def get_event(event_id: str, who: Annotated[Principal, as_viewer]) -> dict[str, Any]:
+        event = store.get_event(event_id)
+        if event is None:
+            raise HTTPException(404, "no such event")
+        return event
+
+    @app.post("/api/events/{event_id}/ack")
+    def ack_event(
+        event_id: str, body: AckBody, who: Annotated[Principal, as_operator], request: Request
+    ) -> dict[str, Any]:
+        event = store.acknowledge(event_id, who.username, body.note, time.time(), _remote(request))
+        if event is None:
+            raise HTTPException(404, "no such event")
+        hub.publish("ack", event)
+        return event
+
+    @app.get("/api/snapshots/{name}", response_class=FileResponse)
+    def snapshot(name: str, who: Annotated[Principal, as_viewer]) -> FileResponse:
+        sha = name.removesuffix(".jpg")
+        if not name.endswith(".jpg") or not SHA256_RE.match(sha):
+            raise HTTPException(404, "no such snapshot")
+        path = store.snapshots.path_for(sha)
+        if not path.is_file():
+            raise HTTPException(404, "no such snapshot")
+        return FileResponse(
+            path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400, immutable"}
+        )
+
+    @app.get("/api/counts")
+    def counts(
+        who: Annotated[Principal, as_viewer],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        camera: str | None = None,
+        rule: str | None = None,
+    ) -> dict[str, Any]:
+        return {"items": store.counts(_epoch(since), _epoch(until), camera, rule)}
+
+    @app.get("/api/nodes")
+    def nodes(who: Annotated[Principal, as_viewer]) -> dict[str, Any]:
+        return {"items": store.nodes()}
+
+    @app.get("/api/status")
+    def ingest_status(who: Annotated[Principal, as_viewer]) -> dict[str, Any]:
+        out: dict[str, Any] = dict(status()) if status is not None else {}
+        out["events_stored"] = store.count_events()
+        out["sequence_gaps"] = store.open_gaps()
+        return out
+
+    @app.get("/api/webhooks/deadletters")
+    def list_deadletters(
+        who: Annotated[Principal, as_admin],
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        items, total = deadletters(store, limit, offset)
+        return {"items": items, "total": total}
+
+    @app.post("/api/webhooks/deadletters/{item_id}/requeue")
+    def requeue_deadletter(
+        item_id: int, who: Annotated[Principal, as_admin], request: Request
+    ) -> dict[str, str]:
+        if not requeue(store, item_id):
+            raise HTTPException(404, "no such dead letter")
+        store.audit(who.username, "webhook_requeue", str(item_id), None, _remote(request))
+        return {"status": "requeued"}
+
+    @app.get("/api/audit")
+    def audit(
+        who: Annotated[Principal, as_admin],
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        items, total = store.audit_log(limit, offset)
+        return {"items": items, "total": total}
+
+    @app.get("/api/stream")
+    async def stream(request: Request, who: Annotated[Principal, as_viewer]) -> StreamingResponse:
+        async def frames() -> AsyncIterator[str]:
+            queue = hub.subscribe()
+            try:
+                yield "retry: 2000\n: connected\n\n"
+                while True:
+                    try:
+                        yield await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
+                    except asyncio.TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield ": heartbeat\n\n"
+            finally:
+                hub.unsubscribe(queue)
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> Response:
+        page = web_dir / "index.html"
+        if page.is_file():
+            return FileResponse(
+                page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+            )
+        return HTMLResponse(PLACEHOLDER)
+
+    app.mount("/static", StaticFiles(directory=web_dir / "static", check_dir=False), name="static")
+    return app

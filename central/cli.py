@@ -1,0 +1,89 @@
+"""`roadwatch-central` (also `python -m central`): run, check, hash-password.
+
+Exit codes: 0 fine, 2 a bad configuration (systemd must not restart-loop on it), 1 a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from central.auth import hash_password, hash_token, new_token
+from central.config import ConfigError, load_config
+
+log = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roadwatch-central", description="Roadwatch central aggregator")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="ingest events and serve the API and dashboard")
+    run.add_argument("config", help="YAML configuration file")
+    check = sub.add_parser("check", help="validate a configuration file and exit")
+    check.add_argument("config", help="YAML configuration file")
+    hp = sub.add_parser(
+        "hash-password", help="print a password hash (or a new API token and its hash) for the YAML"
+    )
+    hp.add_argument(
+        "--token", action="store_true", help="generate a random API token and print it with its hash"
+    )
+    hp.add_argument("--stdin", action="store_true", help="read the password from standard input (no prompt)")
+    return parser
+
+
+def _hash_password(args: argparse.Namespace) -> int:
+    if args.token:
+        token = new_token()
+        print(f"token:      {token}")
+        print(f"token_hash: {hash_token(token)}")
+        return 0
+    if args.stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("passwords differ", file=sys.stderr)
+            return 2
+    if len(password) < 8:
+        print("password too short (at least 8 characters)", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "hash-password":
+        return _hash_password(args)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    if args.command == "check":
+        print(
+            f"{args.config}: OK ({len(cfg.accounts)} accounts, {len(cfg.forwarding.rules)} forwarding rules)"
+        )
+        return 0
+    from central.service import Aggregator
+
+    try:
+        aggregator = Aggregator(cfg)
+    except ValueError as exc:  # e.g. a secret that vanished between check and start
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return 2
+    aggregator.start()
+    try:
+        aggregator.serve()
+    finally:
+        aggregator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""MQTT ingest: a persistent session that validates every message and hands it to the writer.
+
+The session is persistent (fixed client id, MQTT 5 `clean_start=False` with a session expiry, or 3.1.1
+`clean_session=False`) and acknowledges manually: a QoS 1 message is PUBACKed only after the writer has
+committed it, so an aggregator killed at any instant loses nothing; the broker redelivers what was not
+acknowledged and the idempotent insert drops the copies. Rejected messages are acknowledged at once
+(redelivering them would not make them valid), counted by reason and logged truncated.
+
+The paho network thread only parses and validates; a full hand-off queue blocks it, which stops reading
+from the socket and lets the broker queue, instead of dropping anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from central.config import MqttSettings
+from central.contract import (
+    Rejection,
+    parse_topic,
+    validate_event,
+    validate_snapshot,
+    validate_stats,
+    validate_status,
+)
+from central.store import EventRow
+
+log = logging.getLogger(__name__)
+
+LOG_PAYLOAD_CHARS = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """What the writer must acknowledge once the item is committed."""
+
+    generation: int
+    mid: int
+    qos: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventItem:
+    row: EventRow
+    ack: Ack | None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotItem:
+    event_id: str
+    data: bytes
+    received_epoch: float
+    ack: Ack | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusItem:
+    node: str
+    state: str
+    received_epoch: float
+    ack: Ack | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatsItem:
+    node: str
+    stats: dict[str, Any]
+    received_epoch: float
+    ack: Ack | None
+
+
+Item = EventItem | SnapshotItem | StatusItem | StatsItem
+
+
+class IngestCounters:
+    """Accepted and rejected message counts, readable from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.accepted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+
+    def accept(self, channel: str) -> None:
+        with self._lock:
+            self.accepted[channel] += 1
+
+    def reject(self, reason: str) -> None:
+        with self._lock:
+            self.rejected[reason] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "accepted": dict(self.accepted),
+                "rejected": dict(self.rejected),
+                "rejected_total": sum(self.rejected.values()),
+            }
+
+
+def event_row(data: dict[str, Any], epoch: float, received: float) -> EventRow:
+    return EventRow(
+        event_id=data["event_id"],
+        node=data["node"],
+        camera=data["camera"],
+        kind=data["kind"],
+        phase=data["phase"],
+        rule=data["rule"],
+        seq=data["seq"],
+        ts=data["ts"],
+        ts_epoch=epoch,
+        received_epoch=received,
+        classes=tuple(data.get("classes") or ()),
+        payload=data,
+    )
+
+
+def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: float) -> Item | Rejection:
+    """Turn one MQTT message into a writer item, or say why it is refused."""
+    parsed = parse_topic(topic, prefix)
+    if parsed is None:
+        return Rejection("unknown_topic", topic[:200])
+    if parsed.channel == "events":
+        result = validate_event(parsed, payload)
+        if isinstance(result, Rejection):
+            return result
+        event, data = result
+        return EventItem(event_row(data, event.epoch(), now), ack)
+    if parsed.channel == "snapshots":
+        snap = validate_snapshot(parsed, payload)
+        return snap if isinstance(snap, Rejection) else SnapshotItem(parsed.leaf, snap, now, ack)
+    if parsed.channel == "status":
+        status = validate_status(parsed, payload)
+        return status if isinstance(status, Rejection) else StatusItem(status.node, status.state, now, ack)
+    stats = validate_stats(parsed, payload)
+    if isinstance(stats, Rejection):
+        return stats
+    return StatsItem(stats.node, stats.model_dump(mode="json"), now, ack)
+
+
+class MqttIngest:
+    """The aggregator's MQTT connection: subscribes, validates, queues, acknowledges, publishes alerts."""
+
+    def __init__(self, settings: MqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
+        self.settings = settings
+        self.out = out
+        self.counters = counters
+        self.connected = threading.Event()
+        self._generation = 0
+        self._stopping = threading.Event()
+        v5 = settings.protocol == "5"
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        self.client.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(settings.reconnect_max_s))
+        self.client.max_queued_messages_set(0)
+        if settings.username is not None:
+            password = settings.password.resolve() if settings.password is not None else None
+            self.client.username_pw_set(settings.username, password)
+        if settings.tls is not None:
+            tls = settings.tls
+            self.client.tls_set(
+                ca_certs=tls.ca_file,
+                certfile=tls.cert_file,
+                keyfile=tls.key_file,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            self.client.tls_insecure_set(tls.insecure)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        s = self.settings
+        if s.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = s.session_expiry_s
+            props.ReceiveMaximum = 1000  # lets the broker keep many QoS 1 messages in flight to us
+            self.client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(s.host, s.port, s.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        try:
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+
+    def topics(self) -> list[str]:
+        p = self.settings.topic_prefix
+        shared = f"$share/{self.settings.shared_group}/" if self.settings.shared_group else ""
+        # status is retained and retained messages are not sent to shared subscriptions: every
+        # aggregator reads node health itself
+        return [f"{shared}{p}/+/+/events/+", f"{shared}{p}/+/+/snapshots/+", f"{p}/+/status", f"{p}/+/stats"]
+
+    # -- acknowledgements (writer thread) ----------------------------------------------------------
+    def ack(self, acks: list[Ack]) -> None:
+        """PUBACK committed messages; acks of an earlier connection are void (the broker resends)."""
+        for a in acks:
+            if a.qos > 0 and a.generation == self._generation:
+                self.client.ack(a.mid, a.qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Publish an alert; False when the client is not connected (paho queues nothing then)."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    # -- paho callbacks (network thread; nothing may raise) -----------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error(
+                "broker %s:%d refused the connection: %s", self.settings.host, self.settings.port, reason
+            )
+            if reason.value in (0x86, 0x87, 4, 5):  # bad user name or password / not authorised
+                log.error("check mqtt.username and mqtt.password; not retrying")
+                client.disconnect()
+            return
+        self._generation += 1
+        log.info(
+            "connected to %s:%d (session present: %s)",
+            self.settings.host,
+            self.settings.port,
+            getattr(flags, "session_present", None),
+        )
+        client.subscribe([(t, 1) for t in self.topics()])
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("disconnected from broker: %s; reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        ack = Ack(self._generation, msg.mid, msg.qos)
+        try:
+            item = classify(msg.topic, bytes(msg.payload), self.settings.topic_prefix, ack, time.time())
+        except Exception:  # a validator bug must not stop ingest
+            log.exception("unexpected error validating a message on %s", msg.topic[:200])
+            item = Rejection("internal_error", "see the traceback above")
+        if isinstance(item, Rejection):
+            self.counters.reject(item.reason)
+            head = msg.payload[:LOG_PAYLOAD_CHARS]
+            log.warning(
+                "rejected message on %s: %s (%s); payload starts %r",
+                msg.topic[:200],
+                item.reason,
+                item.detail[:200],
+                head,
+            )
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            return
+        self.counters.accept(type(item).__name__)
+        while not self._stopping.is_set():
+            try:
+                self.out.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+
+def snapshot_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

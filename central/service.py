@@ -1,0 +1,144 @@
+"""Wires the aggregator together: store, MQTT ingest, writer, forwarding, webhooks and the HTTP server.
+
+This is the only module that owns threads and their order of start and stop: the store first, then the
+writer (so nothing queued is lost), then MQTT; on stop MQTT goes first (no new messages), the writer
+drains the queue and acknowledges, and the store closes last.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from central.api import WEB_DIR, create_app
+from central.auth import Authenticator
+from central.config import CentralConfig
+from central.forward import Forwarder, WebhookWorker, queue_counts
+from central.health import HealthMonitor
+from central.ingest import IngestCounters, Item, MqttIngest
+from central.live import LiveHub
+from central.store import Store
+from central.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+class Aggregator:
+    """One running aggregator; `start()` the background parts, `serve()` the HTTP API (blocking)."""
+
+    def __init__(self, cfg: CentralConfig, web_dir: Path = WEB_DIR) -> None:
+        self.cfg = cfg
+        self.store = Store(cfg.store.sqlite_path, Path(cfg.store.snapshots_dir))
+        self.counters = IngestCounters()
+        self.inbox: queue.Queue[Item] = queue.Queue(maxsize=cfg.store.queue_max)
+        self.hub = LiveHub()
+        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters)
+        self.forwarder = Forwarder(
+            cfg.forwarding, self.store, cfg.mqtt.topic_prefix, cfg.timezone, self._publish
+        )
+        self.webhooks = WebhookWorker(self.store, cfg.forwarding.webhooks)
+        self.health = HealthMonitor(cfg.health, cfg.timezone)
+        self.writer = Writer(
+            self.store,
+            self.inbox,
+            self.hub,
+            self.health,
+            forwarder=self.forwarder,
+            ack=self.ingest.ack,
+            batch_max=cfg.store.batch_max,
+            health_interval_s=cfg.health.check_interval_s,
+            retention=self._retain,
+            retention_interval_s=cfg.retention.interval_s,
+        )
+        self.auth = Authenticator(
+            cfg.accounts,
+            cfg.api_tokens,
+            cfg.http.session_ttl_h * 3600,
+            cfg.http.login_max_failures,
+            cfg.http.login_window_s,
+        )
+        self.app: FastAPI = create_app(
+            self.store, self.auth, self.hub, http=cfg.http, status=self.status, web_dir=web_dir
+        )
+        self.server: uvicorn.Server | None = None
+        self.started_at = time.time()
+
+    def _publish(self, topic: str, payload: bytes) -> bool:
+        ok = self.ingest.publish(topic, payload)
+        self.webhooks.wake()
+        return ok
+
+    def _retain(self, now: float) -> None:
+        r = self.cfg.retention
+        self.store.retain(r.max_age_days * 86400, int(r.max_snapshot_mb * 1024 * 1024), now)
+
+    def status(self) -> dict[str, Any]:
+        """Counters for /api/status and the benchmarks."""
+        out = self.counters.snapshot()
+        out.update(
+            mqtt_connected=self.ingest.connected.is_set(),
+            queue_depth=self.inbox.qsize(),
+            writer_errors=self.writer.errors,
+            alerts_published=self.forwarder.sent_mqtt,
+            alerts_throttled=self.forwarder.throttled,
+            webhooks=queue_counts(self.store),
+            live_clients=self.hub.client_count,
+            uptime_s=round(time.time() - self.started_at, 1),
+        )
+        return out
+
+    def start(self) -> None:
+        self.writer.start()
+        self.webhooks.start()
+        self.ingest.start()
+        log.info(
+            "ingesting from %s:%d under %s into %s",
+            self.cfg.mqtt.host,
+            self.cfg.mqtt.port,
+            self.cfg.mqtt.topic_prefix,
+            self.cfg.store.url,
+        )
+
+    def stop(self) -> None:
+        self.ingest.stop()
+        self.writer.stop()
+        self.webhooks.stop()
+        self.store.close()
+
+    def make_server(self, port: int | None = None) -> uvicorn.Server:
+        config = uvicorn.Config(
+            self.app,
+            host=self.cfg.http.host,
+            port=self.cfg.http.port if port is None else port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        return self.server
+
+    def serve(self) -> None:
+        """Run the HTTP server in this thread until SIGINT/SIGTERM."""
+        server = self.make_server()
+        log.info("HTTP API and dashboard on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
+        server.run()
+
+    def serve_in_thread(self, port: int) -> threading.Thread:
+        """Tests and benchmarks: run the HTTP server in a daemon thread; returns once it listens."""
+        server = self.make_server(port)
+        thread = threading.Thread(target=server.run, name="central-http", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not server.started:
+            raise RuntimeError("HTTP server did not start")
+        return thread

@@ -1,0 +1,172 @@
+"""The writer thread: drains the ingest queue in batches into the store, then announces what is new.
+
+One thread owns every write of ingested data, so batching is simple (one transaction per batch) and
+health state needs no locks. After a batch commits, its MQTT messages are acknowledged, new events go to
+the live feed and to forwarding. An event that names a snapshot which has not arrived yet is held back
+from the live feed for up to `snapshot_wait_s`, so the dashboard shows it once, with its thumbnail; a
+snapshot arriving later still re-announces the event (clients upsert by event_id).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from central.forward import Forwarder
+from central.health import HealthMonitor
+from central.ingest import Ack, EventItem, Item, SnapshotItem, StatsItem, StatusItem
+from central.live import LiveHub
+from central.store import EventRow, Store
+
+log = logging.getLogger(__name__)
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        inbox: queue.Queue[Item],
+        hub: LiveHub,
+        health: HealthMonitor,
+        *,
+        forwarder: Forwarder | None,
+        ack: Callable[[list[Ack]], None],
+        batch_max: int = 500,
+        health_interval_s: float = 5.0,
+        retention: Callable[[float], None] | None = None,
+        retention_interval_s: float = 600.0,
+        snapshot_wait_s: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.inbox = inbox
+        self.hub = hub
+        self.health = health
+        self.forwarder = forwarder
+        self.ack = ack
+        self.batch_max = batch_max
+        self.health_interval_s = health_interval_s
+        self.retention = retention
+        self.retention_interval_s = retention_interval_s
+        self.snapshot_wait_s = snapshot_wait_s
+        self.stored_events = 0
+        self.errors = 0
+        self.on_stored: Callable[[list[EventRow], float], None] | None = (
+            None  # benchmarks measure latency here
+        )
+        self._pending: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="central-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Drain what is queued, then stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        next_health = time.monotonic() + self.health_interval_s
+        next_retention = time.monotonic() + min(5.0, self.retention_interval_s)
+        while True:
+            try:
+                first = self.inbox.get(timeout=0.05)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                first = None
+            batch: list[Item] = [] if first is None else [first]
+            while batch and len(batch) < self.batch_max:
+                try:
+                    batch.append(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            mono = time.monotonic()
+            try:
+                if batch:
+                    self.apply(batch, time.time())
+                self._flush_pending(time.time())
+                if mono >= next_health:
+                    next_health = mono + self.health_interval_s
+                    self.raise_alerts(time.time())
+                if self.retention is not None and mono >= next_retention:
+                    next_retention = mono + self.retention_interval_s
+                    self.retention(time.time())
+            except Exception:  # a worker loop logs, counts and goes on; unacked messages come back
+                self.errors += 1
+                log.exception("writer failed on a batch of %d messages", len(batch))
+
+    def apply(self, batch: list[Item], now: float) -> None:
+        """Store one batch, acknowledge it, announce what is new."""
+        events = [i.row for i in batch if isinstance(i, EventItem)]
+        snaps = [i for i in batch if isinstance(i, SnapshotItem)]
+        links = [(s.event_id, self.store.snapshots.put(s.data), len(s.data), s.received_epoch) for s in snaps]
+        new = self.store.insert_events(events)
+        relinked = self.store.link_snapshots(links)
+        self.store.track_sequences([(r.node, r.seq) for r in new], now)
+        for item in batch:
+            if isinstance(item, StatusItem):
+                self.store.upsert_node(item.node, item.state, item.received_epoch, None)
+                self.health.on_status(item.node, item.state, item.received_epoch)
+            elif isinstance(item, StatsItem):
+                self.store.upsert_node(item.node, None, item.received_epoch, item.stats)
+                self.health.on_stats(item.node, item.stats, item.received_epoch)
+        self.ack([i.ack for i in batch if i.ack is not None])
+        self.stored_events += len(new)
+        if self.on_stored is not None:
+            self.on_stored(new, now)
+        linked_now = {link[0] for link in links}
+        for row in new:
+            if (
+                row.payload.get("snapshot")
+                and row.event_id not in linked_now
+                and not self.store.has_snapshot(row.event_id)
+            ):
+                self._pending[row.event_id] = (now + self.snapshot_wait_s, {})
+                continue
+            self._announce(row.event_id, forward=True)
+        new_ids = {r.event_id for r in new}
+        for event_id in relinked:
+            if event_id in new_ids:
+                continue
+            was_pending = self._pending.pop(event_id, None) is not None
+            self._announce(event_id, forward=was_pending)
+        for item in batch:
+            if isinstance(item, (StatusItem, StatsItem)):
+                node = self.store.node(item.node)
+                if node is not None:
+                    self.hub.publish("node", node)
+
+    def store_central_events(self, rows: list[EventRow]) -> None:
+        for row in self.store.insert_events(rows):
+            log.warning("%s: %s", row.kind, row.payload["texts"].get("en", ""))
+            self._announce(row.event_id, forward=True)
+
+    def raise_alerts(self, now: float) -> None:
+        self.store_central_events(self.health.check(now))
+
+    def _flush_pending(self, now: float) -> None:
+        due = [eid for eid, (deadline, _) in self._pending.items() if deadline <= now]
+        for event_id in due:
+            del self._pending[event_id]
+            self._announce(event_id, forward=True)
+
+    def _announce(self, event_id: str, forward: bool) -> None:
+        forwarding = forward and self.forwarder is not None and bool(self.forwarder.settings.rules)
+        if not forwarding and self.hub.client_count == 0:
+            return  # nobody listens: skip the read
+        event = self.store.get_event(event_id)
+        if event is None:
+            return
+        self.hub.publish("event", event)
+        if forward and self.forwarder is not None:
+            try:
+                self.forwarder.consider(event)
+            except Exception:
+                log.exception("forwarding event %s failed", event_id)

@@ -1,0 +1,254 @@
+"""Camera health: stream lost / restored, frozen picture, and tampering (blocked, defocused, moved).
+
+A police camera that shows a sprayed lens or a turned head is worse than a dead one: it looks alive.
+`CameraHealth` looks at one small grey picture per `interval_s` (not every frame, to stay cheap) and
+keeps a start/end state machine per condition, so a condition must hold for its `*_s` time before a
+`start` event and be gone for `clear_s` before the `end` event:
+
+- frozen_picture: the picture does not change at all (mean grey difference ~0) while frames arrive;
+- camera_blocked: the view is very dark or very uniform (a cap, a bag, spray);
+- camera_defocused: contrast-normalised sharpness (variance of the Laplacian over the grey variance,
+  so night and day compare) falls below a fraction of the reference;
+- camera_moved: the scene no longer matches the reference (phase-correlation shift, or a low
+  correlation of edge maps for a rotation or a new scene).
+
+Conditions explain one another: a blocked view is not also called defocused, moved or frozen, and a
+blurred view is not also called moved. The reference is the first clear picture, or the next one after
+`take_reference()`. Reader stream changes become events through `stream_events`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import HealthSettings
+from edge.events import EventFactory
+from edge.motion import small_grey
+from edge.records import Event, Frame, ImageArray, Phase
+
+log = logging.getLogger(__name__)
+
+RULE = "camera_health"
+Grey = npt.NDArray[np.float32]
+
+
+class StreamChangeLike(Protocol):
+    """What `stream_events` needs of `edge.sources.StreamChange`."""
+
+    @property
+    def previous(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def down_s(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSample:
+    """The measurements of one evaluation, kept for logs, tests and event measurements."""
+
+    t: float
+    mean: float
+    std: float
+    sharpness: float
+    change: float | None
+    shift_px: float | None
+    similarity: float | None
+
+
+@dataclass
+class _Condition:
+    """Start after the condition holds `hold_s`; end after it is gone `clear_s`."""
+
+    kind: str
+    hold_s: float
+    since: float | None = None
+    clear_since: float | None = None
+    active: bool = False
+    started_t: float = 0.0
+
+    def step(self, on: bool, t: float, clear_s: float) -> Phase | None:
+        if on:
+            self.clear_since = None
+            if self.since is None:
+                self.since = t
+            if not self.active and t - self.since >= self.hold_s:
+                self.active, self.started_t = True, t
+                return "start"
+            return None
+        self.since = None
+        if not self.active:
+            return None
+        if self.clear_since is None:
+            self.clear_since = t
+        if t - self.clear_since >= clear_s:
+            self.active, self.clear_since = False, None
+            return "end"
+        return None
+
+
+def edge_map(grey: ImageArray) -> Grey:
+    """Zero-mean, unit-norm gradient magnitude: a scene signature that ignores brightness."""
+    g = cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)
+    mag = np.asarray(cv2.magnitude(gx, gy), np.float32)
+    mag = mag - np.float32(mag.mean())
+    norm = float(np.linalg.norm(mag))
+    return np.asarray(mag / norm if norm > 1e-6 else mag, np.float32)
+
+
+def sharpness(grey: ImageArray) -> float:
+    """Variance of the Laplacian over the grey variance: focus, independent of scene brightness."""
+    var = float(grey.var())
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var()) / var if var > 1e-6 else 0.0
+
+
+class CameraHealth:
+    """Health checks of one camera, fed every analysed frame; returns the events to publish."""
+
+    def __init__(self, settings: HealthSettings, events: EventFactory) -> None:
+        self.settings = settings
+        self.events = events
+        s = settings
+        self._frozen = _Condition("frozen_picture", s.frozen_s)
+        self._blocked = _Condition("camera_blocked", s.blocked_s)
+        self._defocused = _Condition("camera_defocused", s.defocus_s)
+        self._moved = _Condition("camera_moved", s.moved_s)
+        self._last_eval_t: float | None = None
+        self._prev: ImageArray | None = None
+        self._ref_grey: Grey | None = None
+        self._ref_edges: Grey | None = None
+        self._ref_sharpness = 0.0
+        self._window: Grey | None = None
+        self._want_reference = True
+        self.last: HealthSample | None = None
+
+    @property
+    def frozen(self) -> bool:
+        """True while a frozen picture is reported (for the stats `stream_state`)."""
+        return self._frozen.active
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """Kinds of the conditions now reported (started and not ended)."""
+        return tuple(c.kind for c in self._conditions() if c.active)
+
+    def _conditions(self) -> tuple[_Condition, ...]:
+        return (self._frozen, self._blocked, self._defocused, self._moved)
+
+    def take_reference(self) -> None:
+        """Take the next clear picture as the reference for `camera_moved` and `camera_defocused`."""
+        self._want_reference = True
+
+    def update(self, frame: Frame) -> list[Event]:
+        """Feed a frame; evaluates at most once per `interval_s` of frame time."""
+        s = self.settings
+        if not s.enabled:
+            return []
+        if self._last_eval_t is not None and self._last_eval_t <= frame.t < self._last_eval_t + s.interval_s:
+            return []
+        self._last_eval_t = frame.t
+        return self._evaluate(frame)
+
+    def _evaluate(self, frame: Frame) -> list[Event]:
+        s = self.settings
+        grey = small_grey(frame.image, s.width)
+        mean, std = (float(v[0]) for v in cv2.meanStdDev(grey))
+        sharp = sharpness(grey)
+        blocked = mean < s.dark_mean or std < s.uniform_std
+
+        change: float | None = None
+        if self._prev is not None and self._prev.shape == grey.shape:
+            change = float(cv2.norm(grey, self._prev, cv2.NORM_L1)) / grey.size
+        self._prev = grey
+        frozen = change is not None and change <= s.frozen_max_diff and not blocked
+
+        if self._ref_grey is not None and self._ref_grey.shape != grey.shape:
+            log.info("camera %s: resolution changed, taking a new health reference", self.events.camera)
+            self._want_reference = True
+        if self._want_reference and not blocked:
+            self._set_reference(grey, sharp)
+
+        defocused = False
+        shift_px: float | None = None
+        similarity: float | None = None
+        moved = False
+        if self._ref_grey is not None and self._ref_edges is not None and not blocked:
+            defocused = sharp < s.defocus_ratio * self._ref_sharpness
+            similarity = float(np.sum(self._ref_edges * edge_map(grey)))
+            (dx, dy), _ = cv2.phaseCorrelate(self._ref_grey, grey.astype(np.float32), self._window)
+            shift_px = float(np.hypot(dx, dy))
+            off = shift_px >= s.moved_shift * grey.shape[1] or similarity < s.moved_min_similarity
+            moved = off and not defocused
+
+        sample = HealthSample(frame.t, mean, std, sharp, change, shift_px, similarity)
+        self.last = sample
+        found = {
+            self._frozen.kind: frozen,
+            self._blocked.kind: blocked,
+            self._defocused.kind: defocused,
+            self._moved.kind: moved,
+        }
+        out: list[Event] = []
+        for cond in self._conditions():
+            phase = cond.step(found[cond.kind], frame.t, s.clear_s)
+            if phase is not None:
+                out.append(self._event(cond, phase, frame, sample))
+        return out
+
+    def _set_reference(self, grey: ImageArray, sharp: float) -> None:
+        self._ref_grey = grey.astype(np.float32)
+        self._ref_edges = edge_map(grey)
+        self._ref_sharpness = sharp
+        window = cv2.createHanningWindow((grey.shape[1], grey.shape[0]), cv2.CV_32F)
+        self._window = np.asarray(window, np.float32)
+        self._want_reference = False
+        log.info("camera %s: health reference taken (sharpness %.3f)", self.events.camera, sharp)
+
+    def _event(self, cond: _Condition, phase: Phase, frame: Frame, sample: HealthSample) -> Event:
+        m: dict[str, float | str] = {}
+        if phase == "start":
+            m["duration_s"] = round(frame.t - (cond.since if cond.since is not None else frame.t), 3)
+            if cond.kind == "camera_blocked":
+                m.update(mean_level=round(sample.mean, 1), std_level=round(sample.std, 1))
+            elif cond.kind == "camera_defocused":
+                m.update(sharpness=round(sample.sharpness, 4),
+                         reference_sharpness=round(self._ref_sharpness, 4))
+            elif cond.kind == "camera_moved":
+                m.update(shift_px=round(sample.shift_px or 0.0, 1),
+                         similarity=round(sample.similarity or 0.0, 3))
+            elif cond.kind == "frozen_picture":
+                m.update(change=round(sample.change or 0.0, 4))
+        else:
+            m["duration_s"] = round(frame.t - cond.started_t, 3)
+        log.warning("camera %s: %s %s %s", self.events.camera, cond.kind, phase, m)
+        return self.events.make(cond.kind, rule=RULE, ts=frame.ts, phase=phase, measurements=m,
+                                frame_seq=frame.seq)
+
+    def stream_events(self, change: StreamChangeLike) -> list[Event]:
+        """Events for a reader's stream change: `stream_lost` on losing frames (also at start-up), and
+        `stream_restored` on their return; a frozen picture ends when the stream is lost."""
+        out: list[Event] = []
+        if change.state == "lost" and change.previous in ("starting", "ok"):
+            lost = {"reason": change.reason[:200]} if change.reason else {}
+            out.append(self.events.make("stream_lost", rule=RULE, ts=change.ts, measurements=lost))
+            self._prev = None
+            self._last_eval_t = None
+            if self._frozen.active:
+                self._frozen.active, self._frozen.since, self._frozen.clear_since = False, None, None
+                out.append(self.events.make("frozen_picture", rule=RULE, ts=change.ts, phase="end",
+                                            measurements={"reason": "stream_lost"}))
+        elif change.state == "ok" and change.previous == "lost":
+            m = {"down_s": round(change.down_s, 3)} if change.down_s is not None else {}
+            out.append(self.events.make("stream_restored", rule=RULE, ts=change.ts, measurements=m))
+        return out

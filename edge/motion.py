@@ -1,0 +1,92 @@
+"""A cheap motion gate: run the detector only when something moves, as Frigate does.
+
+Each frame is reduced to a small blurred grey image (160 px wide by default) and compared with a
+running-average background (`cv2.accumulateWeighted`); the fraction of pixels that differ by more than
+a threshold is the motion measure. The detector runs on motion, on the first frame, and at least every
+`keepalive_s` so that stationary objects (a stopped car) stay tracked. The whole gate costs a few
+hundred microseconds per frame, against tens of milliseconds for one detector run.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import MotionSettings
+from edge.records import ImageArray
+
+log = logging.getLogger(__name__)
+
+# How fast the background follows the scene: about 1/alpha frames to absorb a change (lighting drift,
+# a car that parks), slow enough that a walking person still differs from it.
+BACKGROUND_ALPHA = 0.05
+
+
+def small_grey(image: ImageArray, width: int) -> ImageArray:
+    """Grey image scaled to `width` pixels (aspect kept), for cheap per-frame analysis."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    h, w = grey.shape[:2]
+    if w != width:
+        height = max(1, round(h * width / w))
+        grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
+    return np.asarray(grey, dtype=np.uint8)
+
+
+class MotionGate:
+    """Decides per frame whether the detector should run; one instance per camera."""
+
+    def __init__(self, settings: MotionSettings, alpha: float = BACKGROUND_ALPHA) -> None:
+        self.settings = settings
+        self.alpha = alpha
+        self._background: npt.NDArray[np.float32] | None = None
+        self._last_run_t: float | None = None
+        self._scale = 1.0
+        self.last_motion_fraction = 0.0
+        self._mask: ImageArray | None = None
+
+    def reset(self) -> None:
+        """Forget the background (after a reconnect or a change of resolution)."""
+        self._background = None
+        self._last_run_t = None
+        self._mask = None
+
+    def update(self, image: ImageArray, t: float) -> bool:
+        """Feed one frame (BGR or grey) at time `t`; True when the detector should run on it."""
+        s = self.settings
+        if not s.enabled:
+            self._last_run_t = t
+            return True
+        small = cv2.GaussianBlur(small_grey(image, s.width), (5, 5), 0)
+        self._scale = image.shape[1] / small.shape[1]
+        if self._background is None or self._background.shape != small.shape:
+            self._background = small.astype(np.float32)
+            self.last_motion_fraction = 0.0
+            self._mask = None
+            self._last_run_t = t
+            return True
+        diff = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
+        mask = np.asarray(cv2.threshold(diff, s.threshold, 255, cv2.THRESH_BINARY)[1], np.uint8)
+        self.last_motion_fraction = cv2.countNonZero(mask) / float(mask.size)
+        self._mask = mask
+        cv2.accumulateWeighted(small, self._background, self.alpha)
+        moving = self.last_motion_fraction > s.min_area_fraction
+        due = self._last_run_t is None or t - self._last_run_t >= s.keepalive_s or t < self._last_run_t
+        if moving or due:
+            self._last_run_t = t
+            return True
+        return False
+
+    def boxes(self, min_area_px: int = 4) -> npt.NDArray[np.float32]:
+        """Boxes (n, 4) xyxy in full-frame pixels around the moving regions of the last frame."""
+        if self._mask is None:
+            return np.zeros((0, 4), np.float32)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(self._mask, connectivity=8)
+        if n <= 1:
+            return np.zeros((0, 4), np.float32)
+        st = stats[1:]
+        st = st[st[:, cv2.CC_STAT_AREA] >= min_area_px]
+        x, y, w, h = (st[:, i].astype(np.float32) for i in range(4))
+        return (np.stack([x, y, x + w, y + h], axis=1) * self._scale).astype(np.float32)

@@ -1,0 +1,200 @@
+"""Line crossing: count tracks whose anchor crosses a segment, per direction and class, plus count summaries.
+
+A crossing is a change of the *confirmed* side of a track, and is robust by construction:
+- positions within a dead band of `margin` box heights either side of the line are ignored, so jitter
+  on the line never changes anything;
+- the new side is confirmed only after `min_observations` consecutive observations on it (a one-frame
+  flicker back across the line is forgotten when the next observation is on the old side again), or at
+  once when the anchor is `confirm_distance` box heights past the line (an object leaving the frame right
+  after a line drawn near the edge still counts);
+- the move from the last position on the old side to the confirming position must pass through the
+  segment itself (within `end_tolerance`), not beside it: the line is a segment, not an infinite line;
+- each track counts at most once per direction; a track that ends mid-crossing is dropped with its
+  pending state and never counts; ids below 0 (unconfirmed) are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from edge.geometry import Segment
+from edge.records import Event, Tracks
+from edge.rules.base import RuleContext, TrackTable, box_of, select
+from edge.rules.settings import LineCrossingRule
+from edge.rules.speed import SpeedEstimator
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("in", "out")
+
+
+class LineCrossing:
+    """Counts crossings of one line; emits `line_crossing` per crossing and periodic `count_summary`."""
+
+    def __init__(self, cfg: LineCrossingRule, ctx: RuleContext) -> None:
+        self.name = cfg.name
+        self.kind = cfg.kind
+        self.cfg = cfg
+        self.ctx = ctx
+        self.segment: Segment = ctx.segment(cfg.line)
+        line = ctx.camera.lines[cfg.line]
+        self.direction_names = {"in": line.in_name, "out": line.out_name}
+        self.lookup = ctx.class_lookup(cfg.classes)
+        self.table = TrackTable(
+            side=(np.int8, 0),
+            pending=(np.int8, 0),
+            pending_n=(np.int64, 0),
+            last_x=(np.float64, np.nan),
+            last_y=(np.float64, np.nan),
+            counted_in=(np.bool_, False),
+            counted_out=(np.bool_, False),
+        )
+        self.speeds = SpeedEstimator(ctx.ground) if ctx.ground is not None else None
+        self._counts: dict[tuple[str, str], int] = {}
+        self._window_counts: dict[tuple[str, str], int] = {}
+        self._window: int | None = None
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Crossings counted since start, by (direction, class): direction is "in" or "out"."""
+        return dict(self._counts)
+
+    def state_size(self) -> int:
+        return len(self.table) + (len(self.speeds) if self.speeds is not None else 0)
+
+    def update(self, tracks: Tracks, t: float, ts: float, frame_seq: int) -> list[Event]:
+        events = self._summaries(ts, frame_seq) if self.cfg.summaries else []
+        if tracks.ended.shape[0]:
+            self.table.drop(tracks.ended)
+            if self.speeds is not None:
+                self.speeds.drop(tracks.ended)
+        self.table.prune(t)
+        if self.speeds is not None:
+            self.speeds.prune(t)
+        sel = select(tracks, self.lookup)
+        if not sel.any():
+            return events
+        idx = np.nonzero(sel)[0]
+        ids = tracks.track_ids[idx]
+        pts = tracks.anchors(self.cfg.anchor)[idx].astype(np.float64)
+        heights = (tracks.xyxy[idx, 3] - tracks.xyxy[idx, 1]).astype(np.float64)
+        if self.speeds is not None:
+            self.speeds.observe(ids, pts, t)
+        d = self.segment.signed_distance(pts)
+        band = np.maximum(1.0, self.cfg.margin * heights)
+        obs = np.where(d > band, 1, np.where(d < -band, -1, 0)).astype(np.int8)
+
+        tab = self.table
+        rows = tab.rows(ids, t)
+        side = tab["side"][rows]
+        first = (side == 0) & (obs != 0)
+        same = (obs != 0) & (obs == side)
+        other = (obs != 0) & (side != 0) & (obs != side)
+        pending_n = np.where(other & (tab["pending"][rows] == obs), tab["pending_n"][rows] + 1, 1)
+        pending_n = np.where(other, pending_n, 0)
+        confirm = other & (
+            (pending_n >= self.cfg.min_observations) | (np.abs(d) >= self.cfg.confirm_distance * heights)
+        )
+        # The crossing point of (last position on the old side -> now) must lie on the segment.
+        last = np.stack([tab["last_x"][rows], tab["last_y"][rows]], axis=1)
+        through = np.zeros(ids.shape[0], dtype=bool)
+        if confirm.any():
+            u = self.segment.crossing_param(last[confirm], pts[confirm])
+            tol = self.cfg.end_tolerance
+            through[confirm] = (u >= -tol) & (u <= 1.0 + tol)
+
+        keep_pos = first | same | confirm
+        tab["side"][rows] = np.where(first | confirm, obs, side)
+        # In-band observations neither confirm nor cancel a pending change of side.
+        waiting = other & ~confirm
+        tab["pending"][rows] = np.where(waiting, obs, np.where(obs == 0, tab["pending"][rows], 0))
+        tab["pending_n"][rows] = np.where(waiting, pending_n, np.where(obs == 0, tab["pending_n"][rows], 0))
+        tab["last_x"][rows] = np.where(keep_pos, pts[:, 0], last[:, 0])
+        tab["last_y"][rows] = np.where(keep_pos, pts[:, 1], last[:, 1])
+
+        going_in = through & (obs > 0) & ~tab["counted_in"][rows]
+        going_out = through & (obs < 0) & ~tab["counted_out"][rows]
+        tab["counted_in"][rows] |= going_in
+        tab["counted_out"][rows] |= going_out
+        for k in np.nonzero(going_in | going_out)[0]:
+            events.append(
+                self._crossing(
+                    tracks, int(idx[k]), "in" if going_in[k] else "out", t=t, ts=ts, frame_seq=frame_seq
+                )
+            )
+        return events
+
+    def _crossing(
+        self, tracks: Tracks, r: int, direction: str, *, t: float, ts: float, frame_seq: int
+    ) -> Event:
+        cls = self.ctx.class_name(int(tracks.class_ids[r]))
+        key = (direction, cls)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self._window_counts[key] = self._window_counts.get(key, 0) + 1
+        total = sum(v for (dr, _), v in self._counts.items() if dr == direction)
+        m: dict[str, str | int | float] = {
+            "line": self.cfg.line,
+            "direction": direction,
+            "direction_name": self.direction_names[direction],
+            "count": total,
+        }
+        track_id = int(tracks.track_ids[r])
+        if self.speeds is not None:
+            speed = float(self.speeds.speeds_kmh([track_id], t)[0])
+            if np.isfinite(speed):
+                m["speed_kmh"] = round(speed, 1)
+        return self.ctx.events.make(
+            self.kind,
+            self.name,
+            ts,
+            "instant",
+            classes=(cls,),
+            track_ids=(track_id,),
+            confidence=float(tracks.scores[r]),
+            box=box_of(tracks, r),
+            measurements=m,
+            frame_seq=frame_seq,
+        )
+
+    def _summaries(self, ts: float, frame_seq: int) -> list[Event]:
+        """At each wall-clock interval boundary: one count_summary per direction for the interval ended."""
+        interval = self.cfg.summary_interval_s
+        window = int(ts // interval)
+        if self._window is None:
+            self._window = window
+            return []
+        if window == self._window:
+            return []
+        start = self._window * interval
+        self._window = window
+        counts, self._window_counts = self._window_counts, {}
+        out: list[Event] = []
+        for direction in DIRECTIONS:
+            m: dict[str, str | int | float] = {
+                "line": self.cfg.line,
+                "direction": direction,
+                "direction_name": self.direction_names[direction],
+                "count": sum(v for (dr, _), v in counts.items() if dr == direction),
+                "interval_s": interval,
+                "period_start_ts": start,
+                "period_end_ts": start + interval,
+            }
+            seen = []
+            for cls in self.cfg.classes:
+                n = counts.get((direction, cls), 0)
+                m[f"count_{cls.replace(' ', '_')}"] = n
+                if n:
+                    seen.append(cls)
+            out.append(
+                self.ctx.events.make(
+                    "count_summary",
+                    self.name,
+                    ts,
+                    "instant",
+                    classes=tuple(seen),
+                    measurements=m,
+                    frame_seq=frame_seq,
+                )
+            )
+        return out

@@ -1,0 +1,398 @@
+"""Camera sources: open a video file, RTSP, HTTP MJPEG or USB camera, and read it on its own thread.
+
+Two ways to read:
+- `CameraReader` (live streams, paced files): one thread per camera writes into a one-frame "latest"
+  slot. A frame the consumer has not taken when the next one arrives is replaced and counted in
+  `dropped_frames`, so a slow detector always sees the newest picture and memory never grows. A camera
+  that fails is reopened with capped exponential backoff; nothing raises out of the thread. Stream
+  state changes (starting / ok / lost / ended) are kept in a bounded queue for `status_changes()`,
+  which the pipeline turns into `stream_lost` / `stream_restored` events (edge.health).
+- `iter_file_frames` (files read as fast as the consumer goes): every frame, in order, on the caller's
+  thread, so `--max-frames`, benchmarks and the counting evaluation are deterministic.
+
+Frozen-picture detection is not done here: it needs picture analysis and lives in edge.health; the
+reader reports only whether frames arrive.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from edge.config import CameraConfig, expand_path
+from edge.records import Frame
+
+log = logging.getLogger(__name__)
+
+SourceKind = Literal["file", "rtsp", "http", "usb"]
+StreamState = Literal["starting", "ok", "lost", "ended"]
+Clock = Callable[[], float]
+
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+# OpenCV reads its FFmpeg options from the process environment when a capture opens. The environment is
+# shared by every thread, so each RTSP open sets it, opens and restores it while holding this lock;
+# otherwise two cameras opening at once could each get the other's transport.
+_ENV_LOCK = threading.Lock()
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or read."""
+
+
+def source_kind(source: str) -> SourceKind:
+    """Classify a configured source string."""
+    low = source.lower()
+    if low.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if low.startswith(("http://", "https://")):
+        return "http"
+    if low.startswith("usb:") or low.startswith("/dev/video"):
+        return "usb"
+    return "file"
+
+
+def open_capture(
+    source: str, rtsp_transport: str = "tcp", open_timeout_s: float = 10.0, read_timeout_s: float = 10.0
+) -> cv2.VideoCapture:
+    """Open any configured source with the right OpenCV backend; the caller checks `isOpened()`.
+
+    Files may contain `{data}` (the data directory). RTSP uses the FFmpeg backend with the requested
+    transport; HTTP(S) is read as MJPEG (or anything FFmpeg understands); `usb:N` and `/dev/videoN`
+    use V4L2. The timeouts bound how long a dead network camera can block the reader thread.
+    """
+    kind = source_kind(source)
+    timeouts = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
+    ]  # fmt: skip
+    if kind == "usb":
+        dev: int | str = int(source[4:]) if source.lower().startswith("usb:") else source
+        return cv2.VideoCapture(dev, cv2.CAP_V4L2)
+    if kind == "http":
+        return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
+    if kind == "rtsp":
+        if rtsp_transport not in ("tcp", "udp"):
+            raise ValueError(f"rtsp_transport must be 'tcp' or 'udp', not {rtsp_transport!r}")
+        with _ENV_LOCK:
+            previous = os.environ.get(FFMPEG_OPTIONS_ENV)
+            os.environ[FFMPEG_OPTIONS_ENV] = f"rtsp_transport;{rtsp_transport}"
+            try:
+                return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
+            finally:
+                if previous is None:
+                    os.environ.pop(FFMPEG_OPTIONS_ENV, None)
+                else:
+                    os.environ[FFMPEG_OPTIONS_ENV] = previous
+    return cv2.VideoCapture(expand_path(source))
+
+
+def camera_source(camera: CameraConfig) -> str:
+    """The stream the node analyses: the low-resolution substream when one is configured."""
+    return camera.substream or camera.source
+
+
+def iter_file_frames(
+    camera: CameraConfig,
+    max_frames: int | None = None,
+    wallclock: Clock = time.time,
+    clock: Clock = time.monotonic,
+    stop: threading.Event | None = None,
+) -> Iterator[Frame]:
+    """Every frame of a video file, in order, on the caller's thread.
+
+    `t` is the frame's position in the clip (the container timestamp, or index / fps where the file has
+    none), plus the clip length for each loop so `t` keeps increasing. `ts` is the wall time at the start
+    plus `t`. With `camera.loop` the file restarts at its end; with `camera.realtime` frames are paced at
+    the file's rate. Raises SourceError if the file cannot be opened or yields no frame at all.
+    """
+    path = expand_path(camera_source(camera))
+    start_wall = wallclock()
+    start_mono = clock()
+    seq = 0
+    offset = 0.0
+    while True:
+        cap = open_capture(path)
+        if not cap.isOpened():
+            raise SourceError(f"camera {camera.id}: cannot open video file {path}")
+        try:
+            fps = float(cap.get(cv2.CAP_PROP_FPS))
+            period = 1.0 / fps if math.isfinite(fps) and 0.1 < fps < 1000 else 0.04
+            index = 0
+            last_t = -math.inf
+            while stop is None or not stop.is_set():
+                ok, image = cap.read()
+                if not ok or image is None:
+                    break
+                pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                local = pos if math.isfinite(pos) and pos > last_t else index * period
+                last_t = local
+                t = round(offset + local, 6)
+                if camera.realtime:
+                    delay = start_mono + t - clock()
+                    if delay > 0:
+                        if stop is not None:
+                            stop.wait(delay)
+                        else:
+                            time.sleep(delay)
+                yield Frame(camera.id, seq, t, start_wall + t, np.asarray(image, np.uint8))
+                seq += 1
+                index += 1
+                if max_frames is not None and seq >= max_frames:
+                    return
+        finally:
+            cap.release()
+        if index == 0:
+            raise SourceError(f"camera {camera.id}: no frame could be decoded from {path}")
+        if not camera.loop or (stop is not None and stop.is_set()):
+            return
+        offset += last_t + period
+        log.debug("camera %s: file ended, looping (offset %.3f s)", camera.id, offset)
+
+
+def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) -> Frame | None:
+    """One frame for a set-up check: frame `index` of a file, or the first frame a live source gives."""
+    if source_kind(camera_source(camera)) == "file":
+        try:
+            for frame in iter_file_frames(camera.model_copy(update={"realtime": False, "loop": False})):
+                if frame.seq >= index:
+                    return frame
+        except SourceError as exc:
+            log.error("%s", exc)
+        return None
+    cap = open_capture(camera_source(camera), camera.rtsp_transport, timeout_s, timeout_s)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while cap.isOpened() and time.monotonic() < deadline:
+            ok, image = cap.read()
+            if ok and image is not None:
+                return Frame(camera.id, 0, 0.0, time.time(), np.asarray(image, np.uint8))
+        log.error("camera %s: no frame from %s within %.0f s", camera.id, camera_source(camera), timeout_s)
+        return None
+    finally:
+        cap.release()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChange:
+    """A change of a reader's stream state; `t` monotonic seconds, `ts` wall clock.
+
+    `down_s` is how long the stream was lost, on the change back to `ok`.
+    """
+
+    camera: str
+    previous: StreamState
+    state: StreamState
+    t: float
+    ts: float
+    reason: str = ""
+    down_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderStats:
+    state: StreamState
+    frames_read: int
+    dropped_frames: int
+    reconnects: int
+    errors: int
+    fps: float
+
+
+class CameraReader:
+    """Reads one camera on its own thread into a one-frame slot; see the module docstring.
+
+    With `drop=False` the thread waits for the consumer instead of replacing an unread frame (every
+    frame delivered, e.g. a paced file under test). `backoff_min_s` doubles after each failed open up to
+    `backoff_max_s`, and returns to the minimum once a frame arrives.
+    """
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        *,
+        drop: bool = True,
+        clock: Clock = time.monotonic,
+        wallclock: Clock = time.time,
+        backoff_min_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float = 5.0,
+        max_changes: int = 64,
+        opener: Callable[..., Any] = open_capture,
+    ) -> None:
+        if not 0 < backoff_min_s <= backoff_max_s:
+            raise ValueError("need 0 < backoff_min_s <= backoff_max_s")
+        self.camera = camera
+        self.source = camera_source(camera)
+        self.kind = source_kind(self.source)
+        self.drop = drop
+        self._clock = clock
+        self._wallclock = wallclock
+        self.backoff_min_s = backoff_min_s
+        self.backoff_max_s = backoff_max_s
+        self.open_timeout_s = open_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self._opener = opener
+        self._cond = threading.Condition()
+        self._slot: Frame | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._changes: collections.deque[StreamChange] = collections.deque(maxlen=max_changes)
+        self._state: StreamState = "starting"
+        self._lost_at: float | None = None
+        self._fps_ema = 0.0
+        self._last_frame_t: float | None = None
+        self.frames_read = 0
+        self.dropped_frames = 0
+        self.reconnects = 0
+        self.errors = 0
+        self.delays: list[float] = []  # the last backoff delays, for tests and logs (bounded)
+
+    # -- consumer side -------------------------------------------------------------------------------
+    @property
+    def state(self) -> StreamState:
+        return self._state
+
+    @property
+    def fps(self) -> float:
+        return self._fps_ema
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=f"reader-{self.camera.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to end and wait for it; a read blocked in FFmpeg ends at its read timeout."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def latest(self, timeout: float = 0.0) -> Frame | None:
+        """Take the newest unread frame, waiting up to `timeout` seconds; None if none came."""
+        with self._cond:
+            if self._slot is None and timeout > 0:
+                self._cond.wait_for(lambda: self._slot is not None or self._stop.is_set(), timeout)
+            frame, self._slot = self._slot, None
+            self._cond.notify_all()
+            return frame
+
+    def status_changes(self) -> list[StreamChange]:
+        """Stream state changes since the last call (at most `max_changes`, oldest dropped)."""
+        with self._cond:
+            out = list(self._changes)
+            self._changes.clear()
+            return out
+
+    def stats(self) -> ReaderStats:
+        return ReaderStats(self._state, self.frames_read, self.dropped_frames, self.reconnects, self.errors,
+                           round(self._fps_ema, 2))
+
+    # -- reader thread -------------------------------------------------------------------------------
+    def _set_state(self, state: StreamState, reason: str = "") -> None:
+        with self._cond:
+            previous = self._state
+            if state == previous:
+                return
+            now = self._clock()
+            down_s = None
+            if state == "lost":
+                self._lost_at = now
+            elif state == "ok" and self._lost_at is not None:
+                down_s = round(now - self._lost_at, 3)
+                self._lost_at = None
+            self._state = state
+            change = StreamChange(self.camera.id, previous, state, now, self._wallclock(), reason, down_s)
+            self._changes.append(change)
+            self._cond.notify_all()
+        if state == "lost":
+            log.warning("camera %s: stream lost (%s)", self.camera.id, reason or "no frames")
+        elif state == "ok" and previous == "lost":
+            log.info("camera %s: stream restored after %.1f s", self.camera.id, down_s or 0.0)
+
+    def _put(self, frame: Frame) -> None:
+        now = self._clock()
+        if self._last_frame_t is not None:
+            dt = now - self._last_frame_t
+            if dt > 0:
+                inst = 1.0 / dt
+                self._fps_ema = inst if self._fps_ema == 0 else 0.9 * self._fps_ema + 0.1 * inst
+        self._last_frame_t = now
+        with self._cond:
+            if not self.drop:
+                self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())
+            if self._slot is not None:
+                self.dropped_frames += 1
+            self._slot = frame
+            self.frames_read += 1
+            self._cond.notify_all()
+        if self._state != "ok":
+            self._set_state("ok")
+
+    def _read_file(self) -> bool:
+        """Deliver the file; True when it ended normally (no loop)."""
+        frames = iter_file_frames(self.camera, clock=self._clock, wallclock=self._wallclock, stop=self._stop)
+        for frame in frames:
+            self._put(frame)
+        return not self._stop.is_set()
+
+    def _read_stream(self) -> None:
+        """Read a live stream until it fails; raise SourceError with the reason."""
+        cap = self._opener(self.source, self.camera.rtsp_transport, self.open_timeout_s, self.read_timeout_s)
+        try:
+            if not cap.isOpened():
+                raise SourceError(f"cannot open {self.kind} source")
+            seq = self.frames_read
+            while not self._stop.is_set():
+                ok, image = cap.read()
+                if not ok or image is None:
+                    raise SourceError("read failed or timed out")
+                t = self._clock()
+                self._put(Frame(self.camera.id, seq, t, self._wallclock(), np.asarray(image, np.uint8)))
+                seq += 1
+        finally:
+            cap.release()
+
+    def _run(self) -> None:
+        delay = self.backoff_min_s
+        attempts = 0
+        while not self._stop.is_set():
+            if attempts:
+                self.reconnects += 1
+            attempts += 1
+            frames_before = self.frames_read
+            try:
+                if self.kind == "file":
+                    if self._read_file():
+                        self._set_state("ended", "end of file")
+                        return
+                else:
+                    self._read_stream()
+            except SourceError as exc:
+                if not self._stop.is_set():
+                    self._set_state("lost", str(exc))
+            except Exception as exc:  # a dead camera never takes the node down
+                self.errors += 1
+                log.exception("camera %s: reader error", self.camera.id)
+                self._set_state("lost", f"error: {exc}")
+            if self._stop.is_set():
+                return
+            if self.frames_read > frames_before:
+                delay = self.backoff_min_s  # it worked for a while: retry quickly
+            self.delays = [*self.delays[-31:], delay]
+            log.info("camera %s: reconnecting to %s in %.1f s", self.camera.id, self.kind, delay)
+            self._stop.wait(delay)
+            delay = min(delay * 2.0, self.backoff_max_s)

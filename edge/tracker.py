@@ -1,0 +1,306 @@
+"""ByteTrack-style multi-object tracker: stable ids per camera from per-frame detections.
+
+Why our own and not a library: the well-known implementations either pull dependencies that do not belong
+on a Raspberry Pi edge node (ByteTrack's reference code needs `lap`, `cython_bbox`, `scipy` and `torch`;
+motpy/SORT ports need `scipy` or `filterpy`) or keep their id counter at class level (norfair, the roboflow
+trackers, ByteTrack's `BaseTrack._count`), so every camera of a node shares one id sequence and a test run
+changes the ids of the next. This module is a compact re-implementation with numpy only:
+
+- Two-stage association as in ByteTrack (Zhang et al., 2022): high-score detections are matched to all
+  confirmed tracks (also those lost for a moment), then the low-score detections to the tracks still
+  unmatched, so a partly occluded object whose score drops keeps its track; finally tentative tracks
+  take what is left of the high-score detections. Unmatched high-score detections start tentative tracks.
+- Matching is greedy by IoU, highest first, on a vectorised IoU matrix against the Kalman-predicted boxes;
+  with a handful of objects per camera this equals the optimal assignment almost always and needs no
+  `scipy`.
+- One constant-velocity Kalman filter (`edge.kalman`) holds the states of all tracks in arrays; `dt`
+  comes from frame times, so the detector may run at any, varying, rate.
+- A track gets its public id only when confirmed (`min_hits` matches in a row), from a counter owned by the
+  `Tracker` instance: ids are unique per camera, start at 1, are never reused, and tentative tracks (false
+  positives of one or two frames) never show up downstream.
+- The class of a track is the majority of its detections weighted by score (a van seen five times as car
+  and once as truck stays a car); the vote is bounded so a long-lived track can still change its mind.
+- A confirmed track that finds no detection for longer than `max_age_s` ends; its id is reported once in
+  `Tracks.ended` so rules can forget it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.kalman import BoxKalman, cxcywh_to_xyxy
+from edge.records import Detections, Tracks
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    """Thresholds of the tracker; scores are detector confidences, times are seconds of frame time.
+
+    `high_score`: detections at or above it take part in the first association stage; those between
+    `low_score` and `high_score` only keep existing tracks alive (second stage). `new_track_score`: an
+    unmatched detection starts a tentative track only at or above it (a bit above `high_score`, so
+    borderline boxes do not spawn tracks). `match_iou` / `low_match_iou` / `tentative_match_iou`: minimum
+    IoU between a predicted track box and a detection in the three stages. `min_hits`: matches in a row
+    that confirm a track. `max_age_s`: how long a confirmed track survives without a detection.
+    `vote_cap`: bound on the score sum of the class vote (older votes are scaled down beyond it).
+    """
+
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: float = 0.6
+    match_iou: float = 0.2
+    low_match_iou: float = 0.4
+    tentative_match_iou: float = 0.3
+    min_hits: int = 3
+    max_age_s: float = 1.5
+    vote_cap: float = 50.0
+    kalman: BoxKalman = field(default_factory=BoxKalman)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low_score <= self.high_score <= self.new_track_score <= 1.0:
+            raise ValueError("need 0 <= low_score <= high_score <= new_track_score <= 1")
+        if self.min_hits < 1 or self.max_age_s < 0.0 or self.vote_cap <= 0.0:
+            raise ValueError("need min_hits >= 1, max_age_s >= 0 and vote_cap > 0")
+
+
+def iou_matrix(a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
+    """IoU of every box of `a` (n, 4) with every box of `b` (m, 4), xyxy; shape (n, m)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0.0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0.0, inter / np.where(union > 0.0, union, 1.0), 0.0)
+
+
+def match_greedy(iou: F64, min_iou: float) -> tuple[I64, I64]:
+    """Pairs (rows, cols) taken greedily by IoU, highest first, each row and column at most once.
+
+    Candidates are the cells at or above `min_iou`, sorted once with numpy; the loop only walks those
+    candidates (a few per object).
+    """
+    rows, cols = np.nonzero(iou >= min_iou)
+    if rows.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(-iou[rows, cols], kind="stable")
+    used_rows: set[int] = set()
+    used_cols: set[int] = set()
+    out_rows: list[int] = []
+    out_cols: list[int] = []
+    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if r in used_rows or c in used_cols:
+            continue
+        used_rows.add(r)
+        used_cols.add(c)
+        out_rows.append(r)
+        out_cols.append(c)
+    return np.asarray(out_rows, np.int64), np.asarray(out_cols, np.int64)
+
+
+@dataclass(slots=True)
+class _Table:
+    """All tracks of one tracker as parallel arrays (one row per track), so steps are vectorised.
+
+    `ids` is 0 for a tentative track. `active` means matched at the last update (ByteTrack's "tracked"
+    state); a confirmed track that is not active is "lost" and waits up to `max_age_s`.
+    """
+
+    means: F64
+    covs: F64
+    ids: I64
+    hits: I64
+    last_seen: F64
+    active: BoolArray
+    boxes: F64
+    scores: F64
+    votes: F64
+
+    @classmethod
+    def empty(cls, n_classes: int = 1) -> _Table:
+        return cls(
+            np.zeros((0, 8)), np.zeros((0, 4, 2, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64),
+            np.zeros(0), np.zeros(0, bool), np.zeros((0, 4)), np.zeros(0), np.zeros((0, n_classes)),
+        )
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def take(self, index: I64 | BoolArray) -> _Table:
+        return replace(self, **{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def extend(self, other: _Table) -> _Table:
+        n_classes = max(self.votes.shape[1], other.votes.shape[1])
+        parts = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "votes":
+                a, b = _pad_columns(a, n_classes), _pad_columns(b, n_classes)
+            parts[f.name] = np.concatenate([a, b], axis=0)
+        return _Table(**parts)
+
+
+def _pad_columns(votes: F64, n_classes: int) -> F64:
+    if votes.shape[1] >= n_classes:
+        return votes
+    return np.concatenate([votes, np.zeros((votes.shape[0], n_classes - votes.shape[1]))], axis=1)
+
+
+class Tracker:
+    """Tracks the detections of ONE camera; create one instance per camera (ids are per instance).
+
+    `update` must be called with non-decreasing frame times `t` (seconds); it is not thread-safe, which
+    fits the pipeline where one inference thread owns the analysis of a camera.
+    """
+
+    def __init__(self, settings: TrackerSettings | None = None) -> None:
+        self.settings = settings or TrackerSettings()
+        self._table = _Table.empty()
+        self._next_id = 1
+        self._last_t: float | None = None
+
+    @property
+    def active_count(self) -> int:
+        """Confirmed tracks held now, including those lost for less than `max_age_s`."""
+        return int(np.count_nonzero(self._table.ids > 0))
+
+    def reset(self) -> Tracks:
+        """Forget every track (e.g. after the camera moved); returns the ids that ended.
+
+        The id counter is kept, so ids stay unique for the life of the tracker.
+        """
+        ended = self._table.ids[self._table.ids > 0].copy()
+        self._table = _Table.empty()
+        self._last_t = None
+        return Tracks.empty(ended)
+
+    def update(self, dets: Detections, t: float) -> Tracks:
+        """Associate the detections of the frame at time `t` and return the confirmed tracks seen in it."""
+        cfg = self.settings
+        kf = cfg.kalman
+        dt = 0.0 if self._last_t is None else t - self._last_t
+        if dt < 0.0:
+            log.warning("tracker: frame time went back by %.3f s; predicting no motion", -dt)
+        # A prediction further than the lost-track buffer only spreads boxes over the picture.
+        dt = min(max(dt, 0.0), max(cfg.max_age_s, 1e-3))
+        self._last_t = t
+
+        tab = self._table
+        # Lost tracks keep moving with their centre velocity but stop growing or shrinking (ByteTrack).
+        tab.means[~tab.active, 6:] = 0.0
+        tab.means, tab.covs = kf.predict(tab.means, tab.covs, dt)
+        predicted = cxcywh_to_xyxy(tab.means[:, :4])
+
+        det_boxes = dets.xyxy.astype(np.float64)
+        scores = dets.scores.astype(np.float64)
+        high = scores >= cfg.high_score
+        low = (scores >= cfg.low_score) & ~high
+        n_tracks, n_dets = len(tab), len(dets)
+        track_taken = np.zeros(n_tracks, bool)
+        det_taken = np.zeros(n_dets, bool)
+        pairs_t: list[I64] = []
+        pairs_d: list[I64] = []
+
+        def associate(track_mask: BoolArray, det_mask: BoolArray, min_iou: float) -> None:
+            ti = np.flatnonzero(track_mask & ~track_taken)
+            di = np.flatnonzero(det_mask & ~det_taken)
+            if ti.size == 0 or di.size == 0:
+                return
+            rows, cols = match_greedy(iou_matrix(predicted[ti], det_boxes[di]), min_iou)
+            track_taken[ti[rows]] = True
+            det_taken[di[cols]] = True
+            pairs_t.append(ti[rows])
+            pairs_d.append(di[cols])
+
+        confirmed = tab.ids > 0
+        associate(confirmed, high, cfg.match_iou)
+        associate(confirmed & tab.active, low, cfg.low_match_iou)
+        associate(~confirmed, high, cfg.tentative_match_iou)
+
+        mt = np.concatenate(pairs_t) if pairs_t else np.zeros(0, np.int64)
+        md = np.concatenate(pairs_d) if pairs_d else np.zeros(0, np.int64)
+        self._apply_matches(tab, mt, md, dets, t)
+
+        # Tentative tracks must be matched in every frame; confirmed ones may wait max_age_s.
+        expired = confirmed & ~track_taken & (t - tab.last_seen > cfg.max_age_s)
+        ended = tab.ids[expired]
+        keep = ~expired & (confirmed | track_taken)
+        tab.active = track_taken
+        tab = tab.take(keep)
+
+        new = ~det_taken & (scores >= cfg.new_track_score)
+        if new.any():
+            tab = tab.extend(self._start(dets[new], t))
+        self._table = tab
+        if ended.size:
+            log.debug("tracker: tracks %s ended", ended.tolist())
+        return self._report(ended)
+
+    def _apply_matches(self, tab: _Table, mt: I64, md: I64, dets: Detections, t: float) -> None:
+        """Kalman-correct the matched tracks, count hits, vote classes and confirm tentative tracks."""
+        if mt.size == 0:
+            return
+        cfg = self.settings
+        boxes = dets.xyxy[md].astype(np.float64)
+        tab.means[mt], tab.covs[mt] = cfg.kalman.update(tab.means[mt], tab.covs[mt], boxes)
+        tab.hits[mt] += 1
+        tab.last_seen[mt] = t
+        tab.boxes[mt] = boxes
+        tab.scores[mt] = dets.scores[md]
+        classes = dets.class_ids[md]
+        if classes.size and int(classes.max()) >= tab.votes.shape[1]:
+            tab.votes = _pad_columns(tab.votes, int(classes.max()) + 1)
+        np.add.at(tab.votes, (mt, classes), dets.scores[md].astype(np.float64))
+        totals = tab.votes.sum(axis=1)
+        over = totals > cfg.vote_cap
+        if over.any():
+            tab.votes[over] *= (cfg.vote_cap / totals[over])[:, None]
+        promote = mt[(tab.ids[mt] == 0) & (tab.hits[mt] >= cfg.min_hits)]
+        if promote.size:
+            promote = np.sort(promote)
+            tab.ids[promote] = np.arange(self._next_id, self._next_id + promote.size)
+            self._next_id += int(promote.size)
+
+    def _start(self, dets: Detections, t: float) -> _Table:
+        """New tentative tracks (confirmed at once when `min_hits` is 1) for unmatched detections."""
+        cfg = self.settings
+        n = len(dets)
+        means, covs = cfg.kalman.initiate(dets.xyxy)
+        n_classes = max(int(dets.class_ids.max()) + 1, self._table.votes.shape[1])
+        votes = np.zeros((n, n_classes))
+        votes[np.arange(n), dets.class_ids] = dets.scores
+        ids = np.zeros(n, np.int64)
+        if cfg.min_hits <= 1:
+            ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+            self._next_id += n
+        return _Table(
+            means, covs, ids, np.ones(n, np.int64), np.full(n, t), np.ones(n, bool),
+            dets.xyxy.astype(np.float64), dets.scores.astype(np.float64), votes,
+        )
+
+    def _report(self, ended: I64) -> Tracks:
+        """Confirmed tracks matched in this frame, by id, with the detection box of this frame."""
+        tab = self._table
+        rows = np.flatnonzero((tab.ids > 0) & tab.active)
+        rows = rows[np.argsort(tab.ids[rows])]
+        return Tracks(
+            track_ids=tab.ids[rows],
+            xyxy=tab.boxes[rows].astype(np.float32),
+            scores=tab.scores[rows].astype(np.float32),
+            class_ids=np.argmax(tab.votes[rows], axis=1).astype(np.int64),
+            velocities=tab.means[rows, 4:6].astype(np.float32),
+            ended=np.sort(ended),
+        )
