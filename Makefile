@@ -6,7 +6,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck system venv clean
+# The model-export test needs torch + ultralytics (scripts/export_model.py): about 1.5 GB and 40 s with the
+# CPU build of torch. They get their own virtualenv: ultralytics pulls opencv-python, which clashes with the
+# runtime's opencv-python-headless, and the edge runtime must never depend on them. Where no CPU torch
+# wheel is at hand, PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu avoids the 6 GB CUDA build.
+EXPORT_VENV ?= .venv-export
+EXPORT_STAMP := $(EXPORT_VENV)/.installed
+EXPORT_TORCH ?= torch==2.13.0
+
+.PHONY: demo test lint typecheck system venv export-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +24,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(EXPORT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(EXPORT_VENV)
+	$(EXPORT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EXPORT_VENV)/bin/python -m pip install --quiet '$(EXPORT_TORCH)' -e '.[export]'
+	touch $(EXPORT_STAMP)
+
+export-venv: $(EXPORT_STAMP)
+
 system:
 	bash scripts/install_system_deps.sh
 
 demo: system $(STAMP)
 	$(PY) scripts/demo.py
 
-test: system $(STAMP)
+test: system $(STAMP) $(EXPORT_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -q
@@ -34,4 +50,4 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EXPORT_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -90,8 +90,10 @@ def create_app(
             raise HTTPException(401, "authentication required", headers={"WWW-Authenticate": "Bearer"})
         return who
 
+    authenticated = Depends(principal)
+
     def role(required: Role) -> Callable[[Principal], Principal]:
-        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        def check(who: Principal = authenticated) -> Principal:
             if not who.can(required):
                 raise HTTPException(403, f"needs the {required} role")
             return who
@@ -140,12 +142,12 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/api/me")
-    def me(who: Annotated[Principal, as_viewer]) -> dict[str, str]:
+    def me(who: Principal = as_viewer) -> dict[str, str]:
         return {"username": who.username, "role": who.role}
 
     @app.get("/api/events")
     def list_events(
-        who: Annotated[Principal, as_viewer],
+        who: Principal = as_viewer,
         *,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -163,7 +165,7 @@ def create_app(
         return {"items": items, "total": total}
 
     @app.get("/api/events/{event_id}")
-    def get_event(event_id: str, who: Annotated[Principal, as_viewer]) -> dict[str, Any]:
+    def get_event(event_id: str, who: Principal = as_viewer) -> dict[str, Any]:
         event = store.get_event(event_id)
         if event is None:
             raise HTTPException(404, "no such event")
@@ -171,7 +173,7 @@ def create_app(
 
     @app.post("/api/events/{event_id}/ack")
     def ack_event(
-        event_id: str, body: AckBody, who: Annotated[Principal, as_operator], request: Request
+        event_id: str, body: AckBody, request: Request, who: Principal = as_operator
     ) -> dict[str, Any]:
         event = store.acknowledge(event_id, who.username, body.note, time.time(), _remote(request))
         if event is None:
@@ -180,7 +182,7 @@ def create_app(
         return event
 
     @app.get("/api/snapshots/{name}", response_class=FileResponse)
-    def snapshot(name: str, who: Annotated[Principal, as_viewer]) -> FileResponse:
+    def snapshot(name: str, who: Principal = as_viewer) -> FileResponse:
         sha = name.removesuffix(".jpg")
         if not name.endswith(".jpg") or not SHA256_RE.match(sha):
             raise HTTPException(404, "no such snapshot")
@@ -193,7 +195,7 @@ def create_app(
 
     @app.get("/api/counts")
     def counts(
-        who: Annotated[Principal, as_viewer],
+        who: Principal = as_viewer,
         since: datetime | None = None,
         until: datetime | None = None,
         camera: str | None = None,
@@ -202,11 +204,11 @@ def create_app(
         return {"items": store.counts(_epoch(since), _epoch(until), camera, rule)}
 
     @app.get("/api/nodes")
-    def nodes(who: Annotated[Principal, as_viewer]) -> dict[str, Any]:
+    def nodes(who: Principal = as_viewer) -> dict[str, Any]:
         return {"items": store.nodes()}
 
     @app.get("/api/status")
-    def ingest_status(who: Annotated[Principal, as_viewer]) -> dict[str, Any]:
+    def ingest_status(who: Principal = as_viewer) -> dict[str, Any]:
         out: dict[str, Any] = dict(status()) if status is not None else {}
         out["events_stored"] = store.count_events()
         out["sequence_gaps"] = store.open_gaps()
@@ -214,7 +216,7 @@ def create_app(
 
     @app.get("/api/webhooks/deadletters")
     def list_deadletters(
-        who: Annotated[Principal, as_admin],
+        who: Principal = as_admin,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
@@ -222,9 +224,7 @@ def create_app(
         return {"items": items, "total": total}
 
     @app.post("/api/webhooks/deadletters/{item_id}/requeue")
-    def requeue_deadletter(
-        item_id: int, who: Annotated[Principal, as_admin], request: Request
-    ) -> dict[str, str]:
+    def requeue_deadletter(item_id: int, request: Request, who: Principal = as_admin) -> dict[str, str]:
         if not requeue(store, item_id):
             raise HTTPException(404, "no such dead letter")
         store.audit(who.username, "webhook_requeue", str(item_id), None, _remote(request))
@@ -232,7 +232,7 @@ def create_app(
 
     @app.get("/api/audit")
     def audit(
-        who: Annotated[Principal, as_admin],
+        who: Principal = as_admin,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
@@ -240,7 +240,7 @@ def create_app(
         return {"items": items, "total": total}
 
     @app.get("/api/stream")
-    async def stream(request: Request, who: Annotated[Principal, as_viewer]) -> StreamingResponse:
+    async def stream(request: Request, who: Principal = as_viewer) -> StreamingResponse:
         async def frames() -> AsyncIterator[str]:
             queue = hub.subscribe()
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import signal
 import sys
 
 from central.auth import hash_password, hash_token, new_token
@@ -77,12 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # e.g. a secret that vanished between check and start
         print(f"{args.config}: {exc}", file=sys.stderr)
         return 2
+    # uvicorn re-raises the signal that stopped it once it has shut down; this handler turns that (and a
+    # signal before the server runs) into a clean exit through `finally`, so systemd sees status 0
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     aggregator.start()
     try:
         aggregator.serve()
+    except SystemExit:
+        pass
     finally:
         aggregator.stop()
+    log.info("stopped")
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

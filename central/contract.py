@@ -45,7 +45,7 @@ CENTRAL_KINDS: tuple[str, ...] = ("node_offline", "camera_stream_lost")
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,48}$")]
 Text = Annotated[str, StringConstraints(max_length=MAX_STRING)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 class _Wire(BaseModel):
@@ -74,11 +74,19 @@ class _Timestamped(_Wire):
 class SnapshotRef(_Wire):
     topic: Text
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    bytes: int = Field(ge=0, le=MAX_PAYLOAD_BYTES * 1024)
+    bytes: int = Field(ge=1, le=MAX_PAYLOAD_BYTES * 1024)
+
+
+Scalar = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Finite | Text | bool | None
+Measurement = (
+    Scalar
+    | Annotated[list[Scalar], Field(max_length=MAX_ITEMS)]
+    | Annotated[dict[Text, Scalar], Field(max_length=MAX_ITEMS)]
+)
 
 
 class EventPayload(_Timestamped):
-    """An event as the edge publishes it on `<prefix>/<node>/<camera>/events/<kind>`."""
+    """An event as published on `<prefix>/<node>/<camera>/events/<kind>`; every key is required."""
 
     v: Literal[1]
     event_id: str = Field(pattern=_UUID)
@@ -87,21 +95,15 @@ class EventPayload(_Timestamped):
     phase: Literal["instant", "start", "update", "end"]
     node: Id
     camera: Id
-    rule: Text
-    local_time: Text
-    classes: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
-    track_ids: list[Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]] = Field(
-        default_factory=list, max_length=MAX_ITEMS
-    )
-    confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
-    box: Annotated[list[Finite], Field(min_length=4, max_length=4)] | None = None
-    measurements: dict[
-        Text, Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Finite | Text | bool | None
-    ] = Field(default_factory=dict, max_length=MAX_ITEMS)
-    texts: dict[Annotated[str, StringConstraints(max_length=16)], Text] = Field(
-        default_factory=dict, max_length=16
-    )
-    snapshot: SnapshotRef | None = None
+    rule: str = Field(min_length=1, max_length=MAX_STRING)
+    local_time: str = Field(max_length=64)
+    classes: list[Text] = Field(max_length=MAX_ITEMS)
+    track_ids: list[Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]] = Field(max_length=MAX_ITEMS)
+    confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None
+    box: Annotated[list[Finite], Field(min_length=4, max_length=4)] | None
+    measurements: dict[Text, Measurement] = Field(max_length=MAX_ITEMS)
+    texts: dict[Text, Text] = Field(max_length=MAX_ITEMS)
+    snapshot: SnapshotRef | None
 
     @field_validator("local_time")
     @classmethod

@@ -41,6 +41,7 @@ from central.store import EventRow
 log = logging.getLogger(__name__)
 
 LOG_PAYLOAD_CHARS = 120
+LOG_PER_MINUTE = 10  # rejections logged per reason and minute: a broken node must not flood the journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +93,21 @@ class IngestCounters:
         self._lock = threading.Lock()
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        self._log_window: dict[str, tuple[float, int]] = {}
 
     def accept(self, channel: str) -> None:
         with self._lock:
             self.accepted[channel] += 1
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: str, now: float) -> bool:
+        """Count a rejection; True when it should be logged (at most LOG_PER_MINUTE per reason a minute)."""
         with self._lock:
             self.rejected[reason] += 1
+            window, logged = self._log_window.get(reason, (now, 0))
+            if now - window >= 60.0:
+                window, logged = now, 0
+            self._log_window[reason] = (window, logged + 1)
+            return logged < LOG_PER_MINUTE
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -185,6 +193,7 @@ class MqttIngest:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -242,7 +251,12 @@ class MqttIngest:
             getattr(flags, "session_present", None),
         )
         client.subscribe([(t, 1) for t in self.topics()])
-        self.connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            log.error("broker refused subscriptions: %s", failed)
+        self.connected.set()  # "connected" means ready: messages published from now on reach us
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected.clear()
@@ -257,15 +271,15 @@ class MqttIngest:
             log.exception("unexpected error validating a message on %s", msg.topic[:200])
             item = Rejection("internal_error", "see the traceback above")
         if isinstance(item, Rejection):
-            self.counters.reject(item.reason)
-            head = msg.payload[:LOG_PAYLOAD_CHARS]
-            log.warning(
-                "rejected message on %s: %s (%s); payload starts %r",
-                msg.topic[:200],
-                item.reason,
-                item.detail[:200],
-                head,
-            )
+            if self.counters.reject(item.reason, time.monotonic()):
+                head = msg.payload[:LOG_PAYLOAD_CHARS]
+                log.warning(
+                    "rejected message on %s: %s (%s); payload starts %r",
+                    msg.topic[:200],
+                    item.reason,
+                    item.detail[:200],
+                    head,
+                )
             if msg.qos > 0:
                 client.ack(msg.mid, msg.qos)
             return

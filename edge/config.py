@@ -157,11 +157,8 @@ class HealthSettings(Strict):
     moved_s: float = Field(
         default=5.0, gt=0, le=3600, description="Scene off its reference this long: camera_moved"
     )
-    moved_shift: float = Field(
-        default=0.03, gt=0, le=1, description="Image shift, as a fraction of the width, that counts as moved"
-    )
     moved_min_similarity: float = Field(
-        default=0.35, ge=-1, le=1, description="Edge correlation with the reference below this: view changed"
+        default=0.5, ge=-1, le=1, description="Edge correlation with the reference below this: view changed"
     )
 
 
@@ -373,7 +370,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _mapping_no_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark

@@ -30,7 +30,7 @@ def _label(img: ImageArray, text: str, x: int, y: int, color: tuple[int, int, in
 
 def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
     """Draw the camera's zones (filled, translucent) and lines with their `in`/`out` arrows."""
-    out = img.copy()
+    out: ImageArray = img.copy()
     h, w = out.shape[:2]
     sx, sy = camera.scale(w, h)
     overlay = out.copy()
@@ -44,7 +44,7 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
             d = np.array(zone.direction, dtype=np.float64)
             d = d / (np.linalg.norm(d) or 1.0) * 40
             cv2.arrowedLine(out, (int(c[0]), int(c[1])), (int(c[0] + d[0]), int(c[1] + d[1])), (255, 255, 255), 2, tipLength=0.3)
-    out = cv2.addWeighted(overlay, 0.25, out, 0.75, 0)
+    out = np.asarray(cv2.addWeighted(overlay, 0.25, out, 0.75, 0), dtype=np.uint8)
     for name, line in camera.lines.items():
         (x1, y1), (x2, y2) = line.points
         a = np.array([x1 * sx, y1 * sy])
@@ -62,7 +62,7 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
 
 
 def draw_detections(img: ImageArray, dets: Detections, names: Sequence[str]) -> ImageArray:
-    out = img.copy()
+    out: ImageArray = img.copy()
     for box, score, cls in zip(dets.xyxy, dets.scores, dets.class_ids, strict=True):
         x1, y1, x2, y2 = (int(v) for v in box)
         color = _color(int(cls))
@@ -72,7 +72,7 @@ def draw_detections(img: ImageArray, dets: Detections, names: Sequence[str]) -> 
 
 
 def draw_tracks(img: ImageArray, tracks: Tracks, names: Sequence[str]) -> ImageArray:
-    out = img.copy()
+    out: ImageArray = img.copy()
     for tid, box, cls in zip(tracks.track_ids, tracks.xyxy, tracks.class_ids, strict=True):
         x1, y1, x2, y2 = (int(v) for v in box)
         color = _color(int(tid))

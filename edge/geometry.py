@@ -87,7 +87,7 @@ def polygon_mask(points: npt.ArrayLike, width: int, height: int) -> BoolArray:
         if rows.size == 0:
             continue
         xs = ex0 + (ys[rows] - ey0) * (ex1 - ex0) / (ey1 - ey0)
-        cols = np.clip(np.ceil(xs - 0.5), 0, width).astype(np.int64)
+        cols = np.clip(np.floor(xs - 0.5) + 1, 0, width).astype(np.int64)  # first centre right of xs
         np.bitwise_xor.at(toggles, (rows, cols), 1)
     return np.asarray(np.bitwise_xor.accumulate(toggles, axis=1)[:, :width].astype(bool))
 
@@ -165,6 +165,10 @@ class GroundPlane:
 
     def to_ground(self, points: npt.ArrayLike) -> F64:
         return apply_homography(self.h, points)
+
+    def distance_m(self, a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
+        """Ground distance (m) between image points a[i] and b[i]: the calibration check of docs/rules.md."""
+        return np.asarray(np.hypot(*(self.to_ground(a) - self.to_ground(b)).T), dtype=np.float64)
 
     def residual_m(self) -> float:
         """Largest error (m) of the calibration points themselves: ~0 for four points, a check for more."""

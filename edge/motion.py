@@ -26,12 +26,16 @@ BACKGROUND_ALPHA = 0.05
 
 
 def small_grey(image: ImageArray, width: int) -> ImageArray:
-    """Grey image scaled to `width` pixels (aspect kept), for cheap per-frame analysis."""
+    """Grey image about `width` pixels wide (aspect kept), for cheap per-frame analysis.
+
+    The image is shrunk by a whole factor (768 -> 154 for width 160): OpenCV's area resize has a fast
+    path for integer factors that is about five times quicker than an arbitrary size, and averaging
+    whole blocks keeps sensor noise from aliasing into false motion.
+    """
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    h, w = grey.shape[:2]
-    if w != width:
-        height = max(1, round(h * width / w))
-        grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
+    factor = max(1, round(grey.shape[1] / width))
+    if factor > 1:
+        grey = cv2.resize(grey, None, fx=1.0 / factor, fy=1.0 / factor, interpolation=cv2.INTER_AREA)
     return np.asarray(grey, dtype=np.uint8)
 
 
@@ -44,6 +48,7 @@ class MotionGate:
         self._background: npt.NDArray[np.float32] | None = None
         self._last_run_t: float | None = None
         self._scale = 1.0
+        self._input_shape: tuple[int, int] = (0, 0)
         self.last_motion_fraction = 0.0
         self._mask: ImageArray | None = None
 
@@ -61,7 +66,8 @@ class MotionGate:
             return True
         small = cv2.GaussianBlur(small_grey(image, s.width), (5, 5), 0)
         self._scale = image.shape[1] / small.shape[1]
-        if self._background is None or self._background.shape != small.shape:
+        if self._background is None or image.shape[:2] != self._input_shape:
+            self._input_shape = (int(image.shape[0]), int(image.shape[1]))
             self._background = small.astype(np.float32)
             self.last_motion_fraction = 0.0
             self._mask = None

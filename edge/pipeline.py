@@ -126,7 +126,7 @@ class Node:
         detector: DetectorLike,
         sinks: list[EventSink],
         max_frames: int | None = None,
-        watchdog: Callable[[], None] | None = None,
+        watchdog: Callable[[], object] | None = None,
     ) -> None:
         self.config = config
         self.detector = detector
@@ -138,7 +138,7 @@ class Node:
         }
         self.stats = {cam.id: CameraStats() for cam in config.cameras}
         self._stop = threading.Event()
-        self._watchdog = watchdog or (lambda: None)
+        self._watchdog: Callable[[], object] = watchdog or (lambda: None)
 
     def stop(self) -> None:
         self._stop.set()

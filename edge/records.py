@@ -87,7 +87,8 @@ class Detections:
     @property
     def areas(self) -> FloatArray:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0.0, None)
-        return (wh[:, 0] * wh[:, 1]).astype(np.float32)
+        areas: FloatArray = (wh[:, 0] * wh[:, 1]).astype(np.float32)
+        return areas
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,10 +282,13 @@ class CameraReader:
             self._thread.join(timeout)
 
     def latest(self, timeout: float = 0.0) -> Frame | None:
-        """Take the newest unread frame, waiting up to `timeout` seconds; None if none came."""
+        """Take the newest unread frame, waiting up to `timeout` seconds; None if none came (or the
+        file ended)."""
         with self._cond:
             if self._slot is None and timeout > 0:
-                self._cond.wait_for(lambda: self._slot is not None or self._stop.is_set(), timeout)
+                self._cond.wait_for(
+                    lambda: self._slot is not None or self._stop.is_set() or self._state == "ended", timeout
+                )
             frame, self._slot = self._slot, None
             self._cond.notify_all()
             return frame

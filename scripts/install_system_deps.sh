@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the demo and the tests use, when they are missing:
-# mosquitto (broker), ffmpeg and rtsp-server-perl (RTSP test server), chromium (dashboard browser test).
+# mosquitto (broker), ffmpeg and rtsp-server-perl (RTSP test server), chromium (dashboard browser test),
+# systemd (only for `systemd-analyze verify` on the units; nothing is started).
 # Idempotent; does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 need=()
@@ -8,6 +9,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v rtsp-server-perl >/dev/null 2>&1 || need+=(rtsp-server-perl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -54,7 +54,7 @@ def make_event(kind: str = "line_crossing", **kw: Any) -> Event:
 
 
 def validate(name: str, payload: dict[str, Any]) -> None:
-    jsonschema.Draft202012Validator(load_schema(name)).validate(payload)  # type: ignore[arg-type]
+    jsonschema.Draft202012Validator(load_schema(name)).validate(payload)
 
 
 def test_event_payload_matches_contract() -> None:
@@ -80,7 +80,9 @@ def test_event_payload_matches_contract() -> None:
 def test_every_kind_and_phase_validates_without_snapshot() -> None:
     for kind in KINDS:
         for phase in ("instant", "start", "update", "end"):
-            validate("event", event_payload(make_event(kind, phase=phase, box=None, confidence=None), 1, None))
+            validate(
+                "event", event_payload(make_event(kind, phase=phase, box=None, confidence=None), 1, None)
+            )
 
 
 def test_kinds_tuple_is_the_schema_enum() -> None:
@@ -170,7 +172,9 @@ def test_stats_payload_validates_with_real_system_health(tmp_path: Any) -> None:
         TS,
         cameras={
             "gate": CameraHealth(fps=4.96, inference_ms=33.2, dropped_frames=3, stream_state="ok", tracks=5),
-            "market": CameraHealth(fps=float("nan"), inference_ms=0.0, dropped_frames=0, stream_state="lost", tracks=0),
+            "market": CameraHealth(
+                fps=float("nan"), inference_ms=0.0, dropped_frames=0, stream_state="lost", tracks=0
+            ),
         },
         outbox={"depth": 4, "dropped_events": 1, "dropped_snapshots": 2},
         system=health,

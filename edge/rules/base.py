@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # edge.config imports edge.rules.settings: no runtime import 
 MAX_IDLE_S = 600.0
 """Rows of tracks unseen for this long are dropped even if the tracker never said they ended."""
 
+TIME_EPS = 1e-6
+"""Slack on time comparisons: frame times like 0.7 - 0.2 are 0.49999999999999994 in floating point."""
+
 BoolArray = npt.NDArray[np.bool_]
 F64 = npt.NDArray[np.float64]
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.geometry import box_iou, nominal_heights_m
 from edge.records import Event, Tracks
-from edge.rules.base import F64, RuleContext, TrackTable, select
+from edge.rules.base import F64, TIME_EPS, RuleContext, TrackTable, select
 from edge.rules.settings import SuspectedCollisionRule
 
 KMH_PER_MPS = 3.6
@@ -103,7 +103,7 @@ class SuspectedCollision:
         contact_t = tab["contact_t"][rows]
         stopped = (
             np.isfinite(slow_since)
-            & (t - slow_since >= cfg.hold_s)
+            & (t - slow_since >= cfg.hold_s - TIME_EPS)
             & np.isfinite(fast_t)
             & (slow_since - fast_t <= cfg.decel_s)
             & np.isfinite(contact_t)

@@ -12,7 +12,7 @@ import numpy as np
 
 from edge.geometry import nominal_heights_m
 from edge.records import Event, Tracks
-from edge.rules.base import F64, RuleContext, TrackTable, box_of, select
+from edge.rules.base import F64, TIME_EPS, RuleContext, TrackTable, box_of, select
 from edge.rules.settings import StoppedVehicleRule, WrongWayRule
 
 
@@ -89,7 +89,7 @@ class StoppedVehicle:
         tab["ref_t"][rows[reset]] = t
         tab["stopped"][rows[moved]] = False
         still_s = t - tab["ref_t"][rows]
-        fire = inside & ~reset & ~tab["stopped"][rows] & (still_s >= self.cfg.min_stopped_s)
+        fire = inside & ~reset & ~tab["stopped"][rows] & (still_s >= self.cfg.min_stopped_s - TIME_EPS)
         for k in np.nonzero(fire)[0]:
             r = int(idx[k])
             tab["stopped"][rows[k]] = True

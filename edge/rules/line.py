@@ -117,16 +117,25 @@ class LineCrossing:
         going_out = through & (obs < 0) & ~tab["counted_out"][rows]
         tab["counted_in"][rows] |= going_in
         tab["counted_out"][rows] |= going_out
-        for k in np.nonzero(going_in | going_out)[0]:
+        counted = np.nonzero(going_in | going_out)[0]
+        speeds = np.full(ids.shape[0], np.nan)
+        if counted.size and self.speeds is not None:
+            speeds[counted] = self.speeds.speeds_kmh(ids[counted], t)
+        for k in counted:
             events.append(
                 self._crossing(
-                    tracks, int(idx[k]), "in" if going_in[k] else "out", t=t, ts=ts, frame_seq=frame_seq
+                    tracks,
+                    int(idx[k]),
+                    "in" if going_in[k] else "out",
+                    float(speeds[k]),
+                    ts=ts,
+                    frame_seq=frame_seq,
                 )
             )
         return events
 
     def _crossing(
-        self, tracks: Tracks, r: int, direction: str, *, t: float, ts: float, frame_seq: int
+        self, tracks: Tracks, r: int, direction: str, speed_kmh: float, *, ts: float, frame_seq: int
     ) -> Event:
         cls = self.ctx.class_name(int(tracks.class_ids[r]))
         key = (direction, cls)
@@ -140,10 +149,8 @@ class LineCrossing:
             "count": total,
         }
         track_id = int(tracks.track_ids[r])
-        if self.speeds is not None:
-            speed = float(self.speeds.speeds_kmh([track_id], t)[0])
-            if np.isfinite(speed):
-                m["speed_kmh"] = round(speed, 1)
+        if np.isfinite(speed_kmh):
+            m["speed_kmh"] = round(speed_kmh, 1)
         return self.ctx.events.make(
             self.kind,
             self.name,

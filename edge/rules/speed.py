@@ -10,8 +10,6 @@ are only as good as the calibration (see docs/rules.md for how to check it).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import numpy.typing as npt
 
@@ -23,11 +21,23 @@ from edge.rules.settings import SpeedingRule
 MPS_TO_KMH = 3.6
 
 
+def nanmedian_rows(values: F64) -> F64:
+    """Median of each row ignoring NaNs, vectorised (np.nanmedian loops over rows in Python).
+
+    Every row must hold at least one finite value.
+    """
+    s = np.sort(values, axis=1)  # NaNs sort last
+    n = np.isfinite(values).sum(axis=1)
+    lo = np.take_along_axis(s, ((n - 1) // 2)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(s, (n // 2)[:, None], axis=1)[:, 0]
+    return np.asarray((lo + hi) * 0.5, dtype=np.float64)
+
+
 class SpeedEstimator:
     """Ring buffers of recent ground positions per track and a robust speed on request."""
 
     def __init__(
-        self, ground: GroundPlane, window_s: float = 1.0, min_span_s: float = 0.5, slots: int = 32
+        self, ground: GroundPlane, window_s: float = 1.0, min_span_s: float = 0.5, slots: int = 16
     ) -> None:
         self.ground = ground
         self.window_s = window_s
@@ -66,22 +76,19 @@ class SpeedEstimator:
         ts = self.table["hist_t"][rows[have]]  # (m, K)
         xy = self.table["hist_xy"][rows[have]]  # (m, K, 2)
         valid = (ts >= t - self.window_s - 1e-9) & (ts <= t + 1e-9) & np.isfinite(xy).all(axis=2)
+        span = np.max(np.where(valid, ts, -np.inf), axis=1) - np.min(np.where(valid, ts, np.inf), axis=1)
         ts = np.where(valid, ts, np.nan)
-        span = np.nanmax(np.where(valid, ts, -np.inf), axis=1) - np.nanmin(
-            np.where(valid, ts, np.inf), axis=1
-        )
         dt = ts[:, None, :] - ts[:, :, None]  # (m, K, K): later minus earlier where positive
         pair = np.isfinite(dt) & (dt >= self.min_span_s * 0.5)
         ok = pair.any(axis=(1, 2)) & (span >= self.min_span_s - 1e-9)
         if not ok.any():
             return out
         dt, pair, xy = dt[ok], pair[ok], xy[ok]
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(invalid="ignore", divide="ignore"):
             vx = np.where(pair, (xy[:, None, :, 0] - xy[:, :, None, 0]) / dt, np.nan)
             vy = np.where(pair, (xy[:, None, :, 1] - xy[:, :, None, 1]) / dt, np.nan)
-            m = vx.shape[0]
-            speed = np.hypot(np.nanmedian(vx.reshape(m, -1), axis=1), np.nanmedian(vy.reshape(m, -1), axis=1))
+        m = vx.shape[0]
+        speed = np.hypot(nanmedian_rows(vx.reshape(m, -1)), nanmedian_rows(vy.reshape(m, -1)))
         idx = np.nonzero(have)[0][ok]
         out[idx] = speed * MPS_TO_KMH
         return out

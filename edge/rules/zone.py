@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from edge.records import Event, IntArray, Phase, Tracks
-from edge.rules.base import RuleContext, TrackTable, box_of, select
+from edge.rules.base import TIME_EPS, RuleContext, TrackTable, box_of, select
 from edge.rules.settings import CrowdingRule, IntrusionRule, LoiteringRule, ZoneOccupancyRule, parse_schedule
 
 MAX_IDS = 64  # the wire contract caps arrays at 64 items
@@ -55,7 +55,7 @@ class ZoneCount:
                 return []
             if self._above_since is None:
                 self._above_since = t
-            if t - self._above_since < cfg.min_duration_s:
+            if t - self._above_since < cfg.min_duration_s - TIME_EPS:
                 return []
             self.active = True
             self._start_t = self._last_update_t = t
@@ -66,13 +66,13 @@ class ZoneCount:
         if count < cfg.threshold - cfg.hysteresis:
             if self._below_since is None:
                 self._below_since = t
-            if t - self._below_since >= cfg.clear_s:
+            if t - self._below_since >= cfg.clear_s - TIME_EPS:
                 self.active = False
                 self._above_since = None
                 return [self._event("end", tracks, inside, count, t=t, ts=ts, frame_seq=frame_seq)]
         else:
             self._below_since = None
-        if cfg.update_interval_s > 0 and t - self._last_update_t >= cfg.update_interval_s:
+        if cfg.update_interval_s > 0 and t - self._last_update_t >= cfg.update_interval_s - TIME_EPS:
             self._last_update_t = t
             return [self._event("update", tracks, inside, count, t=t, ts=ts, frame_seq=frame_seq)]
         return []
@@ -162,7 +162,7 @@ class Loitering:
             tab["enter_t"][rows[left]] = np.nan
             tab["last_in_t"][rows[left]] = np.nan
             tab["fired"][rows[left]] = False
-        fire = inside & ~tab["fired"][rows] & (t - enter >= self.cfg.max_dwell_s)
+        fire = inside & ~tab["fired"][rows] & (t - enter >= self.cfg.max_dwell_s - TIME_EPS)
         for k in np.nonzero(fire)[0]:
             r = int(idx[k])
             tab["fired"][rows[k]] = True

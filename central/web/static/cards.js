@@ -58,7 +58,7 @@ function classList(event, t) {
 }
 
 /** The acknowledge button, or who acknowledged and when. `onAck(event, button)` posts the ack. */
-export function ackControl(event, ctx) {
+function ackControl(event, ctx) {
   const { t, lang, canAck, onAck } = ctx;
   if (event.ack) {
     return h("p", { class: "acked", tabindex: "-1" },

@@ -1,0 +1,97 @@
+// Node and camera health, and the hourly count charts: loaded at login, refreshed on a timer, and
+// updated by `node` messages on the live stream.
+
+import * as API from "./api.js";
+import { el, fillSelect, state } from "./context.js";
+import { h, timeAgo } from "./dom.js";
+import { renderCounts } from "./hourchart.js";
+import { named } from "./i18n.js";
+
+const COUNTS_DEBOUNCE_MS = 4000;
+
+export async function loadNodes() {
+  try {
+    const data = await API.listNodes();
+    state.nodes = new Map(data.items.map((n) => [n.node, n]));
+    renderStatus();
+    fillSelect(el.searchCamera, knownCameras().map((c) => [c, c]));
+  } catch (err) {
+    console.warn("loading nodes failed", err);
+  }
+}
+
+export function knownCameras() {
+  const cameras = new Set();
+  for (const node of state.nodes.values()) {
+    for (const cam of node.cameras || []) {
+      cameras.add(cam.camera);
+    }
+  }
+  return [...cameras].sort();
+}
+
+function num(value, digits = 0) {
+  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : "—";
+}
+
+const NODE_ORDER = { offline: 0, stopped: 1, unknown: 2, online: 3 };
+
+/** One table for all nodes: a heading row per node (offline ones first), then its cameras. */
+export function renderStatus() {
+  const { t, lang } = state;
+  const nodes = [...state.nodes.values()].sort((a, b) =>
+    (NODE_ORDER[a.state || "unknown"] ?? 2) - (NODE_ORDER[b.state || "unknown"] ?? 2)
+    || String(a.node).localeCompare(String(b.node)));
+  if (nodes.length === 0) {
+    el.status.replaceChildren(h("p", { class: "empty" }, t("status.empty")));
+    return;
+  }
+  const bodies = nodes.map((node) => {
+    const nodeState = node.state || "unknown";
+    const seen = node.last_seen ? timeAgo(node.last_seen, lang) : t("status.never");
+    const rows = (node.cameras || []).map((cam) => {
+      const stream = cam.stream_state || "unknown";
+      return h("tr", { class: "cam", dataset: { camera: cam.camera } },
+        h("th", { scope: "row" }, cam.camera),
+        h("td", {}, h("span", { class: `dot stream-${stream}`, "aria-hidden": "true" }), named(t, "stream", stream)),
+        h("td", { class: "num" }, num(cam.fps, 1)),
+        h("td", { class: "num" }, num(cam.inference_ms, 0)),
+        h("td", { class: "num" }, num(cam.dropped_frames, 0)));
+    });
+    return h("tbody", { class: `node node-${nodeState}`, dataset: { node: node.node } },
+      h("tr", { class: "node-row" }, h("th", { scope: "rowgroup", colspan: "5" },
+        h("span", { class: `dot node-${nodeState}`, "aria-hidden": "true" }),
+        h("strong", {}, node.node), " ",
+        h("span", { class: "badge state" }, named(t, "node", nodeState)), " ",
+        h("span", { class: "muted small" }, t("status.last_seen", { ago: seen })))),
+      rows);
+  });
+  el.status.replaceChildren(h("div", { class: "table-wrap" }, h("table", { class: "cams" },
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col" }, t("status.camera")), h("th", { scope: "col" }, t("status.stream")),
+      h("th", { scope: "col", class: "num" }, t("status.fps")),
+      h("th", { scope: "col", class: "num" }, t("status.inference")),
+      h("th", { scope: "col", class: "num" }, t("status.dropped")))),
+    bodies)));
+}
+
+export async function loadCounts() {
+  try {
+    const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+    const data = await API.listCounts({ since });
+    state.counts = data.items;
+    renderCounts(el.counts, state.counts, state.t);
+  } catch (err) {
+    console.warn("loading counts failed", err);
+  }
+}
+
+export function scheduleCounts() {
+  if (state.countsTimer) {
+    return;
+  }
+  state.countsTimer = window.setTimeout(() => {
+    state.countsTimer = null;
+    loadCounts();
+  }, COUNTS_DEBOUNCE_MS);
+}

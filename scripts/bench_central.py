@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Benchmark the central aggregator against a real Mosquitto on loopback (started here).
+
+Measures, in one run:
+  raw       the broker's throughput to a bare paho subscriber (QoS 1), the ceiling for everything else
+  ingest    sustained ingest rate into SQLite: events/s from first publish to last commit, no snapshots
+  snapshots the same with a 20 kB JPEG-like snapshot per event (two messages per event)
+  latency   publish-to-committed latency p50/p99 at a fixed rate (default 200 events/s)
+
+Targets (issue 5): >= 2,000 events/s sustained without snapshots; p99 < 100 ms at 200 events/s.
+The publisher runs in a child process, as an edge node would (it must not share the GIL with central).
+Prints a table and writes JSON (`--json PATH`). Usage: python scripts/bench_central.py [--events N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from central.config import validate_config
+from central.service import Aggregator
+from central.store import EventRow
+
+PREFIX = "roadwatch/v1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def mosquitto(tmp: Path) -> Iterator[int]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    port = free_port()
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n"
+        "max_inflight_messages 1000\nlog_dest none\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def event(seq: int, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    return {
+        "v": 1,
+        "event_id": str(uuid.uuid4()),
+        "seq": seq,
+        "kind": "line_crossing",
+        "phase": "instant",
+        "node": "bench",
+        "camera": "gate",
+        "rule": "north_line",
+        "ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "local_time": now.astimezone().isoformat(timespec="milliseconds"),
+        "classes": ["car"],
+        "track_ids": [seq],
+        "confidence": 0.81,
+        "box": [100.0, 120.0, 180.0, 200.0],
+        "measurements": {"direction": "in", "direction_name": "vào chợ"},
+        "texts": {"vi": "Ô tô qua vạch north_line (vào chợ)", "en": "Car crossed north_line (in)"},
+        "snapshot": snapshot,
+    }
+
+
+def topic_of(payload: dict[str, Any]) -> str:
+    return f"{PREFIX}/{payload['node']}/{payload['camera']}/events/{payload['kind']}"
+
+
+def jpeg_like(size: int, i: int) -> bytes:
+    body = os.urandom(size - 4 - 8) + i.to_bytes(8, "big")
+    return b"\xff\xd8" + body + b"\xff\xd9"
+
+
+def publisher(port: int) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def make_messages(n: int, snapshot_bytes: int) -> list[tuple[str, bytes]]:
+    """n events, each preceded by its snapshot when snapshot_bytes > 0 (as the edge publishes them)."""
+    messages: list[tuple[str, bytes]] = []
+    for i in range(1, n + 1):
+        payload = event(i)
+        if snapshot_bytes:
+            data = jpeg_like(snapshot_bytes, i)
+            snap_topic = f"{PREFIX}/bench/gate/snapshots/{payload['event_id']}"
+            payload["snapshot"] = {
+                "topic": snap_topic,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+            }
+            messages.append((snap_topic, data))
+        messages.append((topic_of(payload), json.dumps(payload).encode()))
+    return messages
+
+
+def run_publisher(args: argparse.Namespace) -> int:
+    """The publishing side, in its own process as an edge node would be (no shared GIL with central)."""
+    client = publisher(args.port)
+    out: dict[str, Any] = {}
+    if args.rate:
+        n = int(args.rate * args.seconds)
+        sent: dict[str, float] = {}
+        start = time.perf_counter()
+        for i in range(n):
+            delay = start + i / args.rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            payload = event(i + 1)
+            sent[payload["event_id"]] = time.time()
+            client.publish(topic_of(payload), json.dumps(payload).encode(), qos=1)
+        out["sent"] = sent
+    else:
+        messages = make_messages(args.events, args.snapshot_bytes)
+        out["start"] = time.time()
+        infos = [client.publish(t, p, qos=1) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(120)
+        out["end"] = time.time()
+    client.disconnect()
+    client.loop_stop()
+    args.out.write_text(json.dumps(out), encoding="utf-8")
+    return 0
+
+
+def spawn_publisher(tmp: Path, port: int, *extra: str) -> dict[str, Any]:
+    """Run this script's publisher mode in a child process; returns what it reported."""
+    out = tmp / f"pub-{uuid.uuid4().hex[:8]}.json"
+    cmd = [sys.executable, __file__, "_publish", "--port", str(port), "--out", str(out), *extra]
+    subprocess.run(cmd, check=True, timeout=600)
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return result
+
+
+def bench_raw(tmp: Path, port: int, n: int) -> dict[str, Any]:
+    """The broker's QoS 1 throughput to a bare paho subscriber that only counts."""
+    last = [0.0]
+    received = [0]
+
+    def on_message(c: mqtt.Client, u: Any, m: mqtt.MQTTMessage) -> None:
+        received[0] += 1
+        last[0] = time.time()
+
+    ready = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_message = on_message
+    sub.on_subscribe = lambda *a: ready.set()
+    sub.connect("127.0.0.1", port)
+    sub.subscribe(f"{PREFIX}/+/+/events/+", qos=1)
+    sub.loop_start()
+    ready.wait(10)
+    pub = spawn_publisher(tmp, port, "--events", str(n))
+    deadline = time.monotonic() + 60
+    while received[0] < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sub.disconnect()
+    sub.loop_stop()
+    elapsed = last[0] - pub["start"]
+    return {"messages": received[0], "seconds": round(elapsed, 3), "msgs_per_s": round(received[0] / elapsed)}
+
+
+@contextmanager
+def aggregator(tmp: Path, port: int, name: str) -> Iterator[Aggregator]:
+    cfg = validate_config(
+        {
+            "mqtt": {"port": port, "client_id": f"bench-{name}"},
+            "store": {
+                "url": f"sqlite:///{tmp / name / 'central.sqlite'}",
+                "snapshots_dir": str(tmp / name / "snaps"),
+            },
+        },
+        "bench",
+    )
+    agg = Aggregator(cfg)
+    agg.start()
+    if not agg.ingest.connected.wait(10):
+        raise RuntimeError("aggregator did not connect")
+    try:
+        yield agg
+    finally:
+        agg.stop()
+
+
+def bench_ingest(tmp: Path, port: int, n: int, snapshot_bytes: int) -> dict[str, Any]:
+    last = [0.0]
+
+    def on_stored(rows: list[EventRow], now: float) -> None:
+        last[0] = time.time()
+
+    with aggregator(tmp, port, f"ingest-{snapshot_bytes}") as agg:
+        agg.writer.on_stored = on_stored
+        pub = spawn_publisher(tmp, port, "--events", str(n), "--snapshot-bytes", str(snapshot_bytes))
+        deadline = time.monotonic() + 300
+        while agg.writer.stored_events < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+        stored = agg.writer.stored_events
+    elapsed = last[0] - pub["start"]
+    return {
+        "events": stored,
+        "snapshot_bytes": snapshot_bytes,
+        "seconds": round(elapsed, 3),
+        "publish_seconds": round(pub["end"] - pub["start"], 3),
+        "events_per_s": round(stored / elapsed),
+    }
+
+
+def bench_latency(tmp: Path, port: int, rate: float, seconds: float) -> dict[str, Any]:
+    stored: dict[str, float] = {}
+
+    def on_stored(rows: list[EventRow], now: float) -> None:
+        t = time.time()
+        for row in rows:
+            stored[row.event_id] = t
+
+    with aggregator(tmp, port, "latency") as agg:
+        agg.writer.on_stored = on_stored
+        sent: dict[str, float] = spawn_publisher(tmp, port, "--rate", str(rate), "--seconds", str(seconds))[
+            "sent"
+        ]
+        deadline = time.monotonic() + 30
+        while len(stored) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    lat_ms = sorted((stored[k] - sent[k]) * 1000 for k in sent if k in stored)
+    q = statistics.quantiles(lat_ms, n=100)
+    return {
+        "rate_per_s": rate,
+        "events": len(lat_ms),
+        "p50_ms": round(statistics.median(lat_ms), 2),
+        "p99_ms": round(q[98], 2),
+        "max_ms": round(lat_ms[-1], 2),
+    }
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "_publish":
+        pub = argparse.ArgumentParser()
+        pub.add_argument("_publish")
+        pub.add_argument("--port", type=int, required=True)
+        pub.add_argument("--out", type=Path, required=True)
+        pub.add_argument("--events", type=int, default=0)
+        pub.add_argument("--snapshot-bytes", type=int, default=0)
+        pub.add_argument("--rate", type=float, default=0.0)
+        pub.add_argument("--seconds", type=float, default=0.0)
+        return run_publisher(pub.parse_args())
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=20000, help="events per throughput run")
+    parser.add_argument("--snapshot-events", type=int, default=5000, help="events in the run with snapshots")
+    parser.add_argument("--snapshot-kb", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="events/s of the latency run")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of the latency run")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-central-") as tmp_name:
+        tmp = Path(tmp_name)
+        with mosquitto(tmp) as port:
+            raw = bench_raw(tmp, port, args.events)
+            ingest = bench_ingest(tmp, port, args.events, 0)
+            snaps = bench_ingest(tmp, port, args.snapshot_events, int(args.snapshot_kb * 1024))
+            latency = bench_latency(tmp, port, args.rate, args.seconds)
+    result = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "raw_broker": raw,
+        "ingest_no_snapshots": ingest,
+        "ingest_with_snapshots": snaps,
+        "latency": latency,
+        "targets": {
+            "events_per_s_min": 2000,
+            "p99_ms_max": 100,
+            "met": ingest["events_per_s"] >= 2000 and latency["p99_ms"] < 100,
+        },
+    }
+    print(f"{'measurement':<42} {'value':>12}")
+    print(f"{'raw broker -> bare paho subscriber (msg/s)':<42} {raw['msgs_per_s']:>12}")
+    print(f"{'ingest into SQLite, no snapshots (ev/s)':<42} {ingest['events_per_s']:>12}")
+    label = f"ingest with {args.snapshot_kb:g} kB snapshots (ev/s)"
+    print(f"{label:<42} {snaps['events_per_s']:>12}")
+    for q in ("p50", "p99"):
+        label = f"latency {q} at {args.rate:g} ev/s (ms)"
+        print(f"{label:<42} {latency[q + '_ms']:>12}")
+    print(f"{'targets met':<42} {result['targets']['met']!s:>12}")
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0 if result["targets"]["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""Broker security with the shipped configs/mosquitto/acl: passwords, per-node prefixes, last will, TLS."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import paho.mqtt.client as mqtt
+import pytest
+from conftest import Broker, free_port, make_broker, require
+from mqtt_node_proc import Receiver
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.config import MqttSettings, SecretRef, TlsSettings
+from edge.events import EventFactory
+from edge.outbox import Outbox
+from edge.publisher import OutboxSink, Publisher
+from edge.wire import load_schema
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[1]
+ACL = ROOT / "configs" / "mosquitto" / "acl"
+USERS = {"n1": "pw-n1", "n2": "pw-n2", "aggregator": "pw-agg"}
+
+
+def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:
+    return {"en": kind}
+
+
+def wait_for(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path) -> Any:
+    tool = shutil.which("mosquitto_passwd")
+    require(tool is not None, "mosquitto_passwd is not installed")
+    assert tool is not None
+    passwd = tmp_path / "passwd"
+    for i, (user, pw) in enumerate(USERS.items()):
+        subprocess.run([tool, *(["-c"] if i == 0 else []), "-b", str(passwd), user, pw], check=True)
+    # `user` keeps a root-run mosquitto from dropping to a user that cannot read the temporary files.
+    broker = make_broker(
+        tmp_path,
+        f"allow_anonymous false\npassword_file {passwd}\nacl_file {ACL}\nuser {getpass.getuser()}\n"
+        "log_type information\n",
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def node_settings(port: int, user: str, env: str, **kw: Any) -> MqttSettings:
+    return MqttSettings(
+        port=port,
+        username=user,
+        password=SecretRef(env=env),
+        reconnect_min_s=1,
+        reconnect_max_s=2,
+        keepalive_s=5,
+        **kw,
+    )
+
+
+def aggregator(port: int) -> Receiver:
+    rx = Receiver(port, username="aggregator", password=USERS["aggregator"])
+    assert rx.subscribed.wait(5)
+    return rx
+
+
+def refused_connects(broker: Broker) -> tuple[int, int]:
+    """(TCP connections, CONNECTs refused) seen by the broker; one connection is the fixture's port probe."""
+    log = broker.log.read_text(encoding="utf-8", errors="replace")
+    return log.count("New connection from"), log.count("not authorised")
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_wrong_password_fails_clearly_once_without_retry_storm(
+    secure_broker: Broker,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+) -> None:
+    monkeypatch.setenv("RW_TEST_PW", "wrong-password")
+    outbox = Outbox(tmp_path / "o.sqlite")
+    publisher = Publisher(
+        "n1", node_settings(secure_broker.port, "n1", "RW_TEST_PW", protocol=protocol), outbox
+    )
+    caplog.set_level(logging.INFO, logger="edge.publisher")
+    publisher.start()
+    try:
+        assert wait_for(lambda: publisher.auth_failed, 5)
+        time.sleep(4)  # the reconnect backoff would have retried 2-3 times by now
+        assert not publisher.connected
+        assert refused_connects(secure_broker) == (2, 1)
+    finally:
+        publisher.stop(1)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "edge.publisher"]
+    assert len(errors) == 1
+    message = errors[0].getMessage()
+    assert "refused" in message and "password" in message
+    assert "Bad user name or password" in message or "Not authorized" in message
+
+
+def test_missing_password_source_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RW_TEST_PW", raising=False)
+    publisher = Publisher("n1", node_settings(free_port(), "n1", "RW_TEST_PW"), Outbox(tmp_path / "o.sqlite"))
+    with pytest.raises(ValueError, match="RW_TEST_PW"):
+        publisher.start()
+
+
+def test_shipped_acl_lets_a_node_publish_only_under_its_own_prefix(
+    secure_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rx = aggregator(secure_broker.port)
+    # The real publisher works under the ACL: events, snapshots and status all arrive.
+    monkeypatch.setenv("RW_TEST_PW", USERS["n1"])
+    outbox = Outbox(tmp_path / "o.sqlite")
+    publisher = Publisher("n1", node_settings(secure_broker.port, "n1", "RW_TEST_PW"), outbox)
+    publisher.start()
+    factory = EventFactory("n1", "gate", "UTC", texts=_texts)
+    sink = OutboxSink(outbox, publisher)
+    for i in range(5):
+        sink.put(factory.make("intrusion", "yard", time.time(), track_ids=(i,)), b"jpeg-%d" % i)
+    assert rx.wait_for(lambda: len(rx.event_ids()) == 5, 10)
+    assert rx.wait_for(lambda: sum("/snapshots/" in m.topic for m in rx.snapshot()) == 5, 5)
+    assert rx.status("n1")[0] == "online"
+    publisher.stop(5)
+
+    # A raw client logged in as n1 forges an event under n2's prefix, then publishes a legit one.
+    acks: dict[int, int] = {}
+    acked = threading.Event()
+
+    def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        acks[mid] = reason.value
+        if len(acks) == 2:
+            acked.set()
+
+    rogue = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="rogue-n1", protocol=mqtt.MQTTv5)
+    rogue.username_pw_set("n1", USERS["n1"])
+    rogue.on_publish = on_publish
+    rogue.connect("127.0.0.1", secure_broker.port)
+    rogue.loop_start()
+    forged = rogue.publish("roadwatch/v1/n2/gate/events/intrusion", b'{"forged":true}', qos=1)
+    alert = rogue.publish("roadwatch/v1/alerts/n2/gate/intrusion", b'{"forged":true}', qos=1)
+    assert acked.wait(5)
+    assert acks[forged.mid] == 0x87 and acks[alert.mid] == 0x87  # MQTT 5 PUBACK: not authorized
+    # Nodes read nothing: n1 subscribed to everything receives n2's own legit event.
+    seen: list[str] = []
+    rogue.on_message = lambda _c, _u, msg: seen.append(msg.topic)
+    rogue.subscribe("roadwatch/v1/#", qos=1)
+    time.sleep(0.3)
+    legit = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="legit-n2", protocol=mqtt.MQTTv5)
+    legit.username_pw_set("n2", USERS["n2"])
+    legit.connect("127.0.0.1", secure_broker.port)
+    legit.loop_start()
+    legit.publish("roadwatch/v1/n2/gate/events/intrusion", b'{"legit":true}', qos=1).wait_for_publish(5)
+    assert rx.wait_for(lambda: any(m.payload == b'{"legit":true}' for m in rx.snapshot()), 5)
+    time.sleep(0.3)
+    for client in (rogue, legit):
+        client.disconnect()
+        client.loop_stop()
+    rx.close()
+    assert not any(b"forged" in m.payload for m in rx.snapshot())
+    assert seen == []
+
+
+def _node_proc(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    with (tmp_path / "node.log").open("a") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "tests" / "mqtt_node_proc.py"),
+                "--port",
+                str(port),
+                "--db",
+                str(tmp_path / "node.sqlite"),
+                "--count",
+                "3",
+                "--hold",
+                "--keepalive",
+                "5",
+                "--username",
+                "n1",
+                "--password-env",
+                "RW_TEST_PW",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "RW_TEST_PW": USERS["n1"]},
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigkill", "frozen"])
+def test_status_flips_to_offline_when_the_node_dies(secure_broker: Broker, tmp_path: Path, how: str) -> None:
+    """SIGKILL closes the socket (the broker sends the will at once); a frozen box (SIGSTOP, like a power
+    cut on the far side of a router) is noticed after 1.5 x keepalive."""
+    rx = aggregator(secure_broker.port)
+    proc = _node_proc(tmp_path, secure_broker.port)
+    try:
+        assert rx.wait_for(lambda: rx.status("n1")[-1:] == ["online"], 15)
+        assert rx.wait_for(lambda: len(rx.event_ids()) == 3, 5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGKILL if how == "sigkill" else signal.SIGSTOP)
+        assert rx.wait_for(lambda: rx.status("n1")[-1:] == ["offline"], 20)
+        elapsed = time.monotonic() - t0
+        assert elapsed < (2 if how == "sigkill" else 16)  # 7.5 s plus Mosquitto's keepalive sweep
+        if how == "frozen":
+            assert elapsed > 4  # really the keepalive path, not a closed socket
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        rx.close()
+    offline = json.loads([m for m in rx.snapshot() if m.topic == "roadwatch/v1/n1/status"][-1].payload)
+    jsonschema.validate(offline, load_schema("status"))
+    assert offline["node"] == "n1"
+
+
+def _make_certs(tmp: Path) -> tuple[Path, Path, Path]:
+    openssl = shutil.which("openssl")
+    require(openssl is not None, "openssl is not installed")
+    assert openssl is not None
+    ca_key, ca_crt = tmp / "ca.key", tmp / "ca.crt"
+    key, csr, crt = tmp / "server.key", tmp / "server.csr", tmp / "server.crt"
+    ext = tmp / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n", encoding="ascii")
+    quiet = {"check": True, "capture_output": True}
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca_crt),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=roadwatch-test-ca",
+        ],
+        **quiet,
+    )  # type: ignore[call-overload]
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+            "-subj",
+            "/CN=localhost",
+        ],
+        **quiet,
+    )  # type: ignore[call-overload]
+    subprocess.run(
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca_crt),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-out",
+            str(crt),
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
+        ],
+        **quiet,
+    )  # type: ignore[call-overload]
+    return ca_crt, crt, key
+
+
+def test_tls_listener_with_ca_file(tmp_path: Path) -> None:
+    ca, crt, key = _make_certs(tmp_path)
+    tls_port = free_port()
+    broker = make_broker(
+        tmp_path,
+        f"user {getpass.getuser()}\nlistener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {crt}\nkeyfile {key}\n"
+        "tls_version tlsv1.2\n",
+    )
+    broker.start()
+    rx = Receiver(broker.port)  # the aggregator on the plain loopback listener
+    outbox = Outbox(tmp_path / "o.sqlite")
+    publisher = Publisher("n1", MqttSettings(port=tls_port, tls=TlsSettings(ca_file=str(ca))), outbox)
+    try:
+        assert rx.subscribed.wait(5)
+        publisher.start()
+        event = EventFactory("n1", "gate", "UTC", texts=_texts).make("intrusion", "yard", time.time())
+        OutboxSink(outbox, publisher).put(event, None)
+        assert rx.wait_for(lambda: rx.event_ids() == {event.event_id}, 10)
+    finally:
+        publisher.stop(2)
+        rx.close()
+        broker.stop()
+    assert publisher.stats().connects == 1  # the only way in on that port is the TLS handshake

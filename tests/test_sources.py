@@ -1,0 +1,314 @@
+"""Sources: every file frame in order with file timestamps, loops, the latest-frame slot that drops
+stale frames, and reconnection with capped backoff for sources that fail (never an exception)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import free_port
+
+from edge.config import CameraConfig
+from edge.sources import (
+    FFMPEG_OPTIONS_ENV,
+    CameraReader,
+    SourceError,
+    grab_frame,
+    iter_file_frames,
+    open_capture,
+    source_kind,
+)
+
+
+def write_clip(path: Path, n: int, fps: float = 10.0, size: tuple[int, int] = (64, 48)) -> Path:
+    """A small MJPEG clip whose frame i has grey level 10 * (i % 25): the order is visible in the pixels."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened()
+    for i in range(n):
+        writer.write(np.full((size[1], size[0], 3), 10 * (i % 25), np.uint8))
+    writer.release()
+    return path
+
+
+def level(image: np.ndarray) -> int:
+    return round(float(image.mean()) / 10)
+
+
+def wait_until(cond: object, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("rtsp://10.0.0.5:554/stream1", "rtsp"),
+        ("RTSPS://cam/x", "rtsp"),
+        ("http://10.0.0.6/mjpg/video.mjpg", "http"),
+        ("https://cam/video", "http"),
+        ("usb:0", "usb"),
+        ("/dev/video2", "usb"),
+        ("{data}/videos/vtest.avi", "file"),
+        ("clips/a.mp4", "file"),
+    ],
+)
+def test_source_kind(source: str, kind: str) -> None:
+    assert source_kind(source) == kind
+
+
+def test_file_frames_all_in_order_with_file_times(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "c.avi", 30, fps=10.0)
+    cam = CameraConfig(id="f", source=str(clip))
+    before = time.time()
+    frames = list(iter_file_frames(cam))
+    assert [f.seq for f in frames] == list(range(30))
+    assert [level(f.image) for f in frames] == [i % 25 for i in range(30)]
+    assert [f.t for f in frames] == pytest.approx([i / 10 for i in range(30)], abs=1e-6)
+    start = frames[0].ts
+    assert before - 1 <= start <= time.time()
+    assert [f.ts - start for f in frames] == pytest.approx([f.t for f in frames], abs=1e-6)
+    assert {f.camera for f in frames} == {"f"}
+
+
+def test_file_max_frames(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 30)))
+    assert [f.seq for f in iter_file_frames(cam, max_frames=7)] == list(range(7))
+
+
+def test_vtest_timestamps_from_file(vtest_path: Path) -> None:
+    cam = CameraConfig(id="v", source="{data}/videos/vtest.avi")
+    frames = list(iter_file_frames(cam, max_frames=12))
+    assert frames[0].image.shape == (576, 768, 3)
+    assert [f.t for f in frames] == pytest.approx([i * 0.1 for i in range(12)], abs=1e-6)
+
+
+def test_loop_restarts_with_increasing_time(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 20, fps=10.0)), loop=True)
+    frames = list(iter_file_frames(cam, max_frames=50))
+    assert [f.seq for f in frames] == list(range(50))
+    ts = [f.t for f in frames]
+    assert all(b > a for a, b in itertools.pairwise(ts))
+    assert ts == pytest.approx([i / 10 for i in range(50)], abs=1e-6)  # seamless: 1.9 s then 2.0 s
+    assert [level(f.image) for f in frames[18:23]] == [18, 19, 0, 1, 2]
+
+
+def test_realtime_paces_at_file_rate(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 10, fps=50.0)), realtime=True)
+    t0 = time.monotonic()
+    frames = list(iter_file_frames(cam))
+    elapsed = time.monotonic() - t0
+    assert len(frames) == 10
+    assert elapsed >= 0.17  # frame 9 is due at 0.18 s
+
+
+def test_missing_file_raises_source_error(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(tmp_path / "nope.avi"))
+    with pytest.raises(SourceError, match="cannot open"):
+        list(iter_file_frames(cam))
+
+
+def test_grab_frame_by_index(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 12)), loop=True, realtime=True)
+    frame = grab_frame(cam, index=5)
+    assert frame is not None and frame.seq == 5 and level(frame.image) == 5
+    assert grab_frame(cam, index=40) is None  # past the end (loop is ignored for a set-up grab)
+
+
+def test_reader_sync_mode_delivers_every_frame_then_ends(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 40)))
+    reader = CameraReader(cam, drop=False)
+    reader.start()
+    got = []
+    try:
+        while True:
+            frame = reader.latest(timeout=2.0)
+            if frame is None:
+                break
+            got.append(frame.seq)
+            time.sleep(0.002)  # a consumer slower than the decoder
+    finally:
+        reader.stop()
+    assert got == list(range(40))
+    assert reader.state == "ended"
+    assert reader.dropped_frames == 0 and reader.frames_read == 40
+    assert [(c.previous, c.state) for c in reader.status_changes()] == [("starting", "ok"), ("ok", "ended")]
+
+
+def test_latest_slot_drops_stale_frames(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 120)))
+    reader = CameraReader(cam)  # drop=True: one-frame slot
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.state == "ended")
+        frame = reader.latest(timeout=1.0)
+        assert frame is not None and frame.seq == 119  # the newest, not the oldest
+        assert reader.latest(timeout=0.05) is None  # taken: the slot is empty, no queue behind it
+    finally:
+        reader.stop()
+    assert reader.frames_read == 120
+    assert reader.dropped_frames == 119
+    assert reader.stats().dropped_frames == 119
+
+
+def test_latest_slot_with_slow_consumer_counts_drops(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 60, fps=100.0)), realtime=True)
+    reader = CameraReader(cam)
+    reader.start()
+    seqs: list[int] = []
+    try:
+        while reader.state != "ended" or len(seqs) == 0:
+            frame = reader.latest(timeout=1.0)
+            if frame is None:
+                break
+            seqs.append(frame.seq)
+            time.sleep(0.05)  # 20 fps consumer of a 100 fps camera
+        last = reader.latest(timeout=0.0)
+        if last is not None:
+            seqs.append(last.seq)
+    finally:
+        reader.stop()
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert reader.dropped_frames > 20
+    assert reader.dropped_frames + len(seqs) == reader.frames_read == 60
+    assert reader.fps > 30
+
+
+class FakeCapture:
+    """A stand-in for cv2.VideoCapture that opens or not and yields `n` frames, then fails."""
+
+    def __init__(self, opened: bool, n: int = 0) -> None:
+        self.opened, self.n = opened, n
+        self.released = False
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return self.opened
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.n <= 0:
+            return False, None
+        self.n -= 1
+        return True, np.zeros((4, 4, 3), np.uint8)
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_reconnect_with_capped_backoff_reports_lost_and_restored() -> None:
+    plan = [FakeCapture(False) for _ in range(4)] + [FakeCapture(True, 3)]
+    opened: list[FakeCapture] = []
+    lock = threading.Lock()
+
+    def opener(source: str, transport: str, open_s: float, read_s: float) -> FakeCapture:
+        assert source == "rtsp://cam/x" and transport == "udp"
+        with lock:
+            cap = plan.pop(0) if plan else FakeCapture(False)
+            opened.append(cap)
+            return cap
+
+    cam = CameraConfig(id="gate", source="rtsp://cam/x", rtsp_transport="udp")
+    reader = CameraReader(cam, backoff_min_s=0.01, backoff_max_s=0.04, opener=opener)
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.frames_read == 3 and reader.reconnects >= 6)
+    finally:
+        reader.stop()
+    changes = [(c.previous, c.state) for c in reader.status_changes()]
+    assert changes[:3] == [("starting", "lost"), ("lost", "ok"), ("ok", "lost")]
+    restored = reader.status_changes  # drained: a second call gives nothing new before new changes
+    assert restored() == []
+    # 4 failed opens: 0.01, 0.02, 0.04, 0.04 (capped); after frames came, back to the minimum
+    assert reader.delays[:6] == [0.01, 0.02, 0.04, 0.04, 0.01, 0.02]
+    assert all(c.released for c in opened[:5])
+    assert reader.state == "lost"
+
+
+def test_restored_change_carries_outage() -> None:
+    caps = [FakeCapture(True, 2), FakeCapture(False), FakeCapture(True, 2)]
+
+    def opener(*_: object) -> FakeCapture:
+        return caps.pop(0) if caps else FakeCapture(False)
+
+    cam = CameraConfig(id="c", source="http://cam/mjpg")
+    reader = CameraReader(cam, backoff_min_s=0.02, backoff_max_s=0.02, opener=opener)
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.frames_read == 4)
+    finally:
+        reader.stop()
+    changes = reader.status_changes()
+    transitions = [(c.previous, c.state) for c in changes[:3]]
+    assert transitions == [("starting", "ok"), ("ok", "lost"), ("lost", "ok")]
+    assert changes[0].down_s is None
+    assert changes[2].down_s is not None and changes[2].down_s >= 0.03  # two waits of 0.02 s
+    assert changes[1].reason == "read failed or timed out"
+    assert all(c.camera == "c" for c in changes)
+
+
+def test_unexpected_error_in_reader_is_counted_not_raised() -> None:
+    calls = []
+
+    def opener(*_: object) -> FakeCapture:
+        calls.append(1)
+        raise RuntimeError("driver exploded")
+
+    cam = CameraConfig(id="c", source="usb:3")
+    reader = CameraReader(cam, backoff_min_s=0.01, backoff_max_s=0.01, opener=opener)
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.errors >= 3)
+        assert reader._thread is not None and reader._thread.is_alive()
+    finally:
+        reader.stop()
+    assert reader.state == "lost"
+    assert reader.status_changes()[0].reason == "error: driver exploded"
+
+
+def test_missing_file_is_lost_and_retried(tmp_path: Path) -> None:
+    reader = CameraReader(CameraConfig(id="f", source=str(tmp_path / "gone.avi")), backoff_min_s=0.01,
+                          backoff_max_s=0.05)
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.reconnects >= 5)
+        assert reader.stats().state == "lost"
+        assert max(reader.delays) == 0.05
+        os.replace(write_clip(tmp_path / "new.avi", 5), tmp_path / "gone.avi")  # appears: picked up by itself
+        assert wait_until(lambda: reader.state == "ended")
+    finally:
+        reader.stop()
+    assert reader.frames_read == 5
+
+
+def test_closed_rtsp_port_is_lost_without_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FFMPEG_OPTIONS_ENV, "keep;me")
+    url = f"rtsp://127.0.0.1:{free_port()}/nothing"
+    cam = CameraConfig(id="r", source=url, rtsp_transport="udp")
+    reader = CameraReader(cam, backoff_min_s=0.05, backoff_max_s=0.1, open_timeout_s=2.0, read_timeout_s=2.0)
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.reconnects >= 2, timeout_s=20)
+    finally:
+        reader.stop()
+    assert reader.state == "lost"
+    assert reader.frames_read == 0
+    assert reader.status_changes()[0].state == "lost"
+    assert os.environ[FFMPEG_OPTIONS_ENV] == "keep;me"  # the process-wide option is restored after each open
+
+
+def test_open_capture_rejects_unknown_transport() -> None:
+    with pytest.raises(ValueError, match="rtsp_transport"):
+        open_capture("rtsp://127.0.0.1:1/x", "sctp")
+
+
+def test_reader_rejects_bad_backoff() -> None:
+    with pytest.raises(ValueError, match="backoff"):
+        CameraReader(CameraConfig(id="c", source="usb:0"), backoff_min_s=2.0, backoff_max_s=1.0)

@@ -1,0 +1,270 @@
+"""The systemd units: their keys (always), `systemd-analyze verify` (where it exists: always under CI, which
+installs it with scripts/install_system_deps.sh), and the notifications a real edge node sends to a
+notification socket, as systemd would receive them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import require
+
+REPO = Path(__file__).resolve().parents[1]
+UNITS = REPO / "systemd"
+EDGE_UNIT = UNITS / "roadwatch-edge@.service"
+CENTRAL_UNIT = UNITS / "roadwatch-central.service"
+INSTALLED_BIN = "/opt/roadwatch/venv/bin/"
+
+Unit = dict[str, dict[str, list[str]]]
+
+
+def parse_unit(text: str) -> Unit:
+    """Sections of `key=value` lists (a key may repeat), the way systemd reads a unit file."""
+    unit: Unit = {}
+    section: dict[str, list[str]] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = unit.setdefault(line[1:-1], {})
+            continue
+        assert section is not None, f"line {number}: key outside a section: {line}"
+        assert "=" in line, f"line {number}: not key=value: {line}"
+        assert not line.endswith("\\"), f"line {number}: continuation lines are not used here"
+        key, value = line.split("=", 1)
+        section.setdefault(key.strip(), []).append(value.strip())
+    return unit
+
+
+def one(unit: Unit, section: str, key: str) -> str:
+    values = unit[section].get(key, [])
+    assert len(values) == 1, f"[{section}] {key}: expected one value, found {values}"
+    return values[0]
+
+
+@pytest.fixture(params=[EDGE_UNIT, CENTRAL_UNIT], ids=["edge", "central"])
+def unit(request: pytest.FixtureRequest) -> Unit:
+    path: Path = request.param
+    return parse_unit(path.read_text(encoding="utf-8"))
+
+
+# Hardening every unit carries, with its value.
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectKernelLogs": "yes",
+    "ProtectControlGroups": "yes",
+    "ProtectClock": "yes",
+    "ProtectHostname": "yes",
+    "RestrictNamespaces": "yes",
+    "RestrictRealtime": "yes",
+    "RestrictSUIDSGID": "yes",
+    "LockPersonality": "yes",
+    "CapabilityBoundingSet": "",
+    "AmbientCapabilities": "",
+    "SystemCallArchitectures": "native",
+    "SystemCallFilter": "@system-service",
+    "UMask": "0027",
+}
+
+
+def test_service_supervision(unit: Unit) -> None:
+    assert one(unit, "Service", "Type") == "notify"
+    assert one(unit, "Service", "NotifyAccess") == "main"
+    assert one(unit, "Service", "WatchdogSec") == "30"
+    assert one(unit, "Service", "Restart") == "on-failure"
+    assert "2" in one(unit, "Service", "RestartPreventExitStatus").split()  # bad config: no restart loop
+    assert int(one(unit, "Unit", "StartLimitBurst")) >= 1
+    assert one(unit, "Install", "WantedBy") == "multi-user.target"
+
+
+def test_runs_unprivileged_with_hardening(unit: Unit) -> None:
+    assert one(unit, "Service", "User") == "roadwatch"
+    assert one(unit, "Service", "Group") == "roadwatch"
+    for key, value in HARDENING.items():
+        assert one(unit, "Service", key) == value, key
+    assert "DynamicUser" not in unit["Service"]
+    families = set(one(unit, "Service", "RestrictAddressFamilies").split())
+    assert {"AF_UNIX", "AF_INET", "AF_INET6"} <= families
+    assert "AF_PACKET" not in families
+
+
+def test_writes_only_its_own_data_directory(unit: Unit) -> None:
+    writable = " ".join(unit["Service"]["ReadWritePaths"]).split()
+    workdir = one(unit, "Service", "WorkingDirectory")
+    state = one(unit, "Service", "StateDirectory")
+    assert writable == [workdir]
+    assert workdir == f"/var/lib/{state}"
+    assert workdir.startswith("/var/lib/roadwatch/")
+    for key in ("ReadWriteDirectories", "InaccessibleDirectories", "BindPaths"):
+        assert key not in unit["Service"]
+
+
+def test_secrets_and_logs(unit: Unit) -> None:
+    env_file = one(unit, "Service", "EnvironmentFile")
+    assert env_file.startswith("-/etc/roadwatch/") and env_file.endswith(".env")  # optional, outside the YAML
+    assert not any("PASSWORD" in v.upper() or "SECRET" in v.upper() for v in unit["Service"].get("Environment", []))
+    assert one(unit, "Service", "StandardOutput") == "journal"
+    assert one(unit, "Service", "StandardError") == "journal"
+
+
+def test_edge_unit_is_one_instance_per_node_config() -> None:
+    unit = parse_unit(EDGE_UNIT.read_text(encoding="utf-8"))
+    exec_start = one(unit, "Service", "ExecStart").split()
+    assert exec_start == [f"{INSTALLED_BIN}roadwatch-edge", "run", "/etc/roadwatch/edge/%i.yaml"]
+    assert one(unit, "Service", "StateDirectory") == "roadwatch/edge/%i"
+    assert one(unit, "Service", "EnvironmentFile") == "-/etc/roadwatch/%i.env"
+    assert "ROADWATCH_DATA_DIR=/var/lib/roadwatch" in unit["Service"]["Environment"]
+    assert "network-online.target" in one(unit, "Unit", "After").split()
+
+
+def test_central_unit_runs_the_station_config() -> None:
+    unit = parse_unit(CENTRAL_UNIT.read_text(encoding="utf-8"))
+    exec_start = one(unit, "Service", "ExecStart").split()
+    assert exec_start == [f"{INSTALLED_BIN}roadwatch-central", "run", "/etc/roadwatch/central.yaml"]
+    assert one(unit, "Service", "PrivateDevices") == "yes"  # unlike the edge, it needs no camera or GPU
+    assert "mosquitto.service" in one(unit, "Unit", "After").split()
+
+
+# --- systemd-analyze verify ------------------------------------------------------------------------------
+
+
+def _verify_tool() -> str:
+    tool = shutil.which("systemd-analyze")
+    require(tool is not None, "systemd-analyze is not installed (apt-get install systemd)")
+    assert tool is not None
+    return tool
+
+
+def _verify(tool: str, unit_file: Path) -> tuple[int, list[str]]:
+    """Run verify; return its code and every message line about our file (other units' noise is dropped)."""
+    run = subprocess.run(
+        [tool, "verify", "--man=no", str(unit_file)], capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"},
+    )
+    lines = [ln for ln in (run.stdout + run.stderr).splitlines() if unit_file.stem.split("@")[0] in ln]
+    return run.returncode, lines
+
+
+def _local_copy(unit_file: Path, tmp_path: Path, name: str) -> Path:
+    """The unit with ExecStart pointing at this virtualenv's console script: verify checks it is executable."""
+    bindir = Path(sys.executable).parent
+    text = unit_file.read_text(encoding="utf-8").replace(INSTALLED_BIN, f"{bindir}/")
+    out = tmp_path / name
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("unit_file", "names"),
+    [
+        (EDGE_UNIT, ["roadwatch-edge@.service", "roadwatch-edge@gate1.service"]),
+        (CENTRAL_UNIT, ["roadwatch-central.service"]),
+    ],
+    ids=["edge", "central"],
+)
+def test_systemd_analyze_verify(tmp_path: Path, unit_file: Path, names: list[str]) -> None:
+    tool = _verify_tool()
+    for name in names:
+        program = Path(sys.executable).parent / unit_file.stem.split("@")[0]
+        require(program.exists(), f"{program} is missing: install the project into this virtualenv")
+        code, messages = _verify(tool, _local_copy(unit_file, tmp_path, name))
+        assert code == 0, messages
+        assert messages == [], messages  # also no "Unknown key" warnings, which verify reports with code 0
+
+
+def test_verify_catches_a_misspelt_key(tmp_path: Path) -> None:
+    """Control: the check above would notice a typo in a hardening key."""
+    tool = _verify_tool()
+    copy = _local_copy(EDGE_UNIT, tmp_path, "roadwatch-edge@typo.service")
+    copy.write_text(copy.read_text(encoding="utf-8").replace("NoNewPrivileges=", "NoNewPrivilege="), encoding="utf-8")
+    _, messages = _verify(tool, copy)
+    assert any("Unknown key" in m and "NoNewPrivilege" in m for m in messages), messages
+
+
+# --- notifications of a real edge node --------------------------------------------------------------------
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    try:
+        yield sock, path
+    finally:
+        sock.close()
+
+
+def _drain(sock: socket.socket) -> list[str]:
+    sock.setblocking(False)
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return messages
+
+
+@pytest.mark.integration
+def test_edge_node_notifies_ready_watchdog_and_stopping(
+    tmp_path: Path, shared_dir: Path, vtest_path: Path, notify_socket: tuple[socket.socket, Path]
+) -> None:
+    model = shared_dir / "models" / "yolox_nano.onnx"
+    require(model.is_file(), f"{model} is missing")
+    config = tmp_path / "node.yaml"
+    config.write_text(
+        f"""\
+node_id: notify-test
+model: {{path: "{model}", intra_op_threads: 1}}
+metrics: {{enabled: false}}
+outbox: {{path: "{tmp_path}/outbox.sqlite"}}
+cameras:
+  - id: campus
+    name: vtest
+    source: "{vtest_path}"
+    detect_fps: 10
+""",
+        encoding="utf-8",
+    )
+    sock, path = notify_socket
+    env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "30000000"}
+    env.pop("WATCHDOG_PID", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "edge", "run", str(config), "--no-mqtt", "--max-frames", "20"],
+        env=env, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    messages = _drain(sock)
+    kinds = [m.splitlines()[0] for m in messages]
+    assert "READY=1" in kinds, messages
+    assert kinds[-1] == "STOPPING=1", messages
+    ready_at = kinds.index("READY=1")
+    # The detection loop feeds the watchdog once it is running, and nothing is sent after STOPPING=1.
+    assert "WATCHDOG=1" in kinds[ready_at:], messages
+    assert kinds.count("READY=1") == 1 and kinds.count("STOPPING=1") == 1
+
+
+@pytest.mark.integration
+def test_edge_bad_config_exits_2_so_systemd_does_not_restart(tmp_path: Path) -> None:
+    """RestartPreventExitStatus=2 only helps if a bad config really exits 2, before READY=1."""
+    config = tmp_path / "bad.yaml"
+    config.write_text("node_id: x\ncameras: []\nunknown_key: 1\n", encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "edge", "run", str(config), "--no-mqtt"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert run.returncode == 2
+    assert f"{config}:" in run.stderr
