@@ -75,7 +75,11 @@ class CameraAnalyzer:
         self.detector = detector
         self.events = events
         self.tz = tz
-        settings = camera.motion if motion_enabled is None else camera.motion.model_copy(update={"enabled": motion_enabled})
+        settings = (
+            camera.motion
+            if motion_enabled is None
+            else camera.motion.model_copy(update={"enabled": motion_enabled})
+        )
         self.motion = MotionGate(settings)
         self.tracker = Tracker()
         self.health = CameraHealth(camera.health, events) if health_enabled else None
@@ -89,8 +93,16 @@ class CameraAnalyzer:
     def _setup(self, frame: Frame) -> None:
         names = self.detector.names
         self.class_filter = ClassFilter.from_camera(self.camera, names, frame.width, frame.height)
-        self.rules = CameraRules(build_rules(self.camera, frame.width, frame.height, names, self.events, self.tz))
-        log.info("camera %s: %dx%d, %d rule(s) active", self.camera.id, frame.width, frame.height, len(self.rules.rules))
+        self.rules = CameraRules(
+            build_rules(self.camera, frame.width, frame.height, names, self.events, self.tz)
+        )
+        log.info(
+            "camera %s: %dx%d, %d rule(s) active",
+            self.camera.id,
+            frame.width,
+            frame.height,
+            len(self.rules.rules),
+        )
 
     def process(self, frame: Frame, force_detect: bool = False) -> FrameResult:
         """Analyse one frame; the detector runs only when the motion gate (or `force_detect`) says so."""
@@ -127,10 +139,20 @@ class CameraAnalyzer:
             # No motion: nothing moved, so tracks keep their state; rules still see time pass
             # (dwell and stopped-vehicle timers need it) with the last known tracks.
             c3 = time.perf_counter()
-            events.extend(self.rules.update(self.tracks.__class__(
-                self.tracks.track_ids, self.tracks.xyxy, self.tracks.scores, self.tracks.class_ids,
-                self.tracks.velocities * 0.0,
-            ), frame.t, frame.ts, frame.seq))
+            events.extend(
+                self.rules.update(
+                    self.tracks.__class__(
+                        self.tracks.track_ids,
+                        self.tracks.xyxy,
+                        self.tracks.scores,
+                        self.tracks.class_ids,
+                        self.tracks.velocities * 0.0,
+                    ),
+                    frame.t,
+                    frame.ts,
+                    frame.seq,
+                )
+            )
             times.rules_s += time.perf_counter() - c3
         times.events += len(events)
         return FrameResult(frame, run, dets, self.tracks, events)

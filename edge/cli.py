@@ -35,7 +35,12 @@ class _KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not self.as_json:
             return super().format(record)
-        out = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        out = {
+            "ts": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
@@ -61,10 +66,14 @@ def _load(path: str) -> NodeConfig:
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     print(f"{args.config}: OK — node {cfg.node_id}, {len(cfg.cameras)} camera(s), time zone {cfg.timezone}")
-    print(f"  model {cfg.model.path} ({cfg.model.kind}), MQTT {cfg.mqtt.host}:{cfg.mqtt.port} prefix {cfg.mqtt.topic_prefix}")
+    print(
+        f"  model {cfg.model.path} ({cfg.model.kind}), MQTT {cfg.mqtt.host}:{cfg.mqtt.port} prefix {cfg.mqtt.topic_prefix}"
+    )
     for cam in cfg.cameras:
-        print(f"  camera {cam.id} '{cam.name}': {cam.source} @ {cam.detect_fps:g} fps detection, "
-              f"classes {', '.join(cam.classes)}")
+        print(
+            f"  camera {cam.id} '{cam.name}': {cam.source} @ {cam.detect_fps:g} fps detection, "
+            f"classes {', '.join(cam.classes)}"
+        )
         for name in cam.lines:
             print(f"    line {name}")
         for name in cam.zones:
@@ -111,15 +120,19 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     if frame is None:
         print(f"camera {cam.id}: no frame from {cam.source}", file=sys.stderr)
         return EXIT_ERROR
-    dets = ClassFilter.from_camera(cam, detector.names, frame.width, frame.height).apply(detector.detect(frame.image, 0.1))
+    dets = ClassFilter.from_camera(cam, detector.names, frame.width, frame.height).apply(
+        detector.detect(frame.image, 0.1)
+    )
     img = draw_detections(draw_geometry(frame.image, cam), dets, detector.names)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), img):
         print(f"cannot write {out}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"{out}: {frame.width}x{frame.height}, {len(dets)} detection(s), "
-          f"{len(cam.lines)} line(s), {len(cam.zones)} zone(s)")
+    print(
+        f"{out}: {frame.width}x{frame.height}, {len(dets)} detection(s), "
+        f"{len(cam.lines)} line(s), {len(cam.zones)} zone(s)"
+    )
     return EXIT_OK
 
 
@@ -140,7 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         outbox = Outbox(cfg.outbox.path, cfg.outbox)
         publisher = Publisher(cfg.node_id, cfg.mqtt, outbox)
-        sinks.append(OutboxSink(outbox, publisher, cfg.mqtt.topic_prefix))
+        sinks.append(OutboxSink(outbox, publisher))
         publisher.start()
 
     node = Node(cfg, detector, sinks, max_frames=args.max_frames, watchdog=sdnotify.watchdog)
@@ -159,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         def _stats_loop() -> None:
             while not stats_stop.wait(cfg.mqtt.stats_interval_s):
                 try:
-                    publisher.publish_stats(node_stats(cfg, node, publisher))
+                    publisher.publish_stats(node_stats(cfg, node, publisher.stats().outbox))
                 except Exception:
                     log.exception("node %s: stats publishing failed", cfg.node_id)
 
@@ -171,11 +184,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         from edge.stats import node_stats
 
         try:
-            metrics = MetricsServer(cfg.metrics.host, cfg.metrics.port, lambda: render_metrics(node_stats(cfg, node, publisher)))
+            metrics = MetricsServer(
+                cfg.metrics.host,
+                cfg.metrics.port,
+                lambda: render_metrics(
+                    node_stats(cfg, node, publisher.stats().outbox if publisher else None)
+                ),
+            )
             metrics.start()
             log.info("node %s: metrics on http://%s:%d/metrics", cfg.node_id, cfg.metrics.host, metrics.port)
         except OSError as exc:  # a busy port must not stop the cameras
-            log.error("node %s: cannot serve metrics on %s:%d: %s", cfg.node_id, cfg.metrics.host, cfg.metrics.port, exc)
+            log.error(
+                "node %s: cannot serve metrics on %s:%d: %s",
+                cfg.node_id,
+                cfg.metrics.host,
+                cfg.metrics.port,
+                exc,
+            )
 
     sdnotify.ready()
     log.info("node %s: running %d camera(s)", cfg.node_id, len(cfg.cameras))

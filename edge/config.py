@@ -73,7 +73,9 @@ class LineDef(Strict):
 
     points: tuple[Point, Point] = Field(description="Two points [x, y]: the segment A -> B")
     in_name: str = Field(default="in", min_length=1, max_length=64, description="Name of the 'in' direction")
-    out_name: str = Field(default="out", min_length=1, max_length=64, description="Name of the 'out' direction")
+    out_name: str = Field(
+        default="out", min_length=1, max_length=64, description="Name of the 'out' direction"
+    )
 
     @model_validator(mode="after")
     def _not_degenerate(self) -> LineDef:
@@ -87,13 +89,20 @@ class ZoneDef(Strict):
     """A polygon zone; `direction` [dx, dy] is the allowed travel direction for lane zones (wrong way)."""
 
     points: list[Point] = Field(min_length=3, max_length=64, description="Polygon vertices [x, y]")
-    direction: tuple[float, float] | None = Field(default=None, description="Allowed travel direction in image coordinates")
-    speed_limit_kmh: float | None = Field(default=None, gt=0, le=300, description="Speed limit for speed rules")
+    direction: tuple[float, float] | None = Field(
+        default=None, description="Allowed travel direction in image coordinates"
+    )
+    speed_limit_kmh: float | None = Field(
+        default=None, gt=0, le=300, description="Speed limit for speed rules"
+    )
 
     @model_validator(mode="after")
     def _valid_polygon(self) -> ZoneDef:
         pts = self.points
-        area2 = sum(pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1] for i in range(len(pts)))
+        area2 = sum(
+            pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
+            for i in range(len(pts))
+        )
         if abs(area2) < 1e-9:
             raise ValueError("zone polygon has no area")
         if self.direction is not None and self.direction[0] == 0 and self.direction[1] == 0:
@@ -104,7 +113,9 @@ class ZoneDef(Strict):
 class Calibration(Strict):
     """Ground calibration: four image points and their positions on the ground in metres (homography)."""
 
-    image_points: tuple[Point, Point, Point, Point] = Field(description="Four image points, same units as zones")
+    image_points: tuple[Point, Point, Point, Point] = Field(
+        description="Four image points, same units as zones"
+    )
     ground_points_m: tuple[
         tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]
     ] = Field(description="The same four points on the ground, metres")
@@ -114,7 +125,9 @@ class MotionSettings(Strict):
     enabled: bool = Field(default=True, description="Run the detector only when something moves")
     width: int = Field(default=160, ge=32, le=640, description="Width of the low-resolution motion image")
     threshold: int = Field(default=25, ge=1, le=255, description="Per-pixel difference that counts as motion")
-    min_area_fraction: float = Field(default=0.001, ge=0, le=1, description="Changed fraction that counts as motion")
+    min_area_fraction: float = Field(
+        default=0.001, ge=0, le=1, description="Changed fraction that counts as motion"
+    )
     keepalive_s: float = Field(default=2.0, gt=0, le=60, description="Run the detector at least this often")
 
 
@@ -169,22 +182,42 @@ class SnapshotSettings(Strict):
 
 
 class CameraConfig(Strict):
-    id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_-]+$", description="Camera id, unique per node, used in MQTT topics")
+    id: str = Field(
+        min_length=1,
+        max_length=48,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Camera id, unique per node, used in MQTT topics",
+    )
     name: str = Field(default="", max_length=128, description="Human name, e.g. 'Cổng chợ / market gate'")
-    source: str = Field(min_length=1, description="rtsp://..., http(s)://... (MJPEG), a video file, or usb:N / /dev/videoN")
-    substream: str | None = Field(default=None, description="Optional low-resolution stream used for detection")
+    source: str = Field(
+        min_length=1, description="rtsp://..., http(s)://... (MJPEG), a video file, or usb:N / /dev/videoN"
+    )
+    substream: str | None = Field(
+        default=None, description="Optional low-resolution stream used for detection"
+    )
     rtsp_transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport")
     loop: bool = Field(default=False, description="Loop a video file (demos)")
-    realtime: bool = Field(default=False, description="Pace a video file at its frame rate as a live camera would")
-    detect_fps: float = Field(default=5.0, gt=0, le=60, description="Detection rate; frames between are skipped")
+    realtime: bool = Field(
+        default=False, description="Pace a video file at its frame rate as a live camera would"
+    )
+    detect_fps: float = Field(
+        default=5.0, gt=0, le=60, description="Detection rate; frames between are skipped"
+    )
     reference_size: tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]] | None = Field(
-        default=None, description="If set, line/zone points are pixels of a frame of this [width, height]; else fractions 0..1"
+        default=None,
+        description="If set, line/zone points are pixels of a frame of this [width, height]; else fractions 0..1",
     )
     classes: tuple[str, ...] = Field(default=DEFAULT_CLASSES, description="Classes kept from the detector")
     min_score: float = Field(default=0.35, ge=0.01, le=1.0, description="Default score threshold")
-    class_min_score: dict[str, Annotated[float, Field(ge=0.01, le=1.0)]] = Field(default_factory=dict, description="Per-class score thresholds")
-    min_box_area: float = Field(default=0.0, ge=0, description="Smallest box area kept, as a fraction of the frame")
-    max_box_area: float = Field(default=1.0, gt=0, le=1, description="Largest box area kept, as a fraction of the frame")
+    class_min_score: dict[str, Annotated[float, Field(ge=0.01, le=1.0)]] = Field(
+        default_factory=dict, description="Per-class score thresholds"
+    )
+    min_box_area: float = Field(
+        default=0.0, ge=0, description="Smallest box area kept, as a fraction of the frame"
+    )
+    max_box_area: float = Field(
+        default=1.0, gt=0, le=1, description="Largest box area kept, as a fraction of the frame"
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
@@ -203,13 +236,19 @@ class CameraConfig(Strict):
 
     @model_validator(mode="after")
     def _check_geometry_and_refs(self) -> CameraConfig:
-        limit = (float(self.reference_size[0]), float(self.reference_size[1])) if self.reference_size else (1.0, 1.0)
+        limit = (
+            (float(self.reference_size[0]), float(self.reference_size[1]))
+            if self.reference_size
+            else (1.0, 1.0)
+        )
         unit = "pixels of reference_size" if self.reference_size else "fractions of the frame (0..1)"
         for kind, items in (("lines", self.lines), ("zones", self.zones)):
             for name, item in items.items():
                 for x, y in item.points:
                     if x > limit[0] or y > limit[1]:
-                        raise ValueError(f"{kind}.{name}: point [{x}, {y}] is outside the frame; coordinates are {unit}")
+                        raise ValueError(
+                            f"{kind}.{name}: point [{x}, {y}] is outside the frame; coordinates are {unit}"
+                        )
         for name in self.class_min_score:
             if name not in COCO_NAMES:
                 raise ValueError(f"class_min_score: unknown class {name!r}")
@@ -221,7 +260,9 @@ class CameraConfig(Strict):
             for ref_kind, names in (("line", self.lines), ("zone", self.zones)):
                 ref = getattr(rule, ref_kind, None)
                 if isinstance(ref, str) and ref not in names:
-                    raise ValueError(f"rules[{i}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})")
+                    raise ValueError(
+                        f"rules[{i}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
+                    )
             self._check_rule(i, rule)
         if self.min_box_area >= self.max_box_area:
             raise ValueError("min_box_area must be below max_box_area")
@@ -249,17 +290,28 @@ class CameraConfig(Strict):
 
 
 class ModelSettings(Strict):
-    path: str = Field(default="{data}/models/yolo11n_int8.onnx", description="ONNX model; {data} is the data directory")
-    kind: Literal["auto", "ultralytics", "yolox"] = Field(default="auto", description="Output layout; auto reads the model")
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], description="onnxruntime providers in order of preference")
-    intra_op_threads: int = Field(default=0, ge=0, le=64, description="onnxruntime threads; 0 lets onnxruntime choose")
+    path: str = Field(
+        default="{data}/models/yolo11n_int8.onnx", description="ONNX model; {data} is the data directory"
+    )
+    kind: Literal["auto", "ultralytics", "yolox"] = Field(
+        default="auto", description="Output layout; auto reads the model"
+    )
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        description="onnxruntime providers in order of preference",
+    )
+    intra_op_threads: int = Field(
+        default=0, ge=0, le=64, description="onnxruntime threads; 0 lets onnxruntime choose"
+    )
     nms_iou: float = Field(default=0.5, gt=0, lt=1, description="IoU threshold of the class-aware NMS")
 
 
 class SecretRef(Strict):
     """Where a secret comes from: an environment variable or a file (e.g. a systemd credential)."""
 
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable name")
+    env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable name"
+    )
     file: str | None = Field(default=None, description="File whose content (stripped) is the secret")
 
     @model_validator(mode="after")
@@ -293,10 +345,16 @@ class MqttSettings(Strict):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=1883, ge=1, le=65535)
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
-    topic_prefix: str = Field(default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic (no wildcards)")
-    client_id: str | None = Field(default=None, description="Stable client id; defaults to roadwatch-edge-<node_id>")
+    topic_prefix: str = Field(
+        default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic (no wildcards)"
+    )
+    client_id: str | None = Field(
+        default=None, description="Stable client id; defaults to roadwatch-edge-<node_id>"
+    )
     username: str | None = None
-    password: SecretRef | None = Field(default=None, description="Password source: {env: NAME} or {file: PATH}")
+    password: SecretRef | None = Field(
+        default=None, description="Password source: {env: NAME} or {file: PATH}"
+    )
     tls: TlsSettings | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
@@ -307,13 +365,17 @@ class MqttSettings(Strict):
     @classmethod
     def _no_inline_secret(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("password"), str):
-            raise ValueError("password: secrets are not read from the YAML; use password: {env: NAME} or {file: PATH}")
+            raise ValueError(
+                "password: secrets are not read from the YAML; use password: {env: NAME} or {file: PATH}"
+            )
         return data
 
 
 class OutboxSettings(Strict):
     path: str = Field(default="var/outbox.sqlite", description="SQLite outbox file")
-    max_mb: float = Field(default=512.0, gt=0, description="Size budget; old snapshots are dropped first, then events")
+    max_mb: float = Field(
+        default=512.0, gt=0, description="Size budget; old snapshots are dropped first, then events"
+    )
     max_age_h: float = Field(default=168.0, gt=0, description="Events older than this are dropped")
     synchronous: Literal["NORMAL", "FULL"] = Field(
         default="FULL", description="SQLite synchronous mode: FULL survives power loss, NORMAL only a crash"
@@ -327,13 +389,19 @@ class MetricsSettings(Strict):
 
 
 class NodeConfig(Strict):
-    node_id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_-]+$", description="Node id, used in MQTT topics")
-    timezone: str = Field(default="Asia/Ho_Chi_Minh", description="IANA time zone for schedules and local times")
+    node_id: str = Field(
+        min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_-]+$", description="Node id, used in MQTT topics"
+    )
+    timezone: str = Field(
+        default="Asia/Ho_Chi_Minh", description="IANA time zone for schedules and local times"
+    )
     model: ModelSettings = Field(default_factory=ModelSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    stats_log_interval_s: float = Field(default=5.0, gt=0, le=3600, description="Period of the per-camera log line")
+    stats_log_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="Period of the per-camera log line"
+    )
     cameras: list[CameraConfig] = Field(min_length=1, description="Cameras read by this node")
 
     @field_validator("timezone")
@@ -367,14 +435,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
 
 
-def _mapping_no_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _mapping_no_duplicates(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -390,7 +458,12 @@ def format_loc(loc: tuple[int | str, ...], data: Any) -> str:
     for item in loc:
         if isinstance(item, int):
             cam_id = None
-            if prev == "cameras" and isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict):
+            if (
+                prev == "cameras"
+                and isinstance(node, list)
+                and 0 <= item < len(node)
+                and isinstance(node[item], dict)
+            ):
                 cam_id = node[item].get("id")
             if isinstance(cam_id, str) and cam_id:
                 parts.append("." + cam_id)
@@ -416,7 +489,9 @@ _INNER_PATH = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.+)$", re.DOTALL)
 def validate_config(data: Any, source: str = "<config>") -> NodeConfig:
     """Validate parsed YAML; raise ConfigError with one line per problem."""
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"])
+        raise ConfigError(
+            [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
+        )
     try:
         cfg = NodeConfig.model_validate(data)
     except ValidationError as exc:
@@ -459,7 +534,7 @@ def load_config(path: str | Path) -> NodeConfig:
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: file is not UTF-8 text"]) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

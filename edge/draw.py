@@ -43,7 +43,14 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
             c = pts.mean(axis=0)
             d = np.array(zone.direction, dtype=np.float64)
             d = d / (np.linalg.norm(d) or 1.0) * 40
-            cv2.arrowedLine(out, (int(c[0]), int(c[1])), (int(c[0] + d[0]), int(c[1] + d[1])), (255, 255, 255), 2, tipLength=0.3)
+            cv2.arrowedLine(
+                out,
+                (int(c[0]), int(c[1])),
+                (int(c[0] + d[0]), int(c[1] + d[1])),
+                (255, 255, 255),
+                2,
+                tipLength=0.3,
+            )
     out = np.asarray(cv2.addWeighted(overlay, 0.25, out, 0.75, 0), dtype=np.uint8)
     for name, line in camera.lines.items():
         (x1, y1), (x2, y2) = line.points
@@ -55,7 +62,9 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
         mid = (a + b) / 2
         for sign, label in ((1, line.in_name), (-1, line.out_name)):
             tip = mid + sign * n * 35
-            cv2.arrowedLine(out, (int(mid[0]), int(mid[1])), (int(tip[0]), int(tip[1])), (0, 255, 255), 2, tipLength=0.3)
+            cv2.arrowedLine(
+                out, (int(mid[0]), int(mid[1])), (int(tip[0]), int(tip[1])), (0, 255, 255), 2, tipLength=0.3
+            )
             _label(out, label, int(tip[0]) + 4, int(tip[1]) + 4, (0, 140, 140))
         _label(out, f"line {name}", int(a[0]), int(a[1]) - 4, (0, 140, 140))
     return out

@@ -17,7 +17,9 @@ from edge.records import Event, Phase
 TextFn = Callable[[str, Phase, tuple[str, ...], dict[str, Any], str], dict[str, str]]
 
 
-def _default_texts(kind: str, phase: Phase, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:
+def _default_texts(
+    kind: str, phase: Phase, classes: tuple[str, ...], m: dict[str, Any], rule: str
+) -> dict[str, str]:
     from edge.texts import describe
 
     return describe(kind, phase, classes, m, rule)
@@ -26,7 +28,9 @@ def _default_texts(kind: str, phase: Phase, classes: tuple[str, ...], m: dict[st
 class EventFactory:
     """Makes the events of one camera of one node. Holds no mutable state: safe to share."""
 
-    def __init__(self, node: str, camera: str, tz: str = "Asia/Ho_Chi_Minh", texts: TextFn | None = None) -> None:
+    def __init__(
+        self, node: str, camera: str, tz: str = "Asia/Ho_Chi_Minh", texts: TextFn | None = None
+    ) -> None:
         self.node = node
         self.camera = camera
         self.tz = ZoneInfo(tz)
@@ -62,7 +66,14 @@ class EventFactory:
             classes=classes,
             track_ids=tuple(int(t) for t in track_ids),
             confidence=None if confidence is None else round(float(confidence), 4),
-            box=None if box is None else (round(float(box[0]), 1), round(float(box[1]), 1), round(float(box[2]), 1), round(float(box[3]), 1)),
+            box=None
+            if box is None
+            else (
+                round(float(box[0]), 1),
+                round(float(box[1]), 1),
+                round(float(box[2]), 1),
+                round(float(box[3]), 1),
+            ),
             measurements=m,
             texts=self._texts(kind, phase, classes, m, rule),
             frame_seq=frame_seq,

@@ -206,7 +206,8 @@ class CameraHealth:
         if self._ref_grey is not None and self._ref_edges is not None and self._background is not None:
             background = self._background
             similarity = float(np.sum(self._ref_edges * edge_map(background.astype(np.uint8))))
-            (dx, dy), _ = cv2.phaseCorrelate(self._ref_grey, background, self._window)
+            # copies: OpenCV's phaseCorrelate applies the window to its inputs in place
+            (dx, dy), _ = cv2.phaseCorrelate(self._ref_grey.copy(), background.copy(), self._window)
             shift_px = float(np.hypot(dx, dy))
             moved = similarity < s.moved_min_similarity and not blocked and not defocused
 

@@ -49,26 +49,74 @@ def render_metrics(stats: dict[str, Any], counters: dict[str, float] | None = No
     def cam_labels(cam: str) -> str:
         return f'node="{node}",camera="{_esc(cam)}"'
 
-    metric("roadwatch_camera_fps", "gauge", "Frames analysed per second",
-           [(cam_labels(c), v.get("fps")) for c, v in cams.items()])
-    metric("roadwatch_camera_inference_ms", "gauge", "Last detector run, milliseconds",
-           [(cam_labels(c), v.get("inference_ms")) for c, v in cams.items()])
-    metric("roadwatch_camera_dropped_frames_total", "counter", "Frames replaced before they were analysed",
-           [(cam_labels(c), v.get("dropped_frames")) for c, v in cams.items()])
-    metric("roadwatch_camera_tracks", "gauge", "Confirmed tracks in the last analysed frame",
-           [(cam_labels(c), v.get("tracks")) for c, v in cams.items()])
-    metric("roadwatch_camera_stream_state", "gauge", "1 for the camera's current stream state",
-           [(f'{cam_labels(c)},state="{s}"', int(v.get("stream_state") == s)) for c, v in cams.items() for s in _STREAM_STATES])
+    metric(
+        "roadwatch_camera_fps",
+        "gauge",
+        "Frames analysed per second",
+        [(cam_labels(c), v.get("fps")) for c, v in cams.items()],
+    )
+    metric(
+        "roadwatch_camera_inference_ms",
+        "gauge",
+        "Last detector run, milliseconds",
+        [(cam_labels(c), v.get("inference_ms")) for c, v in cams.items()],
+    )
+    metric(
+        "roadwatch_camera_dropped_frames_total",
+        "counter",
+        "Frames replaced before they were analysed",
+        [(cam_labels(c), v.get("dropped_frames")) for c, v in cams.items()],
+    )
+    metric(
+        "roadwatch_camera_tracks",
+        "gauge",
+        "Confirmed tracks in the last analysed frame",
+        [(cam_labels(c), v.get("tracks")) for c, v in cams.items()],
+    )
+    metric(
+        "roadwatch_camera_stream_state",
+        "gauge",
+        "1 for the camera's current stream state",
+        [
+            (f'{cam_labels(c)},state="{s}"', int(v.get("stream_state") == s))
+            for c, v in cams.items()
+            for s in _STREAM_STATES
+        ],
+    )
     outbox = stats.get("outbox", {})
-    metric("roadwatch_outbox_depth", "gauge", "Events stored and not yet acknowledged by the broker",
-           [(f'node="{node}"', outbox.get("depth"))])
-    metric("roadwatch_outbox_dropped_events_total", "counter", "Events dropped by the outbox budget",
-           [(f'node="{node}"', outbox.get("dropped_events"))])
-    metric("roadwatch_outbox_dropped_snapshots_total", "counter", "Snapshots dropped by the outbox budget",
-           [(f'node="{node}"', outbox.get("dropped_snapshots"))])
-    metric("roadwatch_cpu_load", "gauge", "1-minute load average", [(f'node="{node}"', stats.get("cpu_load"))])
-    metric("roadwatch_temperature_celsius", "gauge", "SoC temperature", [(f'node="{node}"', stats.get("temperature_c"))])
-    metric("roadwatch_disk_free_mb", "gauge", "Free disk space of the data directory", [(f'node="{node}"', stats.get("disk_free_mb"))])
+    metric(
+        "roadwatch_outbox_depth",
+        "gauge",
+        "Events stored and not yet acknowledged by the broker",
+        [(f'node="{node}"', outbox.get("depth"))],
+    )
+    metric(
+        "roadwatch_outbox_dropped_events_total",
+        "counter",
+        "Events dropped by the outbox budget",
+        [(f'node="{node}"', outbox.get("dropped_events"))],
+    )
+    metric(
+        "roadwatch_outbox_dropped_snapshots_total",
+        "counter",
+        "Snapshots dropped by the outbox budget",
+        [(f'node="{node}"', outbox.get("dropped_snapshots"))],
+    )
+    metric(
+        "roadwatch_cpu_load", "gauge", "1-minute load average", [(f'node="{node}"', stats.get("cpu_load"))]
+    )
+    metric(
+        "roadwatch_temperature_celsius",
+        "gauge",
+        "SoC temperature",
+        [(f'node="{node}"', stats.get("temperature_c"))],
+    )
+    metric(
+        "roadwatch_disk_free_mb",
+        "gauge",
+        "Free disk space of the data directory",
+        [(f'node="{node}"', stats.get("disk_free_mb"))],
+    )
     for name, value in sorted((counters or {}).items()):
         metric(f"roadwatch_{name}", "counter", name.replace("_", " "), [(f'node="{node}"', value)])
     return "\n".join(lines) + "\n"
@@ -97,7 +145,7 @@ class MetricsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug("metrics: " + format, *args)
 
         self._server = ThreadingHTTPServer((host, port), Handler)

@@ -87,9 +87,18 @@ class SnapshotWorker:
             event, frame, camera = item
             jpeg: bytes | None = None
             try:
-                if frame is not None and camera.snapshots.enabled and event.kind not in _OBJECT_KINDS_WITHOUT_SNAPSHOT:
-                    jpeg = event_jpeg(frame.image, event.box, event.texts.get("en", event.kind),
-                                      camera.snapshots.max_width, camera.snapshots.quality)
+                if (
+                    frame is not None
+                    and camera.snapshots.enabled
+                    and event.kind not in _OBJECT_KINDS_WITHOUT_SNAPSHOT
+                ):
+                    jpeg = event_jpeg(
+                        frame.image,
+                        event.box,
+                        event.texts.get("en", event.kind),
+                        camera.snapshots.max_width,
+                        camera.snapshots.quality,
+                    )
             except Exception:  # a bad frame must not cost the event itself
                 self.errors += 1
                 log.exception("camera %s: snapshot for event %s failed", event.camera, event.event_id)
@@ -98,7 +107,12 @@ class SnapshotWorker:
                     sink.put(event, jpeg)
                 except Exception:
                     self.errors += 1
-                    log.exception("camera %s: sink %s failed for event %s", event.camera, type(sink).__name__, event.event_id)
+                    log.exception(
+                        "camera %s: sink %s failed for event %s",
+                        event.camera,
+                        type(sink).__name__,
+                        event.event_id,
+                    )
             self.delivered += 1
 
 
@@ -114,7 +128,12 @@ class CameraStats:
 
 def _is_sync_file(camera: CameraConfig) -> bool:
     src = camera.substream or camera.source
-    return "://" not in src and not src.startswith(("usb:", "/dev/video")) and not camera.loop and not camera.realtime
+    return (
+        "://" not in src
+        and not src.startswith(("usb:", "/dev/video"))
+        and not camera.loop
+        and not camera.realtime
+    )
 
 
 class Node:
@@ -133,7 +152,9 @@ class Node:
         self.max_frames = max_frames
         self.snapshots = SnapshotWorker(sinks)
         self.analyzers = {
-            cam.id: CameraAnalyzer(cam, detector, EventFactory(config.node_id, cam.id, config.timezone), config.timezone)
+            cam.id: CameraAnalyzer(
+                cam, detector, EventFactory(config.node_id, cam.id, config.timezone), config.timezone
+            )
             for cam in config.cameras
         }
         self.stats = {cam.id: CameraStats() for cam in config.cameras}
@@ -173,8 +194,14 @@ class Node:
             an = self.analyzers[cam.id]
             log.info(
                 "camera %s: %.1f fps, inference %.1f ms, detector runs %d/%d, dropped %d, tracks %d, events %d",
-                cam.id, st.fps, an.times.last_detect_ms, an.times.detector_runs, an.times.frames,
-                int(an.times.extra.get("dropped_frames", 0)), len(an.tracks), an.times.events,
+                cam.id,
+                st.fps,
+                an.times.last_detect_ms,
+                an.times.detector_runs,
+                an.times.frames,
+                int(an.times.extra.get("dropped_frames", 0)),
+                len(an.tracks),
+                an.times.events,
             )
             st.last_log, st.frames_at_log = now, st.frames
         self._watchdog()
@@ -219,7 +246,6 @@ class Node:
                 frame = next(iters[cam_id], None)
                 if frame is None:
                     del iters[cam_id]
-                    self.stats[cam_id].stream_state = "ended"
                     continue
                 counts[cam_id] += 1
                 if self._due(by_id[cam_id], frame, last_t):

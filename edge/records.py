@@ -112,7 +112,11 @@ class Tracks:
         ids = np.asarray(self.track_ids, dtype=np.int64).reshape(-1)
         scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
         class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
-        vel = np.asarray(self.velocities, dtype=np.float32).reshape(-1, 2) if n else np.zeros((0, 2), np.float32)
+        vel = (
+            np.asarray(self.velocities, dtype=np.float32).reshape(-1, 2)
+            if n
+            else np.zeros((0, 2), np.float32)
+        )
         ended = np.asarray(self.ended, dtype=np.int64).reshape(-1)
         if not (ids.shape[0] == scores.shape[0] == class_ids.shape[0] == vel.shape[0] == n):
             raise ValueError("Tracks arrays disagree in length")

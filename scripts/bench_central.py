@@ -296,6 +296,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the latency run")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
+    load_before = round(os.getloadavg()[0], 2)  # other work on the machine shows in the tail latency
     with tempfile.TemporaryDirectory(prefix="bench-central-") as tmp_name:
         tmp = Path(tmp_name)
         with mosquitto(tmp) as port:

@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import CameraConfig, ModelSettings, NodeConfig, expand_path, load_config  # noqa: E402
-from edge.events import EventFactory  # noqa: E402
+from edge.config import CameraConfig, ModelSettings, NodeConfig, expand_path, load_config
+from edge.events import EventFactory
 
 
 def _frames(video: str, n: int) -> list[np.ndarray]:
@@ -62,14 +62,18 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9))
 
 
-def run_pipeline(cam: CameraConfig, tz: str, detector: Any, video: str, n: int, gating: bool, fps: float) -> dict[str, Any]:
+def run_pipeline(
+    cam: CameraConfig, tz: str, detector: Any, video: str, n: int, gating: bool, fps: float
+) -> dict[str, Any]:
     """Decode + analyse `n` frames; returns timings and per-frame track boxes for the comparison."""
     import cv2
 
     from edge.analyzer import CameraAnalyzer
     from edge.records import Frame
 
-    analyzer = CameraAnalyzer(cam, detector, EventFactory("bench", cam.id, tz), tz, motion_enabled=gating, health_enabled=True)
+    analyzer = CameraAnalyzer(
+        cam, detector, EventFactory("bench", cam.id, tz), tz, motion_enabled=gating, health_enabled=True
+    )
     cap = cv2.VideoCapture(expand_path(video))
     boxes: list[dict[int, np.ndarray]] = []
     t0 = time.perf_counter()
@@ -78,7 +82,11 @@ def run_pipeline(cam: CameraConfig, tz: str, detector: Any, video: str, n: int, 
         if not ok:
             break
         res = analyzer.process(Frame(cam.id, i, i / fps, 1.7e9 + i / fps, img))
-        boxes.append({int(t): b for t, b in zip(res.tracks.track_ids, res.tracks.xyxy, strict=True)} if res.detected else {})
+        boxes.append(
+            {int(t): b for t, b in zip(res.tracks.track_ids, res.tracks.xyxy, strict=True)}
+            if res.detected
+            else {}
+        )
     elapsed = time.perf_counter() - t0
     cap.release()
     times = analyzer.times
@@ -97,7 +105,9 @@ def run_pipeline(cam: CameraConfig, tz: str, detector: Any, video: str, n: int, 
     }
 
 
-def tracks_kept(ref: list[dict[int, np.ndarray]], other: list[dict[int, np.ndarray]], min_len: int = 10) -> tuple[int, int]:
+def tracks_kept(
+    ref: list[dict[int, np.ndarray]], other: list[dict[int, np.ndarray]], min_len: int = 10
+) -> tuple[int, int]:
     """How many tracks (>= min_len detected frames) of `ref` have a counterpart in `other` (IoU >= 0.3
     at a frame where `other` ran the detector, near the middle of the reference track)."""
     spans: dict[int, list[int]] = {}

@@ -22,8 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import expand_path, load_config  # noqa: E402
-from edge.records import Event  # noqa: E402
+from edge.config import expand_path, load_config
+from edge.records import Event
 
 
 class _Collect:
@@ -53,12 +53,29 @@ def compare(events: list[Event], truth: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for key in sorted(set(counted) | set(want)):
         c, t = counted.get(key, 0), want.get(key, 0)
-        rows.append({"direction": key[0], "class": key[1], "counted": c, "truth": t, "abs_error": c - t, "rel_error": _rel(c - t, t)})
+        rows.append(
+            {
+                "direction": key[0],
+                "class": key[1],
+                "counted": c,
+                "truth": t,
+                "abs_error": c - t,
+                "rel_error": _rel(c - t, t),
+            }
+        )
     totals = []
     for direction in ("in", "out"):
         c = sum(n for (d, _), n in counted.items() if d == direction)
         t = sum(n for (d, _), n in want.items() if d == direction)
-        totals.append({"direction": direction, "counted": c, "truth": t, "abs_error": c - t, "rel_error": _rel(c - t, t)})
+        totals.append(
+            {
+                "direction": direction,
+                "counted": c,
+                "truth": t,
+                "abs_error": c - t,
+                "rel_error": _rel(c - t, t),
+            }
+        )
     return {"per_class": rows, "totals": totals}
 
 
@@ -92,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     result = compare(sink.events, truth)
     frames = sum(a.times.frames for a in node.analyzers.values())
     runs = sum(a.times.detector_runs for a in node.analyzers.values())
-    ok = all(t["rel_error"] is None or t["rel_error"] <= args.tolerance for t in result["totals"] if t["truth"] > 0)
+    ok = all(
+        t["rel_error"] is None or t["rel_error"] <= args.tolerance for t in result["totals"] if t["truth"] > 0
+    )
     out = {
         "config": args.config,
         "truth": args.truth,
@@ -110,10 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'direction':<10}{'class':<12}{'counted':>8}{'truth':>7}{'abs err':>9}{'rel err':>9}")
         for r in result["per_class"]:
             rel = "-" if r["rel_error"] is None else f"{100 * r['rel_error']:.1f}%"
-            print(f"{r['direction']:<10}{r['class']:<12}{r['counted']:>8}{r['truth']:>7}{r['abs_error']:>9}{rel:>9}")
+            print(
+                f"{r['direction']:<10}{r['class']:<12}{r['counted']:>8}{r['truth']:>7}{r['abs_error']:>9}{rel:>9}"
+            )
         for r in result["totals"]:
             rel = "-" if r["rel_error"] is None else f"{100 * r['rel_error']:.1f}%"
-            print(f"{r['direction']:<10}{'TOTAL':<12}{r['counted']:>8}{r['truth']:>7}{r['abs_error']:>9}{rel:>9}")
+            print(
+                f"{r['direction']:<10}{'TOTAL':<12}{r['counted']:>8}{r['truth']:>7}{r['abs_error']:>9}{rel:>9}"
+            )
         print("within tolerance" if ok else "OUTSIDE tolerance")
     return 0 if ok else 3
 

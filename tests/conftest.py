@@ -94,7 +94,9 @@ class Broker:
         if self.proc is not None and self.proc.poll() is None:
             return
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [self.binary, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+            )
         wait_port(self.port)
 
     def stop(self) -> None:

@@ -26,10 +26,10 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import MqttSettings, OutboxSettings, SecretRef  # noqa: E402
-from edge.events import EventFactory  # noqa: E402
-from edge.outbox import Outbox  # noqa: E402
-from edge.publisher import Publisher  # noqa: E402
+from edge.config import MqttSettings, OutboxSettings, SecretRef
+from edge.events import EventFactory
+from edge.outbox import Outbox
+from edge.publisher import Publisher
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Receiver:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 3600
         self.client.connect_async("127.0.0.1", port, keepalive=10, clean_start=False, properties=props)
         self.client.loop_start()

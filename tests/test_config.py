@@ -27,44 +27,122 @@ cameras:
 
 # (name, yaml text, environment, expected error line after "<file>: ")
 BROKEN: list[tuple[str, str, dict[str, str], str]] = [
-    ("unknown key", GOOD.replace("    name: Cổng chợ", "    nmae: Cổng chợ"), {}, "cameras.gate.nmae: unknown key"),
-    ("wrong type", GOOD.replace("    reference_size: [768, 576]", "    reference_size: [768, 576]\n    detect_fps: fast"),
-     {}, "cameras.gate.detect_fps: Input should be a valid number"),
-    ("missing source", GOOD.replace('    source: "{data}/videos/vtest.avi"\n', ""), {}, "cameras.gate.source: Field required"),
-    ("point outside frame", GOOD.replace("[[100, 400], [700, 400]]", "[[100, 400], [900, 400]]"), {},
-     "cameras.gate.lines.north: point [900.0, 400.0] is outside the frame"),
-    ("degenerate line", GOOD.replace("[[100, 400], [700, 400]]", "[[100, 400], [100, 400]]"), {},
-     "cameras.gate.lines.north: line points must differ"),
-    ("negative coordinate", GOOD.replace("[[100, 400], [700, 400]]", "[[-5, 400], [700, 400]]"), {},
-     "cameras.gate.lines.north.points[0][0]: Input should be greater than or equal to 0"),
-    ("duplicate camera id", GOOD + "  - {id: gate, source: rtsp://10.0.0.2/stream}\n", {}, "cameras.gate.id: duplicate camera id 'gate'"),
-    ("secret variable unset", GOOD + "mqtt:\n  username: road-1\n  password: {env: RW_TEST_UNSET_PASSWORD}\n", {},
-     "mqtt.password: environment variable RW_TEST_UNSET_PASSWORD is not set"),
-    ("secret inline", GOOD + "mqtt:\n  password: hunter2\n", {}, "mqtt.password: secrets are not read from the YAML"),
-    ("unknown rule line", GOOD.replace("line: north}", "line: south}"), {},
-     "cameras.gate.rules[0].line: no line named 'south' on this camera"),
-    ("unknown rule kind", GOOD.replace("kind: line_crossing", "kind: teleport"), {},
-     "cameras.gate.rules[0]: Input tag 'teleport' found using 'kind' does not match"),
-    ("unknown class", GOOD.replace("    reference_size: [768, 576]", "    reference_size: [768, 576]\n    classes: [car, tank]"),
-     {}, "cameras.gate.classes: unknown class name(s) ['tank']"),
+    (
+        "unknown key",
+        GOOD.replace("    name: Cổng chợ", "    nmae: Cổng chợ"),
+        {},
+        "cameras.gate.nmae: unknown key",
+    ),
+    (
+        "wrong type",
+        GOOD.replace(
+            "    reference_size: [768, 576]", "    reference_size: [768, 576]\n    detect_fps: fast"
+        ),
+        {},
+        "cameras.gate.detect_fps: Input should be a valid number",
+    ),
+    (
+        "missing source",
+        GOOD.replace('    source: "{data}/videos/vtest.avi"\n', ""),
+        {},
+        "cameras.gate.source: Field required",
+    ),
+    (
+        "point outside frame",
+        GOOD.replace("[[100, 400], [700, 400]]", "[[100, 400], [900, 400]]"),
+        {},
+        "cameras.gate.lines.north: point [900.0, 400.0] is outside the frame",
+    ),
+    (
+        "degenerate line",
+        GOOD.replace("[[100, 400], [700, 400]]", "[[100, 400], [100, 400]]"),
+        {},
+        "cameras.gate.lines.north: line points must differ",
+    ),
+    (
+        "negative coordinate",
+        GOOD.replace("[[100, 400], [700, 400]]", "[[-5, 400], [700, 400]]"),
+        {},
+        "cameras.gate.lines.north.points[0][0]: Input should be greater than or equal to 0",
+    ),
+    (
+        "duplicate camera id",
+        GOOD + "  - {id: gate, source: rtsp://10.0.0.2/stream}\n",
+        {},
+        "cameras.gate.id: duplicate camera id 'gate'",
+    ),
+    (
+        "secret variable unset",
+        GOOD + "mqtt:\n  username: road-1\n  password: {env: RW_TEST_UNSET_PASSWORD}\n",
+        {},
+        "mqtt.password: environment variable RW_TEST_UNSET_PASSWORD is not set",
+    ),
+    (
+        "secret inline",
+        GOOD + "mqtt:\n  password: hunter2\n",
+        {},
+        "mqtt.password: secrets are not read from the YAML",
+    ),
+    (
+        "unknown rule line",
+        GOOD.replace("line: north}", "line: south}"),
+        {},
+        "cameras.gate.rules[0].line: no line named 'south' on this camera",
+    ),
+    (
+        "unknown rule kind",
+        GOOD.replace("kind: line_crossing", "kind: teleport"),
+        {},
+        "cameras.gate.rules[0]: Input tag 'teleport' found using 'kind' does not match",
+    ),
+    (
+        "unknown class",
+        GOOD.replace(
+            "    reference_size: [768, 576]", "    reference_size: [768, 576]\n    classes: [car, tank]"
+        ),
+        {},
+        "cameras.gate.classes: unknown class name(s) ['tank']",
+    ),
     ("bad time zone", "timezone: Asia/Atlantis\n" + GOOD, {}, "timezone: unknown time zone 'Asia/Atlantis'"),
     ("no cameras", "node_id: road-1\ncameras: []\n", {}, "cameras: List should have at least 1 item"),
-    ("bad node id", GOOD.replace("node_id: road-1", "node_id: road/1"), {}, "node_id: String should match pattern"),
-    ("duplicate yaml key", GOOD.replace("node_id: road-1\n", "node_id: road-1\nnode_id: road-2\n"), {},
-     "line 2, column 1: YAML error: duplicate key 'node_id'"),
+    (
+        "bad node id",
+        GOOD.replace("node_id: road-1", "node_id: road/1"),
+        {},
+        "node_id: String should match pattern",
+    ),
+    (
+        "duplicate yaml key",
+        GOOD.replace("node_id: road-1\n", "node_id: road-1\nnode_id: road-2\n"),
+        {},
+        "line 2, column 1: YAML error: duplicate key 'node_id'",
+    ),
     ("yaml syntax", GOOD + "  - id: [unclosed\n", {}, "line 14, column 1: YAML error: expected ',' or ']'"),
     ("not a mapping", "- just\n- a list\n", {}, "(top level): expected a mapping of settings, got list"),
-    ("zone without area", GOOD.replace("[[0, 300], [768, 300], [768, 576], [0, 576]]", "[[0, 300], [100, 300], [200, 300]]"),
-     {}, "cameras.gate.zones.market: zone polygon has no area"),
-    ("secret file missing", GOOD + "mqtt:\n  password: {file: /nonexistent/roadwatch-secret}\n", {},
-     "mqtt.password: cannot read secret file /nonexistent/roadwatch-secret"),
+    (
+        "zone without area",
+        GOOD.replace("[[0, 300], [768, 300], [768, 576], [0, 576]]", "[[0, 300], [100, 300], [200, 300]]"),
+        {},
+        "cameras.gate.zones.market: zone polygon has no area",
+    ),
+    (
+        "secret file missing",
+        GOOD + "mqtt:\n  password: {file: /nonexistent/roadwatch-secret}\n",
+        {},
+        "mqtt.password: cannot read secret file /nonexistent/roadwatch-secret",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "text", "env", "expected"), BROKEN, ids=[b[0] for b in BROKEN])
 def test_broken_config_reports_field_and_exits_2(
-    name: str, text: str, env: dict[str, str], expected: str, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    text: str,
+    env: dict[str, str],
+    expected: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("RW_TEST_UNSET_PASSWORD", raising=False)
     for k, v in env.items():
@@ -88,7 +166,9 @@ def test_good_config_checks_and_prints_summary(tmp_path: Path, capsys: pytest.Ca
 def test_secret_from_environment_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RW_TEST_PASSWORD", "s3cret")
     path = tmp_path / "node.yaml"
-    path.write_text(GOOD + "mqtt:\n  username: road-1\n  password: {env: RW_TEST_PASSWORD}\n", encoding="utf-8")
+    path.write_text(
+        GOOD + "mqtt:\n  username: road-1\n  password: {env: RW_TEST_PASSWORD}\n", encoding="utf-8"
+    )
     cfg = load_config(path)
     assert cfg.mqtt.password is not None and cfg.mqtt.password.resolve() == "s3cret"
 
@@ -118,8 +198,9 @@ def test_missing_file_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_coordinates_scale_with_resolution() -> None:
-    from edge.config import validate_config
     import yaml
+
+    from edge.config import validate_config
 
     cfg = validate_config(yaml.safe_load(GOOD))
     cam = cfg.cameras[0]

@@ -607,6 +607,13 @@ def test_search_filters_by_kind_and_camera_and_pages(site: Site, open_tab: Calla
         "(n) => document.querySelector('#search-summary').textContent === `Tìm thấy ${n} sự kiện`",
         arg=expected,
     )
+    # Searching again with the same filters fetches again (the address does not change).
+    site.pub.event("stopped_vehicle", camera="parking", classes=("car",))
+    page.click("#search-form button[type='submit']")
+    page.wait_for_function(
+        "(n) => document.querySelector('#search-summary').textContent === `Tìm thấy ${n} sự kiện`",
+        arg=expected + 1,
+    )
     assert tab.errors == []
 
 

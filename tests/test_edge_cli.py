@@ -56,8 +56,9 @@ def test_run_writes_events_as_json_lines(tmp_path: Path, shared_dir: Path, vtest
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 
-def test_snapshot_draws_detections_and_geometry(tmp_path: Path, shared_dir: Path, vtest_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_snapshot_draws_detections_and_geometry(
+    tmp_path: Path, shared_dir: Path, vtest_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = _config(tmp_path, shared_dir)
     png = tmp_path / "snap.png"
     assert main(["snapshot", str(cfg), "--camera", "campus", "--out", str(png)]) == 0
@@ -73,11 +74,16 @@ def test_snapshot_unknown_camera_exits_2(tmp_path: Path, shared_dir: Path) -> No
     assert main(["snapshot", str(cfg), "--camera", "nope", "--out", str(tmp_path / "x.png")]) == 2
 
 
-def test_model_with_unknown_layout_exits_2(tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_model_with_unknown_layout_exits_2(
+    tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bogus = tmp_path / "bogus.onnx"
     bogus.write_bytes(b"not an onnx model")
     cfg = _config(tmp_path, shared_dir)
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace(f"{shared_dir}/models/yolox_nano.onnx", str(bogus)), encoding="utf-8")
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace(f"{shared_dir}/models/yolox_nano.onnx", str(bogus)),
+        encoding="utf-8",
+    )
     assert main(["run", str(cfg), "--no-mqtt", "--max-frames", "1"]) == 2
     assert "bogus.onnx" in capsys.readouterr().err
 
@@ -85,13 +91,19 @@ def test_model_with_unknown_layout_exits_2(tmp_path: Path, shared_dir: Path, cap
 def test_python_dash_m_edge_matches_console_script(tmp_path: Path, shared_dir: Path) -> None:
     cfg = _config(tmp_path, shared_dir)
     env = {**os.environ, "ROADWATCH_DATA_DIR": str(shared_dir)}
-    via_module = subprocess.run([sys.executable, "-m", "edge", "check", str(cfg)], capture_output=True, text=True, env=env, timeout=60)
+    via_module = subprocess.run(
+        [sys.executable, "-m", "edge", "check", str(cfg)], capture_output=True, text=True, env=env, timeout=60
+    )
     script = Path(sys.executable).parent / "roadwatch-edge"
-    via_script = subprocess.run([str(script), "check", str(cfg)], capture_output=True, text=True, env=env, timeout=60)
+    via_script = subprocess.run(
+        [str(script), "check", str(cfg)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert via_module.returncode == via_script.returncode == 0
     assert via_module.stdout == via_script.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("node_id: x\n", encoding="utf-8")
-    res = subprocess.run([sys.executable, "-m", "edge", "check", str(bad)], capture_output=True, text=True, env=env, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "edge", "check", str(bad)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert res.returncode == 2
     assert f"{bad}: cameras: Field required" in res.stderr

@@ -240,6 +240,7 @@ def test_status_flips_to_offline_when_the_node_dies(secure_broker: Broker, tmp_p
 
 
 def _make_certs(tmp: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl command."""
     openssl = shutil.which("openssl")
     require(openssl is not None, "openssl is not installed")
     assert openssl is not None
@@ -247,63 +248,54 @@ def _make_certs(tmp: Path) -> tuple[Path, Path, Path]:
     key, csr, crt = tmp / "server.key", tmp / "server.csr", tmp / "server.crt"
     ext = tmp / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n", encoding="ascii")
-    quiet = {"check": True, "capture_output": True}
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(ca_key),
-            "-out",
-            str(ca_crt),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=roadwatch-test-ca",
-        ],
-        **quiet,
-    )  # type: ignore[call-overload]
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(csr),
-            "-subj",
-            "/CN=localhost",
-        ],
-        **quiet,
-    )  # type: ignore[call-overload]
-    subprocess.run(
-        [
-            openssl,
-            "x509",
-            "-req",
-            "-in",
-            str(csr),
-            "-CA",
-            str(ca_crt),
-            "-CAkey",
-            str(ca_key),
-            "-CAcreateserial",
-            "-out",
-            str(crt),
-            "-days",
-            "2",
-            "-extfile",
-            str(ext),
-        ],
-        **quiet,
-    )  # type: ignore[call-overload]
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_crt),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=roadwatch-test-ca",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=localhost",
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca_crt),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(crt),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return ca_crt, crt, key
 
 
@@ -312,8 +304,8 @@ def test_tls_listener_with_ca_file(tmp_path: Path) -> None:
     tls_port = free_port()
     broker = make_broker(
         tmp_path,
-        f"user {getpass.getuser()}\nlistener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {crt}\nkeyfile {key}\n"
-        "tls_version tlsv1.2\n",
+        f"user {getpass.getuser()}\nlistener {tls_port} 127.0.0.1\n"
+        f"cafile {ca}\ncertfile {crt}\nkeyfile {key}\ntls_version tlsv1.2\n",
     )
     broker.start()
     rx = Receiver(broker.port)  # the aggregator on the plain loopback listener
