@@ -160,6 +160,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
+        kind, camera, node, cls, phase = (v or None for v in (kind, camera, node, cls, phase))  # "" = any
         flt = EventFilter(_epoch(since), _epoch(until), kind, camera, node, cls, phase, acknowledged)
         items, total = store.list_events(flt, limit, offset)
         return {"items": items, "total": total}
@@ -201,7 +202,7 @@ def create_app(
         camera: str | None = None,
         rule: str | None = None,
     ) -> dict[str, Any]:
-        return {"items": store.counts(_epoch(since), _epoch(until), camera, rule)}
+        return {"items": store.counts(_epoch(since), _epoch(until), camera or None, rule or None)}
 
     @app.get("/api/nodes")
     def nodes(who: Principal = as_viewer) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from the socket and lets the broker queue, instead of dropping anything.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import ssl
@@ -290,7 +289,3 @@ class MqttIngest:
                 return
             except queue.Full:
                 continue
-
-
-def snapshot_digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from central import sdnotify
 from central.api import WEB_DIR, create_app
 from central.auth import Authenticator
 from central.config import CentralConfig
@@ -56,6 +57,7 @@ class Aggregator:
             health_interval_s=cfg.health.check_interval_s,
             retention=self._retain,
             retention_interval_s=cfg.retention.interval_s,
+            heartbeat=sdnotify.Watchdog(),
         )
         self.auth = Authenticator(
             cfg.accounts,
@@ -68,6 +70,10 @@ class Aggregator:
             self.store, self.auth, self.hub, http=cfg.http, status=self.status, web_dir=web_dir
         )
         self.server: uvicorn.Server | None = None
+        self._stopping = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoints, name="central-checkpoint", daemon=True
+        )
         self.started_at = time.time()
 
     def _publish(self, topic: str, payload: bytes) -> bool:
@@ -94,7 +100,15 @@ class Aggregator:
         )
         return out
 
+    def _checkpoints(self) -> None:
+        while not self._stopping.wait(1.0):
+            try:
+                self.store.checkpoint()
+            except Exception:  # a worker loop logs and goes on
+                log.exception("WAL checkpoint failed")
+
     def start(self) -> None:
+        self._checkpointer.start()
         self.writer.start()
         self.webhooks.start()
         self.ingest.start()
@@ -110,6 +124,10 @@ class Aggregator:
         self.ingest.stop()
         self.writer.stop()
         self.webhooks.stop()
+        self._stopping.set()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join(timeout=10)
+        self.store.checkpoint()
         self.store.close()
 
     def make_server(self, port: int | None = None) -> uvicorn.Server:
@@ -126,10 +144,21 @@ class Aggregator:
         return self.server
 
     def serve(self) -> None:
-        """Run the HTTP server in this thread until SIGINT/SIGTERM."""
+        """Run the HTTP server in this thread until SIGINT/SIGTERM; tells systemd once it listens."""
         server = self.make_server()
-        log.info("HTTP API and dashboard on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
-        server.run()
+
+        def announce() -> None:
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                log.info("HTTP API and dashboard on http://%s:%d/", self.cfg.http.host, self.cfg.http.port)
+                sdnotify.ready("ingesting")
+
+        threading.Thread(target=announce, name="central-ready", daemon=True).start()
+        try:
+            server.run()
+        finally:
+            sdnotify.stopping()
 
     def serve_in_thread(self, port: int) -> threading.Thread:
         """Tests and benchmarks: run the HTTP server in a daemon thread; returns once it listens."""

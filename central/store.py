@@ -139,6 +139,8 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            # no checkpoint inside a commit (its fsync would stall ingest); `checkpoint()` runs beside it
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
@@ -163,6 +165,10 @@ class Store:
                     conn.close()
             self._all.clear()
         self._local = threading.local()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL back into the database without blocking the writer (call every second or so)."""
+        self.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def migrate(self) -> int:
         """Apply the migrations this file has and the database lacks; returns the schema version."""

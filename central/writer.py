@@ -14,7 +14,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from central.forward import Forwarder
 from central.health import HealthMonitor
@@ -40,6 +39,7 @@ class Writer:
         retention: Callable[[float], None] | None = None,
         retention_interval_s: float = 600.0,
         snapshot_wait_s: float = 1.0,
+        heartbeat: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
@@ -52,12 +52,13 @@ class Writer:
         self.retention = retention
         self.retention_interval_s = retention_interval_s
         self.snapshot_wait_s = snapshot_wait_s
+        self.heartbeat = heartbeat  # the systemd watchdog: pinged while this loop makes progress
         self.stored_events = 0
         self.errors = 0
         self.on_stored: Callable[[list[EventRow], float], None] | None = (
             None  # benchmarks measure latency here
         )
-        self._pending: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._pending: dict[str, float] = {}  # event id -> announce deadline while its snapshot is awaited
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -88,6 +89,8 @@ class Writer:
                 except queue.Empty:
                     break
             mono = time.monotonic()
+            if self.heartbeat is not None:
+                self.heartbeat()
             try:
                 if batch:
                     self.apply(batch, time.time())
@@ -128,7 +131,7 @@ class Writer:
                 and row.event_id not in linked_now
                 and not self.store.has_snapshot(row.event_id)
             ):
-                self._pending[row.event_id] = (now + self.snapshot_wait_s, {})
+                self._pending[row.event_id] = now + self.snapshot_wait_s
                 continue
             self._announce(row.event_id, forward=True)
         new_ids = {r.event_id for r in new}
@@ -152,7 +155,7 @@ class Writer:
         self.store_central_events(self.health.check(now))
 
     def _flush_pending(self, now: float) -> None:
-        due = [eid for eid, (deadline, _) in self._pending.items() if deadline <= now]
+        due = [eid for eid, deadline in self._pending.items() if deadline <= now]
         for event_id in due:
             del self._pending[event_id]
             self._announce(event_id, forward=True)

@@ -173,6 +173,9 @@ class HealthSettings(Strict):
     moved_min_similarity: float = Field(
         default=0.5, ge=-1, le=1, description="Edge correlation with the reference below this: view changed"
     )
+    moved_shift: float = Field(
+        default=0.015, gt=0, le=1, description="Background shift against the reference (fraction of width): moved"
+    )
 
 
 class SnapshotSettings(Strict):

@@ -9,10 +9,11 @@ keeps a start/end state machine per condition, so a condition must hold for its 
 - camera_blocked: the view is very dark or very uniform (a cap, a bag, spray);
 - camera_defocused: contrast-normalised sharpness (variance of the Laplacian over the grey variance,
   so night and day compare) falls below a fraction of the reference;
-- camera_moved: the scene no longer matches the reference: the edge maps of a running-average
-  background (people and cars fade out of it) and of the reference correlate below
-  `moved_min_similarity`. The phase-correlation shift is reported as a measurement only: on
-  low-texture scenes a large moving object drags its peak, so it is no trigger.
+- camera_moved: the scene no longer matches the reference, comparing a running-average background
+  (people and cars fade out of it) with the reference background: their edge maps correlate below
+  `moved_min_similarity` (a turn, a new scene), or phase correlation finds a shift of at least
+  `moved_shift` of the width (a pan or tilt). Comparing single frames instead lets a large moving
+  object drag the phase-correlation peak on low-texture scenes.
 
 Conditions explain one another: a blocked view is not also called defocused, moved or frozen, and a
 blurred view is not also called moved; blocked or blurred pictures are kept out of the background. The
@@ -209,7 +210,8 @@ class CameraHealth:
             # copies: OpenCV's phaseCorrelate applies the window to its inputs in place
             (dx, dy), _ = cv2.phaseCorrelate(self._ref_grey.copy(), background.copy(), self._window)
             shift_px = float(np.hypot(dx, dy))
-            moved = similarity < s.moved_min_similarity and not blocked and not defocused
+            off = similarity < s.moved_min_similarity or shift_px >= s.moved_shift * grey.shape[1]
+            moved = off and not blocked and not defocused
 
         sample = HealthSample(frame.t, mean, std, sharp, change, shift_px, similarity)
         self.last = sample

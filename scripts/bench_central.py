@@ -309,6 +309,8 @@ def main() -> int:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
+            "loadavg_1m_before": load_before,
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
         },
         "raw_broker": raw,
         "ingest_no_snapshots": ingest,

@@ -30,6 +30,8 @@ CASES = [
     ("one-frame flicker back and stays", [Obj(1, "car", anchors(ys(400, 450, 490, 510, 490, 470, 450)))], []),
     ("flicker, then a real crossing counts once",
      [Obj(1, "car", anchors(ys(400, 490, 510, 490, 480, 510, 530, 560, 600)))], [(1, "in", "car")]),
+    ("crossed, then a one-frame flicker back never counts out",
+     [Obj(1, "car", anchors(ys(400, 450, 540, 560, 490, 560, 600)))], [(1, "in", "car")]),
     ("passes beside the segment", [Obj(1, "car", path((900, 300), (900, 700), 9))], []),
     ("crosses near the segment end", [Obj(1, "car", path((795, 300), (795, 700), 9))], [(1, "in", "car")]),
     ("in then out then in again counts once per direction",
