@@ -21,21 +21,54 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from central.auth import Authenticator, Principal
 from central.config import HttpSettings, Role
 from central.forward import deadletters, requeue
 from central.live import LiveHub
+from central.queries import EventFilter
 from central.snapshots import SHA256_RE
-from central.store import EventFilter, Store
+from central.store import Store
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "rw_session"
+# the dashboard is served from here only (no CDN: the station may be offline), so nothing else may run
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 PLACEHOLDER = (
     "<!doctype html><html lang=vi><meta charset=utf-8><title>Roadwatch</title>"
     "<p>Roadwatch central is running. The dashboard files are not installed; the API is at "
     "<a href=/docs>/docs</a>.</p></html>"
 )
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (streams SSE untouched) adding the browser hardening headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = str(scope.get("path", "")).startswith(("/docs", "/redoc"))  # they load their own assets
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("X-Frame-Options", "DENY")
+                if not docs:
+                    headers.setdefault("Content-Security-Policy", CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class LoginBody(BaseModel):
@@ -82,6 +115,8 @@ def create_app(
         yield
 
     app = FastAPI(title="Roadwatch central", version="1", lifespan=lifespan)
+
+    app.add_middleware(SecurityHeaders)
 
     def principal(request: Request) -> Principal:
         token = _token(request)

@@ -167,6 +167,7 @@ class MqttIngest:
         self.connected = threading.Event()
         self._generation = 0
         self._stopping = threading.Event()
+        self._alerts_prefix = f"{settings.topic_prefix}/alerts/"
         v5 = settings.protocol == "5"
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -264,6 +265,10 @@ class MqttIngest:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         ack = Ack(self._generation, msg.mid, msg.qos)
+        if msg.topic.startswith(self._alerts_prefix):  # our own alerts (node id `alerts` is reserved)
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            return
         try:
             item = classify(msg.topic, bytes(msg.payload), self.settings.topic_prefix, ack, time.time())
         except Exception:  # a validator bug must not stop ingest

@@ -23,6 +23,8 @@ from central.store import EventRow, Store
 
 log = logging.getLogger(__name__)
 
+APPLY_ATTEMPTS = 3
+
 
 class Writer:
     def __init__(
@@ -91,9 +93,9 @@ class Writer:
             mono = time.monotonic()
             if self.heartbeat is not None:
                 self.heartbeat()
+            if batch:
+                self._apply_with_retry(batch)
             try:
-                if batch:
-                    self.apply(batch, time.time())
                 self._flush_pending(time.time())
                 if mono >= next_health:
                     next_health = mono + self.health_interval_s
@@ -101,9 +103,27 @@ class Writer:
                 if self.retention is not None and mono >= next_retention:
                     next_retention = mono + self.retention_interval_s
                     self.retention(time.time())
-            except Exception:  # a worker loop logs, counts and goes on; unacked messages come back
+            except Exception:  # a worker loop logs, counts and goes on
                 self.errors += 1
-                log.exception("writer failed on a batch of %d messages", len(batch))
+                log.exception("writer housekeeping failed")
+
+    def _apply_with_retry(self, batch: list[Item]) -> None:
+        """Apply a batch, retrying a few times (a locked or full disk may recover).
+
+        A batch that still fails is not acknowledged: the broker keeps those messages in our session and
+        delivers them again after the next reconnect, where the idempotent insert sorts out what was kept.
+        """
+        for attempt in range(APPLY_ATTEMPTS):
+            try:
+                self.apply(batch, time.time())
+                return
+            except Exception:  # a worker loop logs, counts and goes on
+                self.errors += 1
+                log.exception("writer failed on a batch of %d messages (attempt %d)", len(batch), attempt + 1)
+                time.sleep(0.2 * 2**attempt)
+        log.error(
+            "gave up on a batch of %d messages; unacknowledged, the broker delivers them again", len(batch)
+        )
 
     def apply(self, batch: list[Item], now: float) -> None:
         """Store one batch, acknowledge it, announce what is new."""

@@ -106,8 +106,8 @@ class ZoneMask:
         p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         if p.shape[0] == 0:
             return np.zeros(0, dtype=bool)
-        xs = np.clip(np.floor(p[:, 0]), 0, self.width - 1).astype(np.int64)
-        ys = np.clip(np.floor(p[:, 1]), 0, self.height - 1).astype(np.int64)
+        xs = np.minimum(np.maximum(p[:, 0], 0.0), self.width - 1).astype(np.int64)  # truncation = floor here
+        ys = np.minimum(np.maximum(p[:, 1], 0.0), self.height - 1).astype(np.int64)
         return np.asarray(self.mask[ys, xs], dtype=bool)
 
 
@@ -150,9 +150,9 @@ def apply_homography(h: npt.ArrayLike, points: npt.ArrayLike) -> F64:
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     q = p @ hm[:, :2].T + hm[:, 2]
     w = q[:, 2:3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = q[:, :2] / np.where(np.abs(w) > 1e-12, w, np.nan)
-    return np.asarray(out, dtype=np.float64)
+    return np.asarray(
+        q[:, :2] / np.where(np.abs(w) > 1e-12, w, np.nan), dtype=np.float64
+    )  # NaN: at the horizon
 
 
 class GroundPlane:
@@ -165,6 +165,14 @@ class GroundPlane:
 
     def to_ground(self, points: npt.ArrayLike) -> F64:
         return apply_homography(self.h, points)
+
+    def speeds_mps(self, points: npt.ArrayLike, velocities: npt.ArrayLike, dt: float = 0.2) -> F64:
+        """Ground speed (m/s) of image points moving at pixel velocities: the move over `dt` seconds, mapped."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        v = np.asarray(velocities, dtype=np.float64).reshape(-1, 2)
+        return np.asarray(
+            np.hypot(*(self.to_ground(p + v * dt) - self.to_ground(p)).T) / dt, dtype=np.float64
+        )
 
     def distance_m(self, a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
         """Ground distance (m) between image points a[i] and b[i]: the calibration check of docs/rules.md."""

@@ -4,7 +4,8 @@ Each frame is reduced to a small blurred grey image (160 px wide by default) and
 running-average background (`cv2.accumulateWeighted`); the fraction of pixels that differ by more than
 a threshold is the motion measure. The detector runs on motion, on the first frame, and at least every
 `keepalive_s` so that stationary objects (a stopped car) stay tracked. The whole gate costs a few
-hundred microseconds per frame, against tens of milliseconds for one detector run.
+hundred microseconds per frame (measured on a loaded 2-core x86: 0.3-0.6 ms at 768x576, mostly the
+full-size grey conversion and shrink; 0.05 ms at 320x240), against 15-130 ms for one detector run.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     jpeg BLOB NOT NULL,
     created_ts REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_created ON events (created_ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value)
     VALUES ('next_seq', 1), ('dropped_events', 0), ('dropped_snapshots', 0);

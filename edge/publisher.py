@@ -223,12 +223,7 @@ class Publisher:
         # paho takes whole seconds here; sub-second settings round up to 1 s.
         client.reconnect_delay_set(max(1, math.ceil(s.reconnect_min_s)), max(1, math.ceil(s.reconnect_max_s)))
         client.max_inflight_messages_set(2 * self.window + 8)
-        client.will_set(
-            self._status_topic,
-            encode(status_payload(self.node_id, "offline", time.time())),
-            qos=1,
-            retain=True,
-        )
+        self._set_will(client)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -236,6 +231,10 @@ class Publisher:
         client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         client.loop_start()
         return client
+
+    def _set_will(self, client: mqtt.Client) -> None:
+        offline = encode(status_payload(self.node_id, "offline", time.time()))
+        client.will_set(self._status_topic, offline, qos=1, retain=True)
 
     def _on_connect(
         self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
@@ -282,9 +281,11 @@ class Publisher:
             log.warning("node %s: broker refused the connection: %s; retrying", self.node_id, reason)
 
     def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
         try:
+            # The will is fixed at CONNECT: refresh its timestamp for the next session.
+            self._set_will(client)
             if self._connected:
                 self._disconnects += 1
                 if not self._stopping:
@@ -300,7 +301,7 @@ class Publisher:
         if reason != self._last_fail_reason:
             self._last_fail_reason = reason
             log.warning(
-                "node %s: cannot reach broker %s:%d; retrying with backoff",
+                "node %s: cannot connect to broker %s:%d (network, or TLS: check mqtt.tls); retrying with backoff",
                 self.node_id,
                 self.settings.host,
                 self.settings.port,
@@ -337,8 +338,11 @@ class Publisher:
                 time.sleep(0.5)
 
     def _flushed(self) -> bool:
+        """Nothing in flight and nothing left to hand out (rows the broker rejected wait for a restart)."""
         with self._lock:
-            return not self._inflight and self.outbox.depth() == 0
+            if self._inflight:
+                return False
+        return not self.outbox.pending(1, after_seq=self._cursor)
 
     def _take_acks(self) -> None:
         done: list[int] = []

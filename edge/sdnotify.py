@@ -37,7 +37,8 @@ def _address(name: str) -> str | bytes | None:
 def notify(message: str) -> bool:
     """Send one notification (e.g. `"READY=1\\nSTATUS=running"`); True when it was delivered to systemd.
 
-    Never raises: a missing or broken socket must not take the pipeline down, it is logged at debug level.
+    Never raises and never blocks: a missing, broken or full socket must not take the pipeline down; it is
+    logged at debug level.
     """
     name = os.environ.get(NOTIFY_SOCKET_ENV)
     if not name:
@@ -48,8 +49,10 @@ def notify(message: str) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Non-blocking: a receiver that lags (full queue) costs one lost ping, never a stalled pipeline.
+            sock.setblocking(False)
             sock.connect(address)
-            sock.sendall(message.encode())
+            sock.send(message.encode())
     except OSError as exc:
         log.debug("sd_notify to %r failed: %s", name, exc)
         return False

@@ -28,11 +28,18 @@ def box(x: float, bottom: float, w: float = 40.0, h: float = 50.0) -> Box:
     return (x - w / 2, bottom - h, x + w / 2, bottom)
 
 
-def path(p0: tuple[float, float], p1: tuple[float, float], n: int, w: float = 40.0, h: float = 50.0) -> list[Box]:
+def path(
+    p0: tuple[float, float], p1: tuple[float, float], n: int, w: float = 40.0, h: float = 50.0
+) -> list[Box]:
     """n boxes whose anchor moves in a straight line from p0 to p1 (both included)."""
     xs = np.linspace(p0[0], p1[0], n)
     ys = np.linspace(p0[1], p1[1], n)
     return [box(float(x), float(y), w, h) for x, y in zip(xs, ys, strict=True)]
+
+
+def gap(frames: int) -> list[Box | None]:
+    """Frames where the object is not seen (occluded) but its track goes on."""
+    return [None] * frames
 
 
 def anchors(points: Sequence[tuple[float, float]], w: float = 40.0, h: float = 50.0) -> list[Box]:
@@ -45,7 +52,7 @@ class Obj:
 
     track_id: int
     cls: str
-    boxes: list[Box | None]
+    boxes: Sequence[Box | None]
     start: int = 0
     ends: bool = True  # the tracker reports the end on the frame after the last box
     score: float = 0.8
@@ -60,7 +67,9 @@ class Obj:
         return self.start + max(k for k, b in enumerate(self.boxes) if b is not None)
 
 
-def frames(objs: Sequence[Obj], n: int | None = None, fps: float = FPS, ts0: float = TS0) -> Iterator[tuple[Tracks, float, float, int]]:
+def frames(
+    objs: Sequence[Obj], n: int | None = None, fps: float = FPS, ts0: float = TS0
+) -> Iterator[tuple[Tracks, float, float, int]]:
     """(tracks, t, ts, seq) per frame; `n` frames, default up to one after the last object ends."""
     if n is None:
         n = max(o.start + len(o.boxes) for o in objs) + 1 if objs else 1
@@ -88,15 +97,21 @@ def frames(objs: Sequence[Obj], n: int | None = None, fps: float = FPS, ts0: flo
             classes.append(COCO_NAMES.index(o.cls))
             vels.append(v)
         tracks = Tracks(
-            np.array(ids, np.int64), np.array(boxes, np.float32).reshape(-1, 4), np.array(scores, np.float32),
-            np.array(classes, np.int64), np.array(vels, np.float32).reshape(-1, 2), np.array(ended, np.int64),
+            np.array(ids, np.int64),
+            np.array(boxes, np.float32).reshape(-1, 4),
+            np.array(scores, np.float32),
+            np.array(classes, np.int64),
+            np.array(vels, np.float32).reshape(-1, 2),
+            np.array(ended, np.int64),
         )
         yield tracks, t, ts0 + t, i
 
 
 def camera(rules: list[dict[str, Any]], **extra: Any) -> CameraConfig:
     data: dict[str, Any] = {"id": "cam", "source": "clip.mp4", "reference_size": (W, H), "rules": rules}
-    data.setdefault("lines", {"l": {"points": [[200, 500], [800, 500]], "in_name": "town", "out_name": "ferry"}})
+    data.setdefault(
+        "lines", {"l": {"points": [[200, 500], [800, 500]], "in_name": "town", "out_name": "ferry"}}
+    )
     data.update(extra)
     return CameraConfig.model_validate(data)
 
@@ -105,8 +120,13 @@ def build(rules: list[dict[str, Any]], tz: str = "Asia/Ho_Chi_Minh", **extra: An
     return build_rules(camera(rules, **extra), W, H, COCO_NAMES, EventFactory("n1", "cam", tz), tz)
 
 
-def run(rules: list[Rule] | CameraRules, objs: Sequence[Obj], n: int | None = None, fps: float = FPS,
-        ts0: float = TS0) -> list[Event]:
+def run(
+    rules: list[Rule] | CameraRules,
+    objs: Sequence[Obj],
+    n: int | None = None,
+    fps: float = FPS,
+    ts0: float = TS0,
+) -> list[Event]:
     runner = rules if isinstance(rules, CameraRules) else CameraRules(rules)
     out: list[Event] = []
     for tracks, t, ts, seq in frames(objs, n, fps, ts0):

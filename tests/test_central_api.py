@@ -298,9 +298,11 @@ def test_nodes_report_state_and_camera_health(app_client: httpx.Client, store: S
     ]
 
 
-def test_dashboard_index_is_served(app_client: httpx.Client) -> None:
+def test_dashboard_index_is_served_with_a_strict_content_policy(app_client: httpx.Client) -> None:
     r = app_client.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"] and "<" in r.text
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
 
 
 @pytest.mark.integration

@@ -26,7 +26,8 @@ from test_central_support import (
     write_config,
 )
 
-from central.store import EventFilter, Store
+from central.queries import EventFilter
+from central.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +172,39 @@ def test_sigkilled_aggregator_loses_nothing_published_while_down(broker: Broker,
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(15) == 0
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_session_survives_a_restart_with_either_protocol(
+    broker: Broker, tmp_path: Path, protocol: str
+) -> None:
+    cfg = central_config(
+        tmp_path, broker.port, mqtt={"protocol": protocol, "client_id": f"central-restart-{protocol}"}
+    )
+    first, while_down = make_event(1), [make_event(i) for i in range(2, 12)]
+    with publisher(broker.port) as pub:
+        with running(cfg) as agg:
+            publish_all(pub, [(event_topic(first), dumps(first))])
+            wait_for(lambda: agg.writer.stored_events == 1)
+        publish_all(pub, [(event_topic(p), dumps(p)) for p in while_down])
+        with running(cfg) as agg:
+            wait_for(lambda: agg.store.count_events() == 11)
+            assert set(agg.store.event_ids()) == {p["event_id"] for p in [first, *while_down]}
+
+
+def test_shared_subscription_splits_events_between_aggregators(broker: Broker, tmp_path: Path) -> None:
+    configs = [
+        central_config(
+            tmp_path / name, broker.port, mqtt={"client_id": f"central-{name}", "shared_group": "station"}
+        )
+        for name in ("a", "b")
+    ]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    events = [make_event(i) for i in range(1, 201)]
+    with running(configs[0]) as a, running(configs[1]) as b, publisher(broker.port) as pub:
+        publish_all(pub, [(event_topic(p), dumps(p)) for p in events])
+        wait_for(lambda: a.writer.stored_events + b.writer.stored_events == 200, 10)
+        ids_a, ids_b = set(a.store.event_ids()), set(b.store.event_ids())
+        assert not ids_a & ids_b and ids_a | ids_b == {p["event_id"] for p in events}
+        assert ids_a and ids_b  # both took a share

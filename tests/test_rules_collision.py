@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from rules_paths import Box, Obj, anchors, build, path, run
 
 # 1 px = 0.05 m: 40 km/h is 11.1 m/s = 22 px per frame at 10 fps
-CALIBRATION = {"image_points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]],
-               "ground_points_m": [[0, 0], [50, 0], [50, 50], [0, 50]]}
+CALIBRATION = {
+    "image_points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]],
+    "ground_points_m": [[0, 0], [50, 0], [50, 50], [0, 50]],
+}
 RULE = {"kind": "suspected_collision", "name": "crash"}
 
 
@@ -32,19 +33,43 @@ CASES: list[tuple[str, dict[str, Any], list[Obj], list[tuple[int, ...]]]] = [
     ("head-on, both stop, both required", {"min_stopped_tracks": 2}, HEAD_ON, [(1, 2)]),
     ("one stops after contact, other drives off", {}, REAR_END_RUNAWAY, [(1, 2)]),
     ("one stops, but both required", {"min_stopped_tracks": 2}, REAR_END_RUNAWAY, []),
-    ("two cars queueing slowly", {}, [
-        Obj(1, "car", hold(400, 500, 60)),
-        Obj(2, "car", path((400, 600), (400, 535), 24) + hold(400, 535, 30)),  # 5 km/h, stops touching
-    ], []),
-    ("fast cars passing close without stopping", {}, [
-        Obj(1, "car", path((380, 100), (380, 900), 37)),
-        Obj(2, "car", path((410, 900), (410, 100), 37)),
-    ], []),
-    ("hard braking with nobody near", {}, [Obj(1, "car", path((400, 150), (400, 480), 16) + hold(400, 480, 25))], []),
-    ("stop 4 s after the contact (post_window_s is 3 s)", {}, [
-        Obj(1, "car", path((400, 150), (400, 480), 16) + path((400, 490), (400, 890), 41) + hold(400, 890, 20)),
-        Obj(2, "car", path((420, 850), (420, 520), 16) + path((420, 500), (420, 100), 20)),
-    ], []),
+    (
+        "two cars queueing slowly",
+        {},
+        [
+            Obj(1, "car", hold(400, 500, 60)),
+            Obj(2, "car", path((400, 600), (400, 535), 24) + hold(400, 535, 30)),  # 5 km/h, stops touching
+        ],
+        [],
+    ),
+    (
+        "fast cars passing close without stopping",
+        {},
+        [
+            Obj(1, "car", path((380, 100), (380, 900), 37)),
+            Obj(2, "car", path((410, 900), (410, 100), 37)),
+        ],
+        [],
+    ),
+    (
+        "hard braking with nobody near",
+        {},
+        [Obj(1, "car", path((400, 150), (400, 480), 16) + hold(400, 480, 25))],
+        [],
+    ),
+    (
+        "stop 4 s after the contact (post_window_s is 3 s)",
+        {},
+        [
+            Obj(
+                1,
+                "car",
+                path((400, 150), (400, 480), 16) + path((400, 490), (400, 890), 41) + hold(400, 890, 20),
+            ),
+            Obj(2, "car", path((420, 850), (420, 520), 16) + path((420, 500), (420, 100), 20)),
+        ],
+        [],
+    ),
 ]
 
 
@@ -77,5 +102,3 @@ def test_collision_zone_limits_where_the_stop_counts() -> None:
 def test_stop_speed_must_be_below_min_speed() -> None:
     with pytest.raises(ValueError, match="stop_speed_kmh"):
         build([{**RULE, "stop_speed_kmh": 20, "min_speed_kmh": 15}])
-
-

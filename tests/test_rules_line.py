@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from rules_paths import TS0, Obj, anchors, box, build, gap, path, run
 
 from edge.records import Event
 from edge.rules import CameraRules, LineCrossing
-from rules_paths import TS0, Obj, anchors, box, build, path, run
 
 LINE = {"kind": "line_crossing", "name": "north", "line": "l", "summaries": False}
 Y = 500.0  # the line runs from (200, 500) to (800, 500); "in" (town) is down the picture
 
 
 def crossings(events: list[Event]) -> list[tuple[int, str, str]]:
-    return [(e.track_ids[0], str(e.measurements["direction"]), e.classes[0]) for e in events if e.kind == "line_crossing"]
+    return [
+        (e.track_ids[0], str(e.measurements["direction"]), e.classes[0])
+        for e in events
+        if e.kind == "line_crossing"
+    ]
 
 
 def ys(*values: float, x: float = 500.0) -> list[tuple[float, float]]:
@@ -24,29 +28,65 @@ CASES = [
     ("down crosses in", [Obj(1, "car", path((500, 300), (500, 700), 9))], [(1, "in", "car")]),
     ("up crosses out", [Obj(1, "car", path((500, 700), (500, 300), 9))], [(1, "out", "car")]),
     ("diagonal crossing", [Obj(1, "truck", path((300, 300), (700, 700), 9))], [(1, "in", "truck")]),
-    ("jitter inside dead band", [Obj(1, "car", anchors(ys(450, 480, 499, 501, 498, 502, 499, 501, 500)))], []),
-    ("jitter across the line, never two frames on one side",
-     [Obj(1, "car", anchors(ys(450, 495, 505, 495, 505, 495, 505, 495)))], []),
+    (
+        "jitter inside dead band",
+        [Obj(1, "car", anchors(ys(450, 480, 499, 501, 498, 502, 499, 501, 500)))],
+        [],
+    ),
+    (
+        "jitter across the line, never two frames on one side",
+        [Obj(1, "car", anchors(ys(450, 495, 505, 495, 505, 495, 505, 495)))],
+        [],
+    ),
     ("one-frame flicker back and stays", [Obj(1, "car", anchors(ys(400, 450, 490, 510, 490, 470, 450)))], []),
-    ("flicker, then a real crossing counts once",
-     [Obj(1, "car", anchors(ys(400, 490, 510, 490, 480, 510, 530, 560, 600)))], [(1, "in", "car")]),
-    ("crossed, then a one-frame flicker back never counts out",
-     [Obj(1, "car", anchors(ys(400, 450, 540, 560, 490, 560, 600)))], [(1, "in", "car")]),
+    (
+        "flicker, then a real crossing counts once",
+        [Obj(1, "car", anchors(ys(400, 490, 510, 490, 480, 510, 530, 560, 600)))],
+        [(1, "in", "car")],
+    ),
+    (
+        "crossed, then a one-frame flicker back never counts out",
+        [Obj(1, "car", anchors(ys(400, 450, 540, 560, 490, 560, 600)))],
+        [(1, "in", "car")],
+    ),
     ("passes beside the segment", [Obj(1, "car", path((900, 300), (900, 700), 9))], []),
     ("crosses near the segment end", [Obj(1, "car", path((795, 300), (795, 700), 9))], [(1, "in", "car")]),
-    ("in then out then in again counts once per direction",
-     [Obj(1, "car", path((500, 300), (500, 700), 5) + path((500, 700), (500, 300), 5)
-          + path((500, 300), (500, 700), 5))],
-     [(1, "in", "car"), (1, "out", "car")]),
-    ("two tracks cross in the same frame both ways",
-     [Obj(1, "car", path((400, 300), (400, 700), 9)), Obj(2, "motorcycle", path((600, 700), (600, 300), 9))],
-     [(1, "in", "car"), (2, "out", "motorcycle")]),
-    ("ends mid-crossing (one small step past) never counts",
-     [Obj(1, "car", anchors(ys(420, 460, 490, 508)))], []),
-    ("occlusion gap across the line",
-     [Obj(1, "car", anchors(ys(400, 450)) + [None] * 6 + anchors(ys(560, 600, 640)))], [(1, "in", "car")]),
-    ("fast object: one observation far past the line confirms",
-     [Obj(1, "car", anchors(ys(300, 420, 600)))], [(1, "in", "car")]),
+    (
+        "in then out then in again counts once per direction",
+        [
+            Obj(
+                1,
+                "car",
+                path((500, 300), (500, 700), 5)
+                + path((500, 700), (500, 300), 5)
+                + path((500, 300), (500, 700), 5),
+            )
+        ],
+        [(1, "in", "car"), (1, "out", "car")],
+    ),
+    (
+        "two tracks cross in the same frame both ways",
+        [
+            Obj(1, "car", path((400, 300), (400, 700), 9)),
+            Obj(2, "motorcycle", path((600, 700), (600, 300), 9)),
+        ],
+        [(1, "in", "car"), (2, "out", "motorcycle")],
+    ),
+    (
+        "ends mid-crossing (one small step past) never counts",
+        [Obj(1, "car", anchors(ys(420, 460, 490, 508)))],
+        [],
+    ),
+    (
+        "occlusion gap across the line",
+        [Obj(1, "car", [*anchors(ys(400, 450)), *gap(6), *anchors(ys(560, 600, 640))])],
+        [(1, "in", "car")],
+    ),
+    (
+        "fast object: one observation far past the line confirms",
+        [Obj(1, "car", anchors(ys(300, 420, 600)))],
+        [(1, "in", "car")],
+    ),
     ("born on the line is not a crossing", [Obj(1, "car", anchors(ys(500, 499, 540, 580, 620)))], []),
     ("unconfirmed id -1 is ignored", [Obj(-1, "car", path((500, 300), (500, 700), 9))], []),
     ("class not watched", [Obj(1, "dog", path((500, 300), (500, 700), 9))], []),
@@ -71,11 +111,22 @@ def test_line_near_frame_edge_counts_clipped_boxes() -> None:
 
 def test_event_fields_and_counts() -> None:
     rules = build([LINE])
-    events = run(rules, [Obj(7, "motorcycle", path((500, 300), (500, 700), 9), score=0.9),
-                         Obj(8, "motorcycle", path((450, 300), (450, 700), 9))])
+    events = run(
+        rules,
+        [
+            Obj(7, "motorcycle", path((500, 300), (500, 700), 9), score=0.9),
+            Obj(8, "motorcycle", path((450, 300), (450, 700), 9)),
+        ],
+    )
     assert [e.measurements["count"] for e in events] == [1, 2]
     ev = events[0]
-    assert (ev.kind, ev.phase, ev.rule, ev.camera, ev.node) == ("line_crossing", "instant", "north", "cam", "n1")
+    assert (ev.kind, ev.phase, ev.rule, ev.camera, ev.node) == (
+        "line_crossing",
+        "instant",
+        "north",
+        "cam",
+        "n1",
+    )
     assert ev.measurements["direction_name"] == "town" and ev.measurements["line"] == "l"
     assert ev.confidence == pytest.approx(0.9) and ev.box is not None and ev.box[3] > Y
     assert "speed_kmh" not in ev.measurements  # no calibration on this camera
@@ -89,11 +140,17 @@ def test_event_fields_and_counts() -> None:
 def test_count_summaries_per_interval_and_direction() -> None:
     rules = build([{**LINE, "summaries": True, "summary_interval_s": 60}])
     ts0 = TS0 - TS0 % 60 + 55  # 5 s before a minute boundary
-    objs = [Obj(1, "car", path((500, 300), (500, 700), 9)), Obj(2, "bus", path((600, 700), (600, 300), 9)),
-            Obj(3, "car", path((400, 300), (400, 700), 9), start=60)]
+    objs = [
+        Obj(1, "car", path((500, 300), (500, 700), 9)),
+        Obj(2, "bus", path((600, 700), (600, 300), 9)),
+        Obj(3, "car", path((400, 300), (400, 700), 9), start=60),
+    ]
     events = run(rules, objs, n=80, ts0=ts0)
     summaries = [e for e in events if e.kind == "count_summary"]
-    assert [(e.measurements["direction"], e.measurements["count"]) for e in summaries] == [("in", 1), ("out", 1)]
+    assert [(e.measurements["direction"], e.measurements["count"]) for e in summaries] == [
+        ("in", 1),
+        ("out", 1),
+    ]
     first = summaries[0]
     assert first.measurements["count_car"] == 1 and first.measurements["count_bus"] == 0
     assert first.classes == ("car",) and summaries[1].classes == ("bus",)

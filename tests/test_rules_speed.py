@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rules_paths import FPS, Box, Obj, box, build, run
 
 from edge.geometry import GroundPlane, apply_homography
 from edge.rules import SpeedEstimator
-from rules_paths import FPS, Box, Obj, box, build, run
 
 # A road seen in perspective: ground (x lateral, y ahead, metres) -> image pixels; y = 0 m is the bottom.
 GROUND_TO_IMAGE = np.array([[800.0, 500.0, 5000.0], [0.0, 200.0, 10000.0], [0.0, 1.0, 10.0]])
@@ -17,8 +17,14 @@ CALIBRATION = {"image_points": IMAGE_CORNERS.tolist(), "ground_points_m": GROUND
 ROAD = {"road": {"points": [[0, 300], [1000, 300], [1000, 1000], [0, 1000]], "speed_limit_kmh": 40}}
 
 
-def drive(kmh: float, y0: float = 2.0, y1: float = 45.0, x: float = 0.0, jitter_px: float = 0.0,
-          outlier_at: int | None = None) -> list[Box]:
+def drive(
+    kmh: float,
+    y0: float = 2.0,
+    y1: float = 45.0,
+    x: float = 0.0,
+    jitter_px: float = 0.0,
+    outlier_at: int | None = None,
+) -> list[Box]:
     """Boxes of a vehicle driving away from the camera at constant ground speed `kmh`."""
     step = kmh / 3.6 / FPS
     ys = np.arange(y0, y1, step)
@@ -40,7 +46,14 @@ def estimate_along(boxes: list[Box], at: int) -> float:
 
 @pytest.mark.parametrize(
     ("kmh", "jitter_px", "outlier_at"),
-    [(30.0, 0.0, None), (50.0, 0.0, None), (90.0, 0.0, None), (50.0, 1.0, None), (50.0, 1.0, 12), (80.0, 1.5, 10)],
+    [
+        (30.0, 0.0, None),
+        (50.0, 0.0, None),
+        (90.0, 0.0, None),
+        (50.0, 1.0, None),
+        (50.0, 1.0, 12),
+        (80.0, 1.5, 10),
+    ],
 )
 def test_speed_estimate_within_5_percent(kmh: float, jitter_px: float, outlier_at: int | None) -> None:
     boxes = drive(kmh, jitter_px=jitter_px, outlier_at=outlier_at)

@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
+import pytest
+from rules_paths import TS0, build
 
 from edge.config import COCO_NAMES
 from edge.records import Tracks
 from edge.rules import CameraRules
 from edge.rules.settings import RuleConfig
-from rules_paths import TS0, build
 
 ZONES = {
-    "lane": {"points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]], "direction": [0, 1], "speed_limit_kmh": 80},
+    "lane": {
+        "points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]],
+        "direction": [0, 1],
+        "speed_limit_kmh": 80,
+    },
     "yard": {"points": [[0, 300], [1000, 300], [1000, 700], [0, 700]]},
 }
-CALIBRATION = {"image_points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]],
-               "ground_points_m": [[0, 0], [50, 0], [50, 50], [0, 50]]}
+CALIBRATION = {
+    "image_points": [[0, 0], [1000, 0], [1000, 1000], [0, 1000]],
+    "ground_points_m": [[0, 0], [50, 0], [50, 50], [0, 50]],
+}
 ALL_RULES = [
     {"kind": "line_crossing", "name": "line", "line": "l", "min_observations": 1, "summary_interval_s": 10},
-    {"kind": "zone_occupancy", "name": "occupancy", "zone": "yard", "min_duration_s": 0, "update_interval_s": 1},
+    {
+        "kind": "zone_occupancy",
+        "name": "occupancy",
+        "zone": "yard",
+        "min_duration_s": 0,
+        "update_interval_s": 1,
+    },
     {"kind": "crowding", "name": "crowd", "zone": "yard", "threshold": 20, "min_duration_s": 0},
     {"kind": "loitering", "name": "loiter", "zone": "yard", "max_dwell_s": 0.2, "classes": ["person", "car"]},
     {"kind": "intrusion", "name": "intrusion", "zone": "yard", "min_observations": 1},
     {"kind": "stopped_vehicle", "name": "stopped", "zone": "lane", "min_stopped_s": 0.2},
     {"kind": "wrong_way", "name": "wrong", "zone": "lane", "min_distance_m": 1.0},
     {"kind": "speeding", "name": "speeding", "zone": "lane", "min_observations": 1, "min_span_s": 0.2},
-    {"kind": "suspected_collision", "name": "collision", "min_speed_kmh": 5, "stop_speed_kmh": 1, "hold_s": 0.1},
+    {
+        "kind": "suspected_collision",
+        "name": "collision",
+        "min_speed_kmh": 5,
+        "stop_speed_kmh": 1,
+        "hold_s": 0.1,
+    },
 ]
 PER_FRAME = 50
 LIFE = 4  # frames each track lives
@@ -52,10 +71,15 @@ def frame_tracks(f: int) -> Tracks:
     boxes = np.stack([x - 20, y - 50, x + 20, y], axis=1)
     vel = np.stack([np.zeros_like(y), direction * step * 10.0], axis=1)
     ended_birth = f - LIFE
-    ended = ended_birth * PER_FRAME + np.arange(PER_FRAME) if 0 <= ended_birth < TOTAL // PER_FRAME else []
-    return Tracks(ids, boxes, np.full(ids.shape[0], 0.6), CLASSES[j % CLASSES.shape[0]], vel, np.asarray(ended))
+    ended: Any = (
+        ended_birth * PER_FRAME + np.arange(PER_FRAME) if 0 <= ended_birth < TOTAL // PER_FRAME else []
+    )
+    return Tracks(
+        ids, boxes, np.full(ids.shape[0], 0.6), CLASSES[j % CLASSES.shape[0]], vel, np.asarray(ended)
+    )
 
 
+@pytest.mark.slow
 def test_state_returns_to_baseline_after_100k_tracks() -> None:
     kinds = {r["kind"] for r in ALL_RULES}
     assert kinds == {m.model_fields["kind"].default for m in get_args(get_args(RuleConfig)[0])}
@@ -78,6 +102,15 @@ def test_state_returns_to_baseline_after_100k_tracks() -> None:
     assert 0 < peak <= 11 * LIFE * PER_FRAME
     assert not any(rules.errors.values())
     # every rule did real work on these tracks (none was trivially idle)
-    assert {"line_crossing", "count_summary", "zone_occupancy", "crowding", "loitering", "intrusion",
-            "stopped_vehicle", "wrong_way", "speeding"} <= kinds_seen
+    assert {
+        "line_crossing",
+        "count_summary",
+        "zone_occupancy",
+        "crowding",
+        "loitering",
+        "intrusion",
+        "stopped_vehicle",
+        "wrong_way",
+        "speeding",
+    } <= kinds_seen
     assert events > TOTAL

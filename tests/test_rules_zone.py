@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from rules_paths import FPS, Obj, anchors, build, gap, path, run
 
 from edge.config import COCO_NAMES
 from edge.records import Event, Tracks
 from edge.rules import CameraRules, Schedule
-from rules_paths import FPS, Obj, anchors, build, path, run
 
 ZONES = {"square": {"points": [[100, 100], [900, 100], [900, 900], [100, 900]]}}
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -19,39 +19,62 @@ HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 def crowd(counts: list[int], cls: str = "person") -> list[Tracks]:
     """Frames with `counts[i]` objects inside the zone, plus one object always outside it."""
-    out = []
+    out: list[Tracks] = []
     for n in counts:
         xs = [150.0 + 50 * k for k in range(n)] + [950.0]
         ys = [500.0] * n + [950.0]
         boxes = np.array([[x - 10, y - 40, x + 10, y] for x, y in zip(xs, ys, strict=True)], np.float32)
-        out.append(Tracks(np.arange(1, n + 2), boxes, np.full(n + 1, 0.7, np.float32),
-                          np.full(n + 1, COCO_NAMES.index(cls)), np.zeros((n + 1, 2), np.float32)))
+        out.append(
+            Tracks(
+                np.arange(1, n + 2),
+                boxes,
+                np.full(n + 1, 0.7, np.float32),
+                np.full(n + 1, COCO_NAMES.index(cls)),
+                np.zeros((n + 1, 2), np.float32),
+            )
+        )
     return out
 
 
 def drive(rules: CameraRules, frames: list[Tracks]) -> list[tuple[int, Event]]:
-    out = []
+    out: list[tuple[int, Event]] = []
     for i, tracks in enumerate(frames):
         out.extend((i, e) for e in rules.update(tracks, i / FPS, 1e9 + i / FPS, i))
     return out
 
 
-CROWD = {"kind": "crowding", "name": "crowd", "zone": "square", "threshold": 3, "hysteresis": 1,
-         "min_duration_s": 0.5, "clear_s": 0.5, "update_interval_s": 0}
+CROWD = {
+    "kind": "crowding",
+    "name": "crowd",
+    "zone": "square",
+    "threshold": 3,
+    "hysteresis": 1,
+    "min_duration_s": 0.5,
+    "clear_s": 0.5,
+    "update_interval_s": 0,
+}
 
 CROWD_CASES = [
     ("short burst never starts", [0] * 3 + [3] * 4 + [0] * 5, []),
     ("starts after min duration", [0] * 2 + [4] * 8, [(7, "start", 4)]),
     ("flapping 3/2 stays one episode", [3] * 6 + [2, 3] * 10 + [2] * 10, [(5, "start", 3)]),
     ("dip below for less than clear_s does not end", [3] * 6 + [1] * 4 + [3] + [1] * 4, [(5, "start", 3)]),
-    ("ends after clear_s below threshold - hysteresis", [3] * 6 + [1] * 8 + [0] * 3,
-     [(5, "start", 3), (11, "end", 1)]),
-    ("a second episode after the end", [3] * 6 + [0] * 6 + [5] * 6,
-     [(5, "start", 3), (11, "end", 0), (17, "start", 5)]),
+    (
+        "ends after clear_s below threshold - hysteresis",
+        [3] * 6 + [1] * 8 + [0] * 3,
+        [(5, "start", 3), (11, "end", 1)],
+    ),
+    (
+        "a second episode after the end",
+        [3] * 6 + [0] * 6 + [5] * 6,
+        [(5, "start", 3), (11, "end", 0), (17, "start", 5)],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("counts", "expected"), [c[1:] for c in CROWD_CASES], ids=[c[0] for c in CROWD_CASES])
+@pytest.mark.parametrize(
+    ("counts", "expected"), [c[1:] for c in CROWD_CASES], ids=[c[0] for c in CROWD_CASES]
+)
 def test_crowding_hysteresis(counts: list[int], expected: list[tuple[int, str, int]]) -> None:
     rules = CameraRules(build([CROWD], zones=ZONES))
     got = [(i, e.phase, e.measurements["count"]) for i, e in drive(rules, crowd(counts))]
@@ -70,8 +93,14 @@ def test_crowding_updates_and_fields() -> None:
 
 
 def test_zone_occupancy_start_end() -> None:
-    rule = {"kind": "zone_occupancy", "name": "occ", "zone": "square", "min_duration_s": 0, "clear_s": 0.2,
-            "classes": ["car"]}
+    rule = {
+        "kind": "zone_occupancy",
+        "name": "occ",
+        "zone": "square",
+        "min_duration_s": 0,
+        "clear_s": 0.2,
+        "classes": ["car"],
+    }
     rules = CameraRules(build([rule], zones=ZONES))
     events = drive(rules, crowd([0, 1, 2, 0, 1, 0, 0, 0, 0], cls="car"))
     assert [(i, e.phase, e.measurements["count"]) for i, e in events] == [(1, "start", 1), (7, "end", 0)]
@@ -88,20 +117,29 @@ def stay(seconds: float) -> list[tuple[float, float]]:
 
 LOITER_CASES = [
     ("short stay", [Obj(1, "person", anchors(stay(2.0)) + path((500, 500), (980, 980), 5))], []),
-    ("loiters then leaves",
-     [Obj(1, "person", anchors(stay(5.0)) + path((500, 500), (980, 980), 5) + anchors([(980, 980)] * 20))],
-     [("start", 3.0), ("end", 5.3)]),
-    ("occlusion gap inside keeps the dwell",
-     [Obj(1, "person", anchors(stay(2.0)) + [None] * 15 + anchors(stay(1.2)))], [("start", 3.5), ("end", 4.6)]),
-    ("brief exit under the grace keeps the dwell",
-     [Obj(1, "person", anchors(stay(2.0)) + anchors([(980, 980)] * 5) + anchors(stay(1.5)))],
-     [("start", 3.0), ("end", 3.9)]),
+    (
+        "loiters then leaves",
+        [Obj(1, "person", anchors(stay(5.0)) + path((500, 500), (980, 980), 5) + anchors([(980, 980)] * 20))],
+        [("start", 3.0), ("end", 5.3)],
+    ),
+    (
+        "occlusion gap inside keeps the dwell",
+        [Obj(1, "person", [*anchors(stay(2.0)), *gap(15), *anchors(stay(1.2))])],
+        [("start", 3.5), ("end", 4.6)],
+    ),
+    (
+        "brief exit under the grace keeps the dwell",
+        [Obj(1, "person", anchors(stay(2.0)) + anchors([(980, 980)] * 5) + anchors(stay(1.5)))],
+        [("start", 3.0), ("end", 3.9)],
+    ),
     ("track ends while loitering", [Obj(1, "person", anchors(stay(4.0)))], [("start", 3.0), ("end", 3.9)]),
     ("not a watched class", [Obj(1, "car", anchors(stay(5.0)))], []),
 ]
 
 
-@pytest.mark.parametrize(("objs", "expected"), [c[1:] for c in LOITER_CASES], ids=[c[0] for c in LOITER_CASES])
+@pytest.mark.parametrize(
+    ("objs", "expected"), [c[1:] for c in LOITER_CASES], ids=[c[0] for c in LOITER_CASES]
+)
 def test_loitering(objs: list[Obj], expected: list[tuple[str, float]]) -> None:
     rules = build([LOITER], zones=ZONES)
     events = run(rules, objs)
@@ -141,8 +179,12 @@ def test_intrusion_schedule_across_midnight(start: str, fires: bool) -> None:
 
 def test_intrusion_once_per_track_and_only_inside() -> None:
     rules = build([INTRUDE], zones=ZONES)
-    objs = [Obj(1, "person", anchors([(500, 500)] * 10)), Obj(2, "person", anchors([(950, 950)] * 10)),
-            Obj(3, "car", anchors([(400, 400)] * 10)), Obj(4, "person", anchors([(950, 500), (500, 500)] * 5))]
+    objs = [
+        Obj(1, "person", anchors([(500, 500)] * 10)),
+        Obj(2, "person", anchors([(950, 950)] * 10)),
+        Obj(3, "car", anchors([(400, 400)] * 10)),
+        Obj(4, "person", anchors([(950, 500), (500, 500)] * 5)),
+    ]
     events = run(rules, objs, ts0=local_ts("2026-11-28T23:00:00"))
     assert [e.track_ids for e in events] == [(1,)]
 

@@ -184,3 +184,12 @@ def test_rate_limited_watchdog_is_silent_without_a_watchdog(
     notify_socket.settimeout(0.1)
     with pytest.raises(TimeoutError):
         notify_socket.recv(4096)
+
+
+def test_full_socket_drops_the_message_instead_of_blocking(
+    notify_socket: socket.socket, sdnotify: ModuleType
+) -> None:
+    """Nobody reads the socket: the sender's queue fills and further pings return False at once."""
+    results = [sdnotify.watchdog() for _ in range(5000)]
+    assert results[0] is True
+    assert results[-1] is False

@@ -312,3 +312,22 @@ def test_open_capture_rejects_unknown_transport() -> None:
 def test_reader_rejects_bad_backoff() -> None:
     with pytest.raises(ValueError, match="backoff"):
         CameraReader(CameraConfig(id="c", source="usb:0"), backoff_min_s=2.0, backoff_max_s=1.0)
+
+
+def test_status_queue_and_delay_log_are_bounded() -> None:
+    """An unread flapping camera must not grow memory: only the newest changes are kept."""
+
+    def opener(*_: object) -> FakeCapture:
+        return FakeCapture(True, 1)  # one frame, then the read fails: ok, lost, ok, lost...
+
+    reader = CameraReader(CameraConfig(id="c", source="rtsp://cam/x"), backoff_min_s=0.001, backoff_max_s=0.001,
+                          max_changes=4, opener=opener)
+    reader.start()
+    try:
+        assert wait_until(lambda: reader.reconnects >= 60)
+    finally:
+        reader.stop()
+    changes = reader.status_changes()
+    assert len(changes) == 4
+    assert all(b.t >= a.t for a, b in itertools.pairwise(changes))
+    assert changes[-1].t > 0 and len(reader.delays) <= 32

@@ -10,7 +10,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -115,7 +118,8 @@ def test_writes_only_its_own_data_directory(unit: Unit) -> None:
 def test_secrets_and_logs(unit: Unit) -> None:
     env_file = one(unit, "Service", "EnvironmentFile")
     assert env_file.startswith("-/etc/roadwatch/") and env_file.endswith(".env")  # optional, outside the YAML
-    assert not any("PASSWORD" in v.upper() or "SECRET" in v.upper() for v in unit["Service"].get("Environment", []))
+    inline = [v.upper() for v in unit["Service"].get("Environment", [])]
+    assert not any("PASSWORD" in v or "SECRET" in v for v in inline)
     assert one(unit, "Service", "StandardOutput") == "journal"
     assert one(unit, "Service", "StandardError") == "journal"
 
@@ -151,15 +155,15 @@ def _verify_tool() -> str:
 def _verify(tool: str, unit_file: Path) -> tuple[int, list[str]]:
     """Run verify; return its code and every message line about our file (other units' noise is dropped)."""
     run = subprocess.run(
-        [tool, "verify", "--man=no", str(unit_file)], capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"},
+        [tool, "verify", "--man=no", str(unit_file)],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"},
     )
     lines = [ln for ln in (run.stdout + run.stderr).splitlines() if unit_file.stem.split("@")[0] in ln]
     return run.returncode, lines
 
 
 def _local_copy(unit_file: Path, tmp_path: Path, name: str) -> Path:
-    """The unit with ExecStart pointing at this virtualenv's console script: verify checks it is executable."""
+    """The unit with ExecStart at this virtualenv's console script: verify checks that it is executable."""
     bindir = Path(sys.executable).parent
     text = unit_file.read_text(encoding="utf-8").replace(INSTALLED_BIN, f"{bindir}/")
     out = tmp_path / name
@@ -189,7 +193,8 @@ def test_verify_catches_a_misspelt_key(tmp_path: Path) -> None:
     """Control: the check above would notice a typo in a hardening key."""
     tool = _verify_tool()
     copy = _local_copy(EDGE_UNIT, tmp_path, "roadwatch-edge@typo.service")
-    copy.write_text(copy.read_text(encoding="utf-8").replace("NoNewPrivileges=", "NoNewPrivilege="), encoding="utf-8")
+    text = copy.read_text(encoding="utf-8").replace("NoNewPrivileges=", "NoNewPrivilege=")
+    copy.write_text(text, encoding="utf-8")
     _, messages = _verify(tool, copy)
     assert any("Unknown key" in m and "NoNewPrivilege" in m for m in messages), messages
 
@@ -197,30 +202,42 @@ def test_verify_catches_a_misspelt_key(tmp_path: Path) -> None:
 # --- notifications of a real edge node --------------------------------------------------------------------
 
 
+@dataclass
+class NotifyReceiver:
+    """systemd's side of the notification socket: a thread reads datagrams as PID 1 would."""
+
+    path: Path
+    messages: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
-    path = tmp_path / "notify.sock"
+def notify_receiver(tmp_path: Path) -> Iterator[NotifyReceiver]:
+    receiver = NotifyReceiver(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
+    sock.bind(str(receiver.path))
+    sock.settimeout(0.1)
+    done = threading.Event()
+
+    def _read() -> None:
+        while not done.is_set():
+            try:
+                receiver.messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+
+    reader = threading.Thread(target=_read, daemon=True)
+    reader.start()
     try:
-        yield sock, path
+        yield receiver
     finally:
+        done.set()
+        reader.join(timeout=5)
         sock.close()
-
-
-def _drain(sock: socket.socket) -> list[str]:
-    sock.setblocking(False)
-    messages = []
-    while True:
-        try:
-            messages.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return messages
 
 
 @pytest.mark.integration
 def test_edge_node_notifies_ready_watchdog_and_stopping(
-    tmp_path: Path, shared_dir: Path, vtest_path: Path, notify_socket: tuple[socket.socket, Path]
+    tmp_path: Path, shared_dir: Path, vtest_path: Path, notify_receiver: NotifyReceiver
 ) -> None:
     model = shared_dir / "models" / "yolox_nano.onnx"
     require(model.is_file(), f"{model} is missing")
@@ -239,15 +256,15 @@ cameras:
 """,
         encoding="utf-8",
     )
-    sock, path = notify_socket
-    env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "30000000"}
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify_receiver.path), "WATCHDOG_USEC": "30000000"}
     env.pop("WATCHDOG_PID", None)
     run = subprocess.run(
         [sys.executable, "-m", "edge", "run", str(config), "--no-mqtt", "--max-frames", "20"],
         env=env, capture_output=True, text=True, timeout=240, check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    messages = _drain(sock)
+    time.sleep(0.3)  # let the reader take the last datagrams
+    messages = list(notify_receiver.messages)
     kinds = [m.splitlines()[0] for m in messages]
     assert "READY=1" in kinds, messages
     assert kinds[-1] == "STOPPING=1", messages

@@ -20,6 +20,7 @@ two ids may swap there, which costs one switch for each of them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -47,13 +48,15 @@ MAX_SWITCHES_PER_PERSON = 1
 class Bounds:
     max_switches_total: int
     min_coverage: float
+    min_mean_coverage: float
 
 
 BOUNDS = {
-    "yolox_nano": Bounds(max_switches_total=2, min_coverage=0.8),
+    # Measured: 2 switches (the swap at frames 158-166), coverage 0.94-1.0.
+    "yolox_nano": Bounds(max_switches_total=2, min_coverage=0.8, min_mean_coverage=0.9),
     # At 320 px the blonde woman scores below the new-track threshold after the occlusion at frame 160,
-    # so she is not picked up again (measured coverage 0.65); the others stay above 0.85.
-    "yolo11n_int8": Bounds(max_switches_total=2, min_coverage=0.6),
+    # so she is not picked up again (measured: 0 switches, coverage 0.65; the others 0.89-1.0).
+    "yolo11n_int8": Bounds(max_switches_total=2, min_coverage=0.6, min_mean_coverage=0.8),
 }
 
 
@@ -75,7 +78,7 @@ def matched_id(tracks: Tracks, x: float, y: float) -> int | None:
 
 def id_switches(ids: list[int | None]) -> int:
     seen = [i for i in ids if i is not None]
-    return sum(1 for a, b in zip(seen, seen[1:], strict=False) if a != b)
+    return sum(1 for a, b in itertools.pairwise(seen) if a != b)
 
 
 def test_annotation_is_well_formed() -> None:
@@ -132,6 +135,6 @@ def test_tracker_keeps_ids_of_annotated_people(model: str, shared_dir: Path, vte
     assert all(n <= MAX_SWITCHES_PER_PERSON for n in switches.values()), switches
     assert sum(switches.values()) <= bounds.max_switches_total, switches
     assert all(c >= bounds.min_coverage for c in coverage.values()), coverage
-    assert np.mean(list(coverage.values())) >= 0.85, coverage
+    assert np.mean(list(coverage.values())) >= bounds.min_mean_coverage, coverage
     # Someone standing still for ten seconds while others walk past keeps exactly one id.
     assert switches["standing_man"] == 0 and coverage["standing_man"] >= 0.9

@@ -89,8 +89,9 @@ class RuleContext:
 
 def select(tracks: Tracks, lookup: BoolArray) -> BoolArray:
     """Rows of `tracks` whose class the rule watches; negative (unconfirmed) ids never qualify."""
-    ids = np.clip(tracks.class_ids, -1, lookup.shape[0] - 1)
-    ids = np.where(ids < 0, lookup.shape[0] - 1, ids)
+    last = lookup.shape[0] - 1  # the trailing False entry, for class ids outside the detector's names
+    ids = tracks.class_ids
+    ids = np.where((ids >= 0) & (ids < last), ids, last)
     return np.asarray(lookup[ids] & (tracks.track_ids >= 0), dtype=bool)
 
 
@@ -112,6 +113,7 @@ class TrackTable:
         self._spec = {"seen_t": (np.float64, np.nan), **columns}
         self._shapes = {k: (shapes or {}).get(k, ()) for k in self._spec}
         self.ids: IntArray = np.zeros(0, dtype=np.int64)
+        self._next_prune_t = -np.inf
         self._cols: dict[str, npt.NDArray[Any]] = {
             k: np.zeros((0, *self._shapes[k]), dtype=d) for k, (d, _) in self._spec.items()
         }
@@ -161,9 +163,10 @@ class TrackTable:
         self._keep(~np.isin(self.ids, q))
 
     def prune(self, t: float, max_idle_s: float = MAX_IDLE_S) -> IntArray:
-        """Drop rows unseen for `max_idle_s`; returns the dropped ids."""
-        if self.ids.shape[0] == 0:
-            return self.ids
+        """Drop rows unseen for `max_idle_s` (checked at most every `max_idle_s / 10`); returns the dropped ids."""
+        if self.ids.shape[0] == 0 or t < self._next_prune_t:
+            return np.zeros(0, dtype=np.int64)
+        self._next_prune_t = t + max_idle_s / 10
         stale = (t - self._cols["seen_t"]) > max_idle_s
         if not stale.any():
             return np.zeros(0, dtype=np.int64)

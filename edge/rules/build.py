@@ -48,7 +48,7 @@ def ground_plane(camera: CameraConfig, frame_w: int, frame_h: int) -> GroundPlan
     return GroundPlane(image_px, cal.ground_points_m)
 
 
-def build_rules(  # noqa: PLR0917 - the pipeline's call, fixed by the lead
+def build_rules(
     camera: CameraConfig,
     frame_w: int,
     frame_h: int,

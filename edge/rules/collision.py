@@ -53,10 +53,8 @@ class SuspectedCollision:
         """Speed (km/h) of the selected rows from the tracker's velocities."""
         vel = tracks.velocities[idx].astype(np.float64)
         if self.ctx.ground is not None:
-            p = tracks.anchors("bottom_center")[idx].astype(np.float64)
-            g0 = self.ctx.ground.to_ground(p)
-            g1 = self.ctx.ground.to_ground(p + vel * _DT)
-            return np.asarray(np.hypot(*(g1 - g0).T) / _DT * KMH_PER_MPS)
+            p = tracks.anchors("bottom_center")[idx]
+            return np.asarray(self.ctx.ground.speeds_mps(p, vel, _DT) * KMH_PER_MPS)
         heights = np.maximum((tracks.xyxy[idx, 3] - tracks.xyxy[idx, 1]).astype(np.float64), 1.0)
         scale = nominal_heights_m(tracks.class_ids[idx], self.ctx.names) / heights
         return np.asarray(np.hypot(vel[:, 0], vel[:, 1]) * scale * KMH_PER_MPS)
@@ -83,7 +81,7 @@ class SuspectedCollision:
 
         fast_t = tab["fast_t"][rows]
         recent = np.isfinite(fast_t) & (t - fast_t <= cfg.pre_window_s)
-        if idx.size >= 2:
+        if idx.size >= 2 and recent.any():  # contacts matter only next to a recently fast vehicle
             iou = box_iou(tracks.xyxy[idx])
             touch = iou >= cfg.contact_iou
             if self.ctx.ground is not None:
@@ -99,8 +97,10 @@ class SuspectedCollision:
                 tab["partner"][rows[has]] = ids[best[has]]
 
         # Abrupt stop after contact, for every watched vehicle of this frame.
-        slow_since = tab["slow_since"][rows]
         contact_t = tab["contact_t"][rows]
+        if not np.isfinite(contact_t).any():
+            return []
+        slow_since = tab["slow_since"][rows]
         stopped = (
             np.isfinite(slow_since)
             & (t - slow_since >= cfg.hold_s - TIME_EPS)

@@ -19,6 +19,7 @@ from edge.rules.base import F64, RuleContext, TrackTable, box_of, select
 from edge.rules.settings import SpeedingRule
 
 MPS_TO_KMH = 3.6
+ROUGH_GATE = 0.5  # fraction of the speeding threshold above which a track gets the robust estimate
 
 
 def nanmedian_rows(values: F64) -> F64:
@@ -140,6 +141,11 @@ class Speeding:
         rows = self.table.rows(ids, t)
         fired = self.table["fired"][rows]
         check = inside & ~fired
+        if check.any():
+            # The robust estimate costs a sort per track: only vehicles whose tracker velocity, carried onto
+            # the ground, is at least half the threshold get one (stationary and slow traffic skip it).
+            rough = self.estimator.ground.speeds_mps(anchors, tracks.velocities[rows_idx]) * MPS_TO_KMH
+            check &= rough >= ROUGH_GATE * (self.limit_kmh + self.cfg.tolerance_kmh)
         speeds = np.full(ids.shape[0], np.nan)
         if check.any():
             speeds[check] = self.estimator.speeds_kmh(ids[check], t)

@@ -1,0 +1,206 @@
+"""The read side of the store: events with their snapshot and ack, counts, nodes, gaps, audit.
+
+`StoreReads` holds the queries the API and the writer's announcements need; `Store` (store.py) adds the
+connections and the writes. Kept apart because the reads grow with the dashboard, the writes with ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from central.contract import iso_from_epoch
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    since: float | None = None
+    until: float | None = None
+    kind: str | None = None
+    camera: str | None = None
+    node: str | None = None
+    cls: str | None = None
+    phase: str | None = None
+    acknowledged: bool | None = None
+
+
+_EVENT_COLUMNS = (
+    "e.event_id, e.payload, e.received_epoch, e.ack_by, e.ack_at, e.ack_note, s.sha256 AS snap_sha"
+)
+
+
+def event_json(row: sqlite3.Row) -> dict[str, Any]:
+    """The API's Event: the contract payload plus received_at, snapshot_url and ack."""
+    out: dict[str, Any] = json.loads(row["payload"])
+    out["received_at"] = iso_from_epoch(row["received_epoch"])
+    sha = row["snap_sha"]
+    out["snapshot_url"] = f"/api/snapshots/{sha}.jpg" if sha else None
+    out["ack"] = (
+        {"by": row["ack_by"], "at": row["ack_at"], "note": row["ack_note"]} if row["ack_by"] else None
+    )
+    return out
+
+
+class StoreReads:
+    """Read queries over a thread-local connection; `conn()` is supplied by `Store`."""
+
+    def conn(self) -> sqlite3.Connection:
+        raise NotImplementedError
+
+    def open_gaps(self, node: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT node, first_seq, last_seq, detected_epoch FROM seq_gaps WHERE resolved_epoch IS NULL"
+        args: list[Any] = []
+        if node is not None:
+            sql += " AND node=?"
+            args.append(node)
+        return [
+            {"node": r[0], "first_seq": r[1], "last_seq": r[2], "detected_at": iso_from_epoch(r[3])}
+            for r in self.conn().execute(sql + " ORDER BY node, first_seq", args)
+        ]
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        row = (
+            self.conn()
+            .execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
+                " WHERE e.event_id=?",
+                (event_id,),
+            )
+            .fetchone()
+        )
+        return event_json(row) if row else None
+
+    def list_events(self, flt: EventFilter, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Newest first; returns one page and the total that matches."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("e.kind", flt.kind),
+            ("e.camera", flt.camera),
+            ("e.node", flt.node),
+            ("e.phase", flt.phase),
+        ):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        if flt.since is not None:
+            where.append("e.ts_epoch>=?")
+            args.append(flt.since)
+        if flt.until is not None:
+            where.append("e.ts_epoch<?")
+            args.append(flt.until)
+        if flt.cls is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(e.classes) WHERE json_each.value=?)")
+            args.append(flt.cls)
+        if flt.acknowledged is not None:
+            where.append("e.ack_by IS NOT NULL" if flt.acknowledged else "e.ack_by IS NULL")
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        conn = self.conn()
+        total = int(conn.execute(f"SELECT COUNT(*) FROM events e{clause}", args).fetchone()[0])
+        rows = conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events e"
+            f" LEFT JOIN snapshot_links s ON s.event_id = e.event_id{clause}"
+            " ORDER BY e.ts_epoch DESC, e.event_id LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        ).fetchall()
+        return [event_json(r) for r in rows], total
+
+    def count_events(self) -> int:
+        return int(self.conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def event_ids(self) -> list[str]:
+        return [r[0] for r in self.conn().execute("SELECT event_id FROM events")]
+
+    def counts(
+        self, since: float | None, until: float | None, camera: str | None, rule: str | None
+    ) -> list[dict[str, Any]]:
+        """Line crossings per hour, node, camera, line rule, direction and class."""
+        where = ["kind='line_crossing'"]
+        args: list[Any] = []
+        for cond, value in (
+            ("ts_epoch>=?", since),
+            ("ts_epoch<?", until),
+            ("camera=?", camera),
+            ("rule=?", rule),
+        ):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        rows = (
+            self.conn()
+            .execute(
+                "SELECT strftime('%Y-%m-%dT%H:00:00Z', ts_epoch, 'unixepoch') AS hour, node, camera, rule,"
+                " json_extract(payload, '$.measurements.direction') AS direction,"
+                " json_extract(payload, '$.classes[0]') AS cls, COUNT(*) AS n FROM events"
+                f" WHERE {' AND '.join(where)} GROUP BY hour, node, camera, rule, direction, cls"
+                " ORDER BY hour, node, camera, rule, direction, cls",
+                args,
+            )
+            .fetchall()
+        )
+        return [
+            {
+                "hour": r[0],
+                "node": r[1],
+                "camera": r[2],
+                "rule": r[3],
+                "direction": r[4],
+                "class": r[5],
+                "count": r[6],
+            }
+            for r in rows
+        ]
+
+    def nodes(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.conn().execute(
+            "SELECT node, state, state_since, last_seen, stats FROM nodes ORDER BY node"
+        ):
+            stats = json.loads(r[4]) if r[4] else {}
+            cameras = [
+                {
+                    "camera": cam,
+                    "stream_state": c.get("stream_state"),
+                    "fps": c.get("fps"),
+                    "inference_ms": c.get("inference_ms"),
+                    "dropped_frames": c.get("dropped_frames"),
+                }
+                for cam, c in sorted((stats.get("cameras") or {}).items())
+            ]
+            out.append(
+                {
+                    "node": r[0],
+                    "state": r[1],
+                    "state_since": iso_from_epoch(r[2]),
+                    "last_seen": iso_from_epoch(r[3]),
+                    "cameras": cameras,
+                }
+            )
+        return out
+
+    def node(self, node: str) -> dict[str, Any] | None:
+        return next((n for n in self.nodes() if n["node"] == node), None)
+
+    def audit_log(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        conn = self.conn()
+        total = int(conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+        rows = conn.execute(
+            "SELECT id, at_epoch, actor, action, target, detail, remote FROM audit"
+            " ORDER BY id DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        items = [
+            {
+                "id": r[0],
+                "at": iso_from_epoch(r[1]),
+                "actor": r[2],
+                "action": r[3],
+                "target": r[4],
+                "detail": r[5],
+                "remote": r[6],
+            }
+            for r in rows
+        ]
+        return items, total

@@ -1,0 +1,75 @@
+"""The store's schema, as numbered migrations applied in order (table `schema_version`).
+
+Never edit a released migration: append a new one. A database newer than the code is refused, so an
+older aggregator cannot write into a schema it does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events, snapshots, nodes, sequence gaps, audit, webhook queue
+    """
+    CREATE TABLE events (
+        event_id TEXT PRIMARY KEY, node TEXT NOT NULL, camera TEXT NOT NULL, kind TEXT NOT NULL,
+        phase TEXT NOT NULL, rule TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL,
+        ts_epoch REAL NOT NULL,
+        received_epoch REAL NOT NULL, classes TEXT NOT NULL, payload TEXT NOT NULL,
+        ack_by TEXT, ack_at TEXT, ack_note TEXT
+    );
+    CREATE INDEX events_ts ON events (ts_epoch);
+    CREATE INDEX events_camera_ts ON events (camera, ts_epoch);
+    CREATE INDEX events_kind_ts ON events (kind, ts_epoch);
+    CREATE TABLE snapshot_links (
+        event_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL, received_epoch REAL NOT NULL
+    );
+    CREATE INDEX snapshot_links_sha ON snapshot_links (sha256);
+    CREATE INDEX snapshot_links_received ON snapshot_links (received_epoch);
+    CREATE TABLE nodes (
+        node TEXT PRIMARY KEY, state TEXT NOT NULL, state_since REAL NOT NULL, last_seen REAL NOT NULL,
+        stats TEXT
+    );
+    CREATE TABLE seq_state (node TEXT PRIMARY KEY, max_seq INTEGER NOT NULL);
+    CREATE TABLE seq_gaps (
+        id INTEGER PRIMARY KEY, node TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+        detected_epoch REAL NOT NULL, resolved_epoch REAL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, at_epoch REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        target TEXT, detail TEXT, remote TEXT
+    );
+    CREATE TABLE webhook_queue (
+        id INTEGER PRIMARY KEY, webhook TEXT NOT NULL, rule TEXT NOT NULL, event_id TEXT NOT NULL,
+        body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+        next_epoch REAL NOT NULL,
+        last_error TEXT, created_epoch REAL NOT NULL, updated_epoch REAL NOT NULL
+    );
+    CREATE INDEX webhook_due ON webhook_queue (state, next_epoch);
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection, label: str) -> int:
+    """Apply the migrations the database lacks, each in its own transaction; returns the schema version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = int(row[0] or 0)
+    if current > len(MIGRATIONS):
+        raise RuntimeError(f"database schema {current} is newer than this aggregator ({len(MIGRATIONS)})")
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        log.info("migrating %s to schema version %d", label, version)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return len(MIGRATIONS)

@@ -1,0 +1,118 @@
+"""The writer thread: acknowledges only committed messages, retries failed batches, and announces an
+event once, with its snapshot when the snapshot is on its way."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_central_support import make_event, wait_for
+
+from central.config import HealthSettings
+from central.health import HealthMonitor
+from central.ingest import Ack, EventItem, Item, SnapshotItem, event_row
+from central.live import LiveHub
+from central.store import EventRow, Store
+from central.writer import Writer
+
+JPEG = b"\xff\xd8 writer test \xff\xd9"
+
+
+class RecordingHub(LiveHub):
+    """A hub with one pretend client that records what would be sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def client_count(self) -> int:
+        return 1
+
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        self.sent.append((name, data))
+
+
+def _writer(
+    store: Store, hub: LiveHub, acks: list[Ack], wait_s: float = 1.0
+) -> tuple[Writer, queue.Queue[Item]]:
+    inbox: queue.Queue[Item] = queue.Queue()
+    health = HealthMonitor(HealthSettings(), "Asia/Ho_Chi_Minh")
+    writer = Writer(store, inbox, hub, health, forwarder=None, ack=acks.extend, snapshot_wait_s=wait_s)
+    return writer, inbox
+
+
+def _item(payload: dict[str, Any], mid: int) -> EventItem:
+    return EventItem(event_row(payload, time.time(), time.time()), Ack(1, mid, 1))
+
+
+def test_failed_batch_is_retried_and_acknowledged_only_after_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+    acks: list[Ack] = []
+    writer, inbox = _writer(store, RecordingHub(), acks)
+    real = store.insert_events
+    calls = [0]
+
+    def flaky(rows: list[EventRow]) -> list[EventRow]:
+        calls[0] += 1
+        if calls[0] == 1:
+            assert acks == []  # nothing acknowledged before the commit
+            raise sqlite3.OperationalError("database is locked")
+        return real(rows)
+
+    monkeypatch.setattr(store, "insert_events", flaky)
+    inbox.put(_item(make_event(1), 11))
+    inbox.put(_item(make_event(2), 12))
+    writer.start()
+    wait_for(lambda: writer.stored_events == 2, 5)
+    writer.stop()
+    assert [a.mid for a in acks] == [11, 12] and writer.errors == 1 and store.count_events() == 2
+    store.close()
+
+
+def test_event_waits_for_its_snapshot_and_is_announced_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+    hub = RecordingHub()
+    writer, inbox = _writer(store, hub, [], wait_s=5.0)
+    payload = make_event(1)
+    sha = hashlib.sha256(JPEG).hexdigest()
+    payload["snapshot"] = {"topic": "t", "sha256": sha, "bytes": len(JPEG)}
+    plain = make_event(2)
+    writer.start()
+    inbox.put(_item(payload, 1))
+    inbox.put(_item(plain, 2))
+    wait_for(lambda: len(hub.sent) == 1, 5)
+    assert hub.sent[0][1]["event_id"] == plain["event_id"]  # no snapshot expected: announced at once
+    time.sleep(0.2)
+    assert len(hub.sent) == 1  # the other one waits for its JPEG
+    inbox.put(SnapshotItem(payload["event_id"], JPEG, time.time(), None))
+    wait_for(lambda: len(hub.sent) == 2, 5)
+    name, data = hub.sent[1]
+    assert name == "event" and data["event_id"] == payload["event_id"]
+    assert data["snapshot_url"] == f"/api/snapshots/{sha}.jpg"
+    time.sleep(0.2)
+    assert len(hub.sent) == 2
+    writer.stop()
+    store.close()
+
+
+def test_event_whose_snapshot_never_comes_is_announced_after_the_wait(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+    hub = RecordingHub()
+    writer, inbox = _writer(store, hub, [], wait_s=0.3)
+    payload = make_event(1)
+    payload["snapshot"] = {"topic": "t", "sha256": "a" * 64, "bytes": 10}
+    writer.start()
+    start = time.monotonic()
+    inbox.put(_item(payload, 1))
+    wait_for(lambda: len(hub.sent) == 1, 5)
+    assert time.monotonic() - start >= 0.3 and hub.sent[0][1]["snapshot_url"] is None
+    writer.stop()
+    store.close()
