@@ -1,10 +1,11 @@
 """ByteTrack-style multi-object tracker: stable ids per camera from per-frame detections.
 
 Why our own and not a library: the well-known implementations either pull dependencies that do not belong
-on a Raspberry Pi edge node (ByteTrack's reference code needs `lap`, `cython_bbox`, `scipy` and `torch`;
-motpy/SORT ports need `scipy` or `filterpy`) or keep their id counter at class level (norfair, the roboflow
-trackers, ByteTrack's `BaseTrack._count`), so every camera of a node shares one id sequence and a test run
-changes the ids of the next. This module is a compact re-implementation with numpy only:
+on a Raspberry Pi edge node (ByteTrack's reference code imports `torch`, `lap`, `cython_bbox` and `scipy`;
+SORT and motpy need `filterpy` and `scipy`) or keep an id counter at class level (ByteTrack's
+`BaseTrack._count`, older supervision releases, norfair's global ids), so the cameras of a node share one
+id sequence and one test run changes the ids of the next. This module is a compact re-implementation
+with numpy only:
 
 - Two-stage association as in ByteTrack (Zhang et al., 2022): high-score detections are matched to all
   confirmed tracks (also those lost for a moment), then the low-score detections to the tracks still
@@ -21,7 +22,9 @@ changes the ids of the next. This module is a compact re-implementation with num
 - The class of a track is the majority of its detections weighted by score (a van seen five times as car
   and once as truck stays a car); the vote is bounded so a long-lived track can still change its mind.
 - A confirmed track that finds no detection for longer than `max_age_s` ends; its id is reported once in
-  `Tracks.ended` so rules can forget it.
+  `Tracks.ended` so rules can forget it. Ages are frame time, not update counts: when the motion gate
+  skips the detector for a while, a track that is not found at the next run after more than `max_age_s`
+  ends at that run. A clock that goes back (a looping file) ends every track.
 """
 
 from __future__ import annotations
@@ -192,10 +195,15 @@ class Tracker:
         cfg = self.settings
         kf = cfg.kalman
         dt = 0.0 if self._last_t is None else t - self._last_t
+        restarted = np.zeros(0, np.int64)
         if dt < 0.0:
-            log.warning("tracker: frame time went back by %.3f s; predicting no motion", -dt)
+            # A looping file or a restarted source: ages measured against the old clock would never
+            # expire, so every track ends here and tracking starts afresh (ids keep counting up).
+            log.warning("tracker: frame time went back by %.3f s; ending all tracks", -dt)
+            restarted = self.reset().ended
+            dt = 0.0
         # A prediction further than the lost-track buffer only spreads boxes over the picture.
-        dt = min(max(dt, 0.0), max(cfg.max_age_s, 1e-3))
+        dt = min(dt, max(cfg.max_age_s, 1e-3))
         self._last_t = t
 
         tab = self._table
@@ -236,7 +244,7 @@ class Tracker:
 
         # Tentative tracks must be matched in every frame; confirmed ones may wait max_age_s.
         expired = confirmed & ~track_taken & (t - tab.last_seen > cfg.max_age_s)
-        ended = tab.ids[expired]
+        ended = np.concatenate([restarted, tab.ids[expired]])
         keep = ~expired & (confirmed | track_taken)
         tab.active = track_taken
         tab = tab.take(keep)

@@ -88,7 +88,7 @@ say "-- models"
 if [ -n "$MODELS_DIR" ]; then
   shopt -s nullglob
   for model in "$MODELS_DIR"/*.onnx "$MODELS_DIR"/*.card.json; do
-    install_file "$model" "$DATA_DIR/models/$(basename "$model")" 0640 "root:$SERVICE_GROUP" || true
+    install_file "$model" "$DATA_DIR/models/$(basename "$model")" 0640 "root:$SERVICE_GROUP"
   done
   shopt -u nullglob
 fi
@@ -98,16 +98,18 @@ fi
 
 say "-- configuration"
 CONFIG="$ETC_DIR/edge/$NODE.yaml"
-if install_config_once "$TEMPLATE" "$CONFIG" 0640 "root:$SERVICE_GROUP" "s/^node_id:.*/node_id: $NODE/"; then
+install_config_once "$TEMPLATE" "$CONFIG" 0640 "root:$SERVICE_GROUP" "s/^node_id:.*/node_id: $NODE/"
+if [ "$WROTE" = 1 ]; then
   say "note: edit $CONFIG (cameras, lines, zones, broker), then: systemctl restart roadwatch-edge@$NODE"
 fi
 ensure_env_file "$ETC_DIR/$NODE.env" \
   "# Secrets of edge node $NODE, read by systemd (roadwatch-edge@$NODE) and never by the YAML itself." \
   "# The config names them, e.g. mqtt.password: {env: ROADWATCH_MQTT_PASSWORD}" \
-  "#ROADWATCH_MQTT_PASSWORD=" || true
+  "#ROADWATCH_MQTT_PASSWORD="
 
 say "-- systemd"
-install_file "$REPO_DIR/systemd/roadwatch-edge@.service" "$UNIT_DIR/roadwatch-edge@.service" 0644 root:root || true
+ensure_dir "$UNIT_DIR" 0755 root:root
+install_file "$REPO_DIR/systemd/roadwatch-edge@.service" "$UNIT_DIR/roadwatch-edge@.service" 0644 root:root
 daemon_reload
 enable_and_start "roadwatch-edge@$NODE.service" "$VENV_DIR/bin/roadwatch-edge" check "$CONFIG"
 

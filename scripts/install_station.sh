@@ -69,10 +69,12 @@ new_password() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; 
 # mosquitto_passwd -U hashes a "user:password" file in place.
 add_broker_user() {  # add_broker_user USER PASSWORD
   local file="$ROOT$MQ_PASSWD"
+  WROTE=0
   if [ -f "$file" ] && grep -q "^$1:" "$file"; then
     say "ok: broker user $1 exists"
-    return 1
+    return 0
   fi
+  WROTE=1
   MQ_CHANGED=1
   if [ "$DRY_RUN" = 1 ]; then
     say "would: add broker user $1 to $MQ_PASSWD (salted hash via mosquitto_passwd -U)"
@@ -86,7 +88,6 @@ add_broker_user() {  # add_broker_user USER PASSWORD
   { [ -f "$file" ] && cat "$file"; cat "$tmp"; } >"$file.new"
   rm -f "$tmp"
   act mv "$file.new" "$file"
-  return 0
 }
 
 # The aggregator's broker password: the one already in central.env, or a new one written there.
@@ -151,8 +152,9 @@ install_venv central
 
 say "-- aggregator configuration"
 CONFIG="$ETC_DIR/central.yaml"
-if install_config_once "$REPO_DIR/configs/central.example.yaml" "$CONFIG" 0640 "root:$SERVICE_GROUP" \
-  "s/^\(  username:\) central\$/\1 $AGGREGATOR_USER/"; then
+install_config_once "$REPO_DIR/configs/central.example.yaml" "$CONFIG" 0640 "root:$SERVICE_GROUP" \
+  "s/^\(  username:\) central\$/\1 $AGGREGATOR_USER/"
+if [ "$WROTE" = 1 ]; then
   say "note: edit $CONFIG (accounts, forwarding, http), then: systemctl restart roadwatch-central"
 fi
 AGG_PASSWORD="$(aggregator_password)"
@@ -160,20 +162,23 @@ ensure_env_file "$ETC_DIR/central.env" \
   "# Secrets of roadwatch-central, read by systemd; central.yaml names them ({env: ...})." \
   "$PASSWORD_VAR=$AGG_PASSWORD" \
   "# Webhook signing keys named in central.yaml (forwarding.webhooks.*.secret), e.g.:" \
-  "#ROADWATCH_WEBHOOK_SECRET=" || true
+  "#ROADWATCH_WEBHOOK_SECRET="
 
 if [ "$WITH_BROKER" = 1 ]; then
   say "-- broker"
   ensure_dir "$MQ_DIR/conf.d" 0755 root:root
-  install_file "$REPO_DIR/configs/mosquitto/mosquitto.conf" "$MQ_CONF" 0644 root:root && MQ_CHANGED=1
-  install_file "$REPO_DIR/configs/mosquitto/acl" "$MQ_ACL" 0644 root:root && MQ_CHANGED=1
-  add_broker_user "$AGGREGATOR_USER" "$AGG_PASSWORD" || true
+  install_file "$REPO_DIR/configs/mosquitto/mosquitto.conf" "$MQ_CONF" 0644 root:root
+  [ "$WROTE" = 0 ] || MQ_CHANGED=1
+  install_file "$REPO_DIR/configs/mosquitto/acl" "$MQ_ACL" 0644 root:root
+  [ "$WROTE" = 0 ] || MQ_CHANGED=1
+  add_broker_user "$AGGREGATOR_USER" "$AGG_PASSWORD"
   ensure_dir "$ETC_DIR/nodes" 0700 root:root
   for node in "${NODES[@]}"; do
     secret="$ETC_DIR/nodes/$node.mqtt-password"
     password="$( [ -f "$ROOT$secret" ] && cat "$ROOT$secret" || new_password )"
-    if add_broker_user "$node" "$password"; then
-      ensure_env_file "$secret" "$password" || true
+    add_broker_user "$node" "$password"
+    if [ "$WROTE" = 1 ]; then
+      ensure_env_file "$secret" "$password"
       say "note: node $node: copy $secret to the node, e.g. as ROADWATCH_MQTT_PASSWORD in /etc/roadwatch/$node.env"
     fi
   done
@@ -191,7 +196,8 @@ if [ "$WITH_BROKER" = 1 ]; then
 fi
 
 say "-- systemd"
-install_file "$REPO_DIR/systemd/roadwatch-central.service" "$UNIT_DIR/roadwatch-central.service" 0644 root:root || true
+ensure_dir "$UNIT_DIR" 0755 root:root
+install_file "$REPO_DIR/systemd/roadwatch-central.service" "$UNIT_DIR/roadwatch-central.service" 0644 root:root
 daemon_reload
 enable_and_start roadwatch-central.service "$VENV_DIR/bin/roadwatch-central" check "$CONFIG"
 

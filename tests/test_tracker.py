@@ -184,6 +184,16 @@ def test_reset_ends_tracks_and_keeps_ids_unique() -> None:
     assert out[-1].track_ids.tolist() == [2]
 
 
+def test_time_going_back_ends_tracks_once() -> None:
+    """A looping file restarts its clock: old tracks end at once instead of never expiring."""
+    tracker = Tracker()
+    run(tracker, [dets((box_at(100, 100), 0.9, CAR))] * 5, t0=30.0)
+    out = run(tracker, [dets((box_at(400, 300), 0.9, CAR))] * 3, t0=0.0)
+    assert out[0].ended.tolist() == [1]
+    assert [o.ended.size for o in out[1:]] == [0, 0]
+    assert out[-1].track_ids.tolist() == [2]
+
+
 def test_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="low_score"):
         TrackerSettings(high_score=0.3, low_score=0.5)

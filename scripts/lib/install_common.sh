@@ -100,27 +100,34 @@ ensure_dir() {  # ensure_dir PATH MODE OWNER[:GROUP]
   act install -d -m "$2" -o "${3%%:*}" -g "${3##*:}" "$path"
 }
 
+# The helpers below set WROTE=1 when they (would) write, and always return 0: a status used as "changed"
+# would put callers in an `if`/`||` context, where bash ignores `set -e` and a failed step would go unseen.
+WROTE=0
+
 # Copy SRC to DEST when DEST is missing or different; keep a dated copy of a replaced file.
 install_file() {  # install_file SRC DEST MODE OWNER:GROUP
   local src="$1" dest="$ROOT$2"
+  WROTE=0
   if [ -f "$dest" ] && cmp -s "$src" "$dest"; then
     say "ok: $2 up to date"
-    return 1
+    return 0
   fi
+  WROTE=1
   if [ -f "$dest" ]; then
     act cp -p "$dest" "$dest.bak-$(date +%Y%m%d%H%M%S)"
   fi
   act install -m "$3" -o "${4%%:*}" -g "${4##*:}" "$src" "$dest"
-  return 0
 }
 
 # Install SRC as DEST only when DEST does not exist: configs belong to the technician once installed.
 install_config_once() {  # install_config_once SRC DEST MODE OWNER:GROUP [sed-expression]
   local src="$1" dest="$ROOT$2"
+  WROTE=0
   if [ -e "$dest" ]; then
     say "ok: keeping existing $2"
-    return 1
+    return 0
   fi
+  WROTE=1
   if [ -n "${5:-}" ]; then
     if [ "$DRY_RUN" = 1 ]; then
       say "would: install $src as $2 (mode $3, owner $4) with sed '$5'"
@@ -134,17 +141,18 @@ install_config_once() {  # install_config_once SRC DEST MODE OWNER:GROUP [sed-ex
   else
     act install -m "$3" -o "${4%%:*}" -g "${4##*:}" "$src" "$dest"
   fi
-  return 0
 }
 
 # A root-only environment file for secrets (systemd reads it before dropping privileges).
 ensure_env_file() {  # ensure_env_file DEST "LINE" ...
   local name="$1" dest="$ROOT$1"
   shift
+  WROTE=0
   if [ -e "$dest" ]; then
     say "ok: keeping existing $name"
-    return 1
+    return 0
   fi
+  WROTE=1
   CHANGED=1
   if [ "$DRY_RUN" = 1 ]; then
     say "would: write $name (mode 0600, root) with ${#} line(s)"
@@ -152,7 +160,6 @@ ensure_env_file() {  # ensure_env_file DEST "LINE" ...
   fi
   say "+ write $name (mode 0600)"
   (umask 077 && printf '%s\n' "$@" >"$dest")
-  return 0
 }
 
 # The virtualenv under /opt/roadwatch with the project and the EXTRA dependency group.
@@ -173,7 +180,7 @@ install_venv() {  # install_venv EXTRA
   # Not editable: the checkout may be deleted after the install.
   act "$ROOT$VENV_DIR/bin/python" -m pip install "${pip_args[@]}" --upgrade "$REPO_DIR[$extra]"
   if [ -f "$REPO_DIR/README.md" ]; then
-    install_file "$REPO_DIR/README.md" "$OPT_DIR/README.md" 0644 root:root || true
+    install_file "$REPO_DIR/README.md" "$OPT_DIR/README.md" 0644 root:root
   fi
 }
 
