@@ -9,7 +9,6 @@ because one bad publisher must never stop ingest for everybody else.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -266,13 +265,6 @@ def validate_snapshot(topic: Topic, payload: bytes) -> bytes | Rejection:
     return payload
 
 
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def iso_from_epoch(ts: float) -> str:
+    """UTC ISO 8601 with milliseconds and Z, the contract's timestamp format."""
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -30,6 +30,8 @@ from central.writer import Writer
 
 log = logging.getLogger(__name__)
 
+SUMMARY_INTERVAL_S = 60.0
+
 
 class Aggregator:
     """One running aggregator; `start()` the background parts, `serve()` the HTTP API (blocking)."""
@@ -101,11 +103,26 @@ class Aggregator:
         return out
 
     def _checkpoints(self) -> None:
+        """WAL checkpoints every second and a summary log line every minute, beside the writer."""
+        next_summary = time.monotonic() + SUMMARY_INTERVAL_S
+        stored_before = 0
         while not self._stopping.wait(1.0):
             try:
                 self.store.checkpoint()
             except Exception:  # a worker loop logs and goes on
                 log.exception("WAL checkpoint failed")
+            if time.monotonic() >= next_summary:
+                next_summary += SUMMARY_INTERVAL_S
+                stored = self.writer.stored_events
+                counts = self.counters.snapshot()
+                log.info(
+                    "last minute: %d events stored; queue %d; rejected so far %s; mqtt %s",
+                    stored - stored_before,
+                    self.inbox.qsize(),
+                    counts["rejected"] or "none",
+                    "connected" if self.ingest.connected.is_set() else "DISCONNECTED",
+                )
+                stored_before = stored
 
     def start(self) -> None:
         self._checkpointer.start()

@@ -151,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from edge.outbox import Outbox
         from edge.publisher import OutboxSink, Publisher
 
-        outbox = Outbox(cfg.outbox.path, cfg.outbox)
+        outbox = Outbox(cfg.outbox.path, cfg.outbox, topic_prefix=cfg.mqtt.topic_prefix)
         publisher = Publisher(cfg.node_id, cfg.mqtt, outbox)
         sinks.append(OutboxSink(outbox, publisher))
         publisher.start()

@@ -11,7 +11,7 @@
 # Re-running is safe: existing configs, secrets and data are never overwritten; --upgrade reinstalls
 # the Python package into the existing virtualenv and refreshes the unit, then restarts the node.
 set -euo pipefail
-# shellcheck source=lib/install_common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/install_common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/install_common.sh"
 
 usage() {
@@ -110,7 +110,7 @@ ensure_env_file "$ETC_DIR/$NODE.env" \
 say "-- systemd"
 ensure_dir "$UNIT_DIR" 0755 root:root
 install_file "$REPO_DIR/systemd/roadwatch-edge@.service" "$UNIT_DIR/roadwatch-edge@.service" 0644 root:root
-daemon_reload
-enable_and_start "roadwatch-edge@$NODE.service" "$VENV_DIR/bin/roadwatch-edge" check "$CONFIG"
+[ "$WROTE" = 0 ] || daemon_reload
+enable_and_start "roadwatch-edge@$NODE.service" "$ETC_DIR/$NODE.env" "$VENV_DIR/bin/roadwatch-edge" check "$CONFIG"
 
 say "== done. Logs: journalctl -u roadwatch-edge@$NODE -f    Status: systemctl status roadwatch-edge@$NODE"

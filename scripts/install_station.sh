@@ -13,7 +13,7 @@
 # Without certificates, a private CA and a server certificate for --broker-name are made (ca.crt goes to
 # the nodes). Re-running is safe: existing configs, passwords, certificates and data are kept.
 set -euo pipefail
-# shellcheck source=lib/install_common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/install_common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/install_common.sh"
 
 usage() {
@@ -175,7 +175,7 @@ if [ "$WITH_BROKER" = 1 ]; then
   ensure_dir "$ETC_DIR/nodes" 0700 root:root
   for node in "${NODES[@]}"; do
     secret="$ETC_DIR/nodes/$node.mqtt-password"
-    password="$( [ -f "$ROOT$secret" ] && cat "$ROOT$secret" || new_password )"
+    if [ -f "$ROOT$secret" ]; then password="$(cat "$ROOT$secret")"; else password="$(new_password)"; fi
     add_broker_user "$node" "$password"
     if [ "$WROTE" = 1 ]; then
       ensure_env_file "$secret" "$password"
@@ -198,7 +198,7 @@ fi
 say "-- systemd"
 ensure_dir "$UNIT_DIR" 0755 root:root
 install_file "$REPO_DIR/systemd/roadwatch-central.service" "$UNIT_DIR/roadwatch-central.service" 0644 root:root
-daemon_reload
-enable_and_start roadwatch-central.service "$VENV_DIR/bin/roadwatch-central" check "$CONFIG"
+[ "$WROTE" = 0 ] || daemon_reload
+enable_and_start roadwatch-central.service "$ETC_DIR/central.env" "$VENV_DIR/bin/roadwatch-central" check "$CONFIG"
 
 say "== done. Logs: journalctl -u roadwatch-central -f    Broker: journalctl -u mosquitto -f"

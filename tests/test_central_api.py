@@ -57,7 +57,7 @@ def app_client(store: Store) -> Iterator[httpx.Client]:
     ]
     tokens = [ApiToken(name="reports", role="viewer", token_hash=hash_token(TOKEN))]
     auth = Authenticator(accounts, tokens, 3600, max_failures=3, window_s=60)
-    app = create_app(store, auth, LiveHub(), http=HttpSettings())
+    app = create_app(store, auth, LiveHub(), http=HttpSettings(), heartbeat_s=0.3)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -303,6 +303,18 @@ def test_dashboard_index_is_served_with_a_strict_content_policy(app_client: http
     assert r.status_code == 200 and "text/html" in r.headers["content-type"] and "<" in r.text
     assert "script-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+
+
+def test_live_feed_sends_heartbeats_and_takes_the_cookie(app_client: httpx.Client) -> None:
+    token = _login(app_client, "viewer")["Authorization"].removeprefix("Bearer ")
+    app_client.cookies.set("rw_session", token)
+    with app_client.stream("GET", "/api/stream") as stream:
+        assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert [next(lines) for _ in range(2)] == ["retry: 2000", ": connected"]
+        start = time.monotonic()
+        assert next(line for line in lines if line) == ": heartbeat"
+        assert 0.2 < time.monotonic() - start < 2.0
 
 
 @pytest.mark.integration

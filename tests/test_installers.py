@@ -303,16 +303,29 @@ def test_help_and_syntax(tmp_path: Path, script: Path) -> None:
 # --- real runs into a scratch root ----------------------------------------------------------------------------
 
 
-def real_run(script: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run for real into `root` as the current user, with apt-get, useradd, systemctl stubbed and logged."""
+SHIMS = {
+    "apt-get": "exit 0",
+    "useradd": "exit 0",
+    "mosquitto_sub": "exit 0",  # stands for the mosquitto-clients package, which the tests do not need
+    # Units are enabled and running when FAKE_ACTIVE=1; other systemctl calls succeed.
+    "systemctl": 'case "$1" in is-enabled|is-active) [ "${FAKE_ACTIVE:-0}" = 1 ] && exit 0; exit 1;; esac; exit 0',
+    # The config check: record which secret it saw instead of switching user and running it.
+    "runuser": 'echo "  saw ROADWATCH_MQTT_PASSWORD=${ROADWATCH_MQTT_PASSWORD:-}" >> "$LOG"; exit 0',
+}
+
+
+def real_run(
+    script: Path, root: Path, *args: str, systemd: bool = False, active: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run for real into `root` as the current user; apt-get, useradd, systemctl and runuser are logged stubs."""
     if os.geteuid() != 0:
         pytest.skip("a real install sets file owners: run as root")
     shims = root.parent / "shims"
     shims.mkdir(exist_ok=True)
-    # mosquitto_sub stands for the mosquitto-clients package, which the tests do not need.
-    for name, code in (("apt-get", 0), ("useradd", 0), ("systemctl", 1), ("runuser", 1), ("mosquitto_sub", 0)):
+    for name, body in SHIMS.items():
         shim = shims / name
-        shim.write_text(f'#!/bin/sh\necho "{name} $*" >> "{root.parent}/shims.log"\nexit {code}\n', encoding="utf-8")
+        shim.write_text(f'#!/bin/sh\nLOG="{root.parent}/shims.log"\necho "{name} $*" >> "$LOG"\n{body}\n',
+                        encoding="utf-8")
         shim.chmod(0o755)
     env = {
         **os.environ,
@@ -320,6 +333,8 @@ def real_run(script: Path, root: Path, *args: str) -> subprocess.CompletedProces
         "ROADWATCH_ROOT": str(root),
         "ROADWATCH_SERVICE_USER": "root",
         "ROADWATCH_SERVICE_GROUP": "root",
+        "ROADWATCH_ASSUME_SYSTEMD": "1" if systemd else "0",
+        "FAKE_ACTIVE": "1" if active else "0",
     }
     # An existing virtualenv: the Python package install itself is pip's business, not tested here.
     lay_out(root, {"/opt/roadwatch/venv/bin/python": "#!/bin/sh\n"}, executable=("/opt/roadwatch/venv/bin/python",))
@@ -354,10 +369,34 @@ def test_edge_real_install_then_rerun_changes_nothing(tmp_path: Path) -> None:
     assert not any(ln.startswith("+ ") for ln in second.stdout.splitlines()), second.stdout
     assert snapshot(root) == before
 
+    # With systemd: enable, check the config as the service would see it (secrets from the env file), start.
+    env_file.write_text("ROADWATCH_MQTT_PASSWORD=from-env-file\n", encoding="utf-8")
+    third = real_run(EDGE, root, "--node", "gate1", systemd=True)
+    assert third.returncode == 0, third.stderr
+    assert (tmp_path / "shims.log").read_text(encoding="utf-8").splitlines() == [
+        "systemctl daemon-reload",
+        "systemctl is-enabled --quiet roadwatch-edge@gate1.service",
+        "systemctl enable roadwatch-edge@gate1.service",  # a change: restart without asking is-active
+        "runuser -u root -- /opt/roadwatch/venv/bin/roadwatch-edge check /etc/roadwatch/edge/gate1.yaml",
+        "  saw ROADWATCH_MQTT_PASSWORD=from-env-file",
+        "systemctl restart roadwatch-edge@gate1.service",
+    ]
+
+    # Enabled, running, nothing changed: a re-run leaves the node alone (no reload, no restart).
+    (tmp_path / "shims.log").unlink()
+    fourth = real_run(EDGE, root, "--node", "gate1", systemd=True, active=True)
+    assert fourth.returncode == 0, fourth.stderr
+    assert "ok: roadwatch-edge@gate1.service running, nothing changed" in fourth.stdout.splitlines()
+    assert (tmp_path / "shims.log").read_text(encoding="utf-8").splitlines() == [
+        "systemctl is-enabled --quiet roadwatch-edge@gate1.service",
+        "systemctl is-active --quiet roadwatch-edge@gate1.service",
+    ]
+
 
 def _login(host: str, port: int, user: str, password: str) -> int:
     """The CONNACK reason code the broker gives this account (0: accepted)."""
-    from paho.mqtt.client import CallbackAPIVersion, Client
+    from paho.mqtt.client import Client
+    from paho.mqtt.enums import CallbackAPIVersion
 
     codes: list[int] = []
     done = threading.Event()
@@ -393,8 +432,8 @@ def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Pa
     passwd = etc / "mosquitto/roadwatch.passwd"
     env_file = etc / "roadwatch/central.env"
     node_secret = etc / "roadwatch/nodes/gate1.mqtt-password"
-    agg_password = [ln.split("=", 1)[1] for ln in env_file.read_text(encoding="utf-8").splitlines()
-                    if ln.startswith("ROADWATCH_CENTRAL_MQTT_PASSWORD=")][0]
+    env_lines = env_file.read_text(encoding="utf-8").splitlines()
+    agg_password = next(ln.split("=", 1)[1] for ln in env_lines if ln.startswith("ROADWATCH_CENTRAL_MQTT_PASSWORD="))
     node_password = node_secret.read_text(encoding="utf-8").strip()
     assert mode(env_file) == 0o600 and mode(node_secret) == 0o600 and mode(passwd) == 0o600
     users = dict(ln.split(":", 1) for ln in passwd.read_text(encoding="utf-8").splitlines())

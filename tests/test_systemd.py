@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import require
+from conftest import Broker, require
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = REPO / "systemd"
@@ -285,3 +286,45 @@ def test_edge_bad_config_exits_2_so_systemd_does_not_restart(tmp_path: Path) -> 
     )
     assert run.returncode == 2
     assert f"{config}:" in run.stderr
+
+
+@pytest.mark.integration
+def test_central_notifies_ready_watchdog_and_stopping(
+    tmp_path: Path, broker: Broker, notify_receiver: NotifyReceiver
+) -> None:
+    """The aggregator says READY=1 once HTTP listens, feeds a 2 s watchdog while idle, STOPPING=1 on SIGTERM."""
+    config = tmp_path / "central.yaml"
+    config.write_text(
+        f"""\
+mqtt: {{host: {broker.host}, port: {broker.port}, client_id: notify-test}}
+store: {{url: "sqlite:///{tmp_path}/central.sqlite", snapshots_dir: "{tmp_path}/snapshots"}}
+http: {{host: 127.0.0.1, port: 0}}
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify_receiver.path), "WATCHDOG_USEC": "2000000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "central", "run", str(config)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            kinds = [m.splitlines()[0] for m in notify_receiver.messages]
+            if "READY=1" in kinds and kinds[kinds.index("READY=1"):].count("WATCHDOG=1") >= 2:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    time.sleep(0.3)
+    kinds = [m.splitlines()[0] for m in notify_receiver.messages]
+    assert kinds.count("READY=1") == 1, kinds
+    assert kinds[kinds.index("READY=1"):].count("WATCHDOG=1") >= 2, kinds  # pings keep coming while idle
+    assert kinds[-1] == "STOPPING=1", kinds

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from conftest import require, shared_file
 
 from edge.config import ModelSettings
+from edge.detector import Detector
 from edge.records import Tracks
 from edge.tracker import Tracker
 
@@ -94,9 +96,6 @@ def test_annotation_is_well_formed() -> None:
 
 @pytest.mark.parametrize("model", sorted(BOUNDS))
 def test_tracker_keeps_ids_of_annotated_people(model: str, shared_dir: Path, vtest_path: Path) -> None:
-    cv2 = pytest.importorskip("cv2")
-    from edge.detector import Detector
-
     model_path = shared_file(shared_dir, f"models/{model}.onnx")
     data = load_annotation()
     wanted: dict[int, list[tuple[str, int, int]]] = {}
@@ -113,7 +112,7 @@ def test_tracker_keeps_ids_of_annotated_people(model: str, shared_dir: Path, vte
         for index in range(data["last_frame"] + 1):
             ok, image = capture.read()
             require(ok, f"{vtest_path}: cannot decode frame {index}")
-            detections = detector.detect(image, min_score=DETECTOR_FLOOR)
+            detections = detector.detect(np.asarray(image, dtype=np.uint8), min_score=DETECTOR_FLOOR)
             t0 = time.perf_counter()
             tracks = tracker.update(detections, index / FPS)
             track_s += time.perf_counter() - t0

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables set here are read by the scripts that source this file
 # Shared steps of scripts/install_edge.sh and scripts/install_station.sh (sourced, not run).
 #
 # Every step looks at the machine first and only acts when something is missing or different, so a re-run
@@ -178,7 +180,7 @@ install_venv() {  # install_venv EXTRA
   fi
   act "$ROOT$VENV_DIR/bin/python" -m pip install "${pip_args[@]}" --upgrade pip
   # Not editable: the checkout may be deleted after the install.
-  act "$ROOT$VENV_DIR/bin/python" -m pip install "${pip_args[@]}" --upgrade "$REPO_DIR[$extra]"
+  act "$ROOT$VENV_DIR/bin/python" -m pip install "${pip_args[@]}" --upgrade "${REPO_DIR}[$extra]"
   if [ -f "$REPO_DIR/README.md" ]; then
     install_file "$REPO_DIR/README.md" "$OPT_DIR/README.md" 0644 root:root
   fi
@@ -197,10 +199,11 @@ daemon_reload() {
   fi
 }
 
-# Enable a unit; (re)start it when its config check passes, else say how to finish.
-enable_and_start() {  # enable_and_start UNIT CHECK-COMMAND...
-  local unit="$1"
-  shift
+# Enable a unit; (re)start it when its config check passes, else say how to finish. The check runs as the
+# service user with the unit's environment file, so secrets named in the config resolve as in the service.
+enable_and_start() {  # enable_and_start UNIT ENV-FILE CHECK-COMMAND...
+  local unit="$1" env_file="$ROOT$2"
+  shift 2
   if ! systemd_running; then
     say "note: systemd is not running here; enable later with: systemctl enable --now $unit"
     return
@@ -218,7 +221,7 @@ enable_and_start() {  # enable_and_start UNIT CHECK-COMMAND...
     say "would: check the config ($*) and (re)start $unit if it passes"
     return
   fi
-  if runuser -u "$SERVICE_USER" -- "$@"; then
+  if (if [ -f "$env_file" ]; then set -a; . "$env_file"; set +a; fi; runuser -u "$SERVICE_USER" -- "$@"); then
     act systemctl restart "$unit"
   else
     warn "config check failed: edit it, then run: systemctl restart $unit"
