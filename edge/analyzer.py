@@ -125,12 +125,14 @@ class CameraAnalyzer:
         dets = Detections.empty()
         if run:
             raw = self.detector.detect(frame.image, self.min_score)
-            dets = self.class_filter.apply(raw)
+            candidates = self.class_filter.apply(raw, floor=self.min_score)
+            thresholds = self.class_filter.thresholds(candidates)
+            dets = candidates[candidates.scores >= thresholds]
             c3 = time.perf_counter()
             times.detect_s += c3 - c2
             times.last_detect_ms = (c3 - c2) * 1000.0
             times.detector_runs += 1
-            self.tracks = self.tracker.update(dets, frame.t)
+            self.tracks = self.tracker.update(candidates, frame.t, thresholds)
             c4 = time.perf_counter()
             times.track_s += c4 - c3
             events.extend(self.rules.update(self.tracks, frame.t, frame.ts, frame.seq))

@@ -56,20 +56,31 @@ class ClassFilter:
         kept = self.min_scores[self.keep]
         return float(kept.min()) if kept.size else 1.0
 
-    def apply(self, dets: Detections) -> Detections:
-        """The detections this camera keeps, in their original order."""
+    def apply(self, dets: Detections, floor: float | None = None) -> Detections:
+        """The detections this camera keeps, in their original order.
+
+        With `floor`, boxes of kept classes and sizes down to that score are kept too (the tracker's
+        second association stage uses them); `thresholds` then tells which ones are confident.
+        """
         n_classes = self.keep.shape[0]
         known = (dets.class_ids >= 0) & (dets.class_ids < n_classes)
         ids = np.where(known, dets.class_ids, 0)
         areas = dets.areas
+        min_scores = self.min_scores[ids] if floor is None else np.minimum(self.min_scores[ids], floor)
         mask = (
             known
             & self.keep[ids]
-            & (dets.scores >= self.min_scores[ids])
+            & (dets.scores >= min_scores)
             & (areas >= self.min_area_px)
             & (areas <= self.max_area_px)
         )
         return dets[mask]
+
+    def thresholds(self, dets: Detections) -> FloatArray:
+        """Each detection's class threshold (for detections that passed `apply`)."""
+        ids = np.clip(dets.class_ids, 0, self.keep.shape[0] - 1)
+        out: FloatArray = self.min_scores[ids]
+        return out
 
 
 def filter_detections(

@@ -135,8 +135,15 @@ class _Table:
     @classmethod
     def empty(cls, n_classes: int = 1) -> _Table:
         return cls(
-            np.zeros((0, 8)), np.zeros((0, 4, 2, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64),
-            np.zeros(0), np.zeros(0, bool), np.zeros((0, 4)), np.zeros(0), np.zeros((0, n_classes)),
+            np.zeros((0, 8)),
+            np.zeros((0, 4, 2, 2)),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0),
+            np.zeros(0, bool),
+            np.zeros((0, 4)),
+            np.zeros(0),
+            np.zeros((0, n_classes)),
         )
 
     def __len__(self) -> int:
@@ -190,8 +197,12 @@ class Tracker:
         self._last_t = None
         return Tracks.empty(ended)
 
-    def update(self, dets: Detections, t: float) -> Tracks:
-        """Associate the detections of the frame at time `t` and return the confirmed tracks seen in it."""
+    def update(self, dets: Detections, t: float, thresholds: npt.NDArray[np.float32] | None = None) -> Tracks:
+        """Associate the detections of the frame at time `t` and return the confirmed tracks seen in it.
+
+        `thresholds` (one per detection) replaces `high_score` by the camera's per-class score
+        thresholds, so weaker boxes of the same classes still serve the second association stage.
+        """
         cfg = self.settings
         kf = cfg.kalman
         dt = 0.0 if self._last_t is None else t - self._last_t
@@ -214,7 +225,13 @@ class Tracker:
 
         det_boxes = dets.xyxy.astype(np.float64)
         scores = dets.scores.astype(np.float64)
-        high = scores >= cfg.high_score
+        if thresholds is None:
+            high = scores >= cfg.high_score
+            seed = scores >= cfg.new_track_score
+        else:  # a class threshold above high_score raises the bar; ByteTrack's margin for new tracks is kept
+            strong = np.maximum(thresholds.astype(np.float64), cfg.high_score)
+            high = scores >= strong
+            seed = scores >= strong + (cfg.new_track_score - cfg.high_score)
         low = (scores >= cfg.low_score) & ~high
         n_tracks, n_dets = len(tab), len(dets)
         track_taken = np.zeros(n_tracks, bool)
@@ -249,7 +266,7 @@ class Tracker:
         tab.active = track_taken
         tab = tab.take(keep)
 
-        new = ~det_taken & (scores >= cfg.new_track_score)
+        new = ~det_taken & seed
         if new.any():
             tab = tab.extend(self._start(dets[new], t))
         self._table = tab
@@ -295,8 +312,15 @@ class Tracker:
             ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
             self._next_id += n
         return _Table(
-            means, covs, ids, np.ones(n, np.int64), np.full(n, t), np.ones(n, bool),
-            dets.xyxy.astype(np.float64), dets.scores.astype(np.float64), votes,
+            means,
+            covs,
+            ids,
+            np.ones(n, np.int64),
+            np.full(n, t),
+            np.ones(n, bool),
+            dets.xyxy.astype(np.float64),
+            dets.scores.astype(np.float64),
+            votes,
         )
 
     def _report(self, ended: I64) -> Tracks:

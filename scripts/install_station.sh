@@ -167,8 +167,16 @@ ensure_env_file "$ETC_DIR/central.env" \
 if [ "$WITH_BROKER" = 1 ]; then
   say "-- broker"
   ensure_dir "$MQ_DIR/conf.d" 0755 root:root
-  install_file "$REPO_DIR/configs/mosquitto/mosquitto.conf" "$MQ_CONF" 0644 root:root
+  # Debian's own mosquitto.conf already sets persistence_location, and Mosquitto refuses a second one.
+  conf_src="$REPO_DIR/configs/mosquitto/mosquitto.conf"
+  if grep -qs '^persistence_location' "$ROOT$MQ_DIR/mosquitto.conf" && grep -q '^persistence_location' "$conf_src"; then
+    conf_tmp="$(mktemp)"
+    grep -v '^persistence_location' "$conf_src" >"$conf_tmp"
+    conf_src="$conf_tmp"
+  fi
+  install_file "$conf_src" "$MQ_CONF" 0644 root:root
   [ "$WROTE" = 0 ] || MQ_CHANGED=1
+  [ -z "${conf_tmp:-}" ] || rm -f "$conf_tmp"
   install_file "$REPO_DIR/configs/mosquitto/acl" "$MQ_ACL" 0644 root:root
   [ "$WROTE" = 0 ] || MQ_CHANGED=1
   add_broker_user "$AGGREGATOR_USER" "$AGG_PASSWORD"

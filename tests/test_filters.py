@@ -90,3 +90,17 @@ def test_empty_input_and_nothing_kept() -> None:
     nothing = ClassFilter.from_camera(camera(classes=["car"]), ("person",), 100, 100)
     assert nothing.min_score == 1.0
     assert len(nothing.apply(dets((0, 0.9, BOX)))) == 0
+
+
+def test_floor_keeps_weak_boxes_of_kept_classes_and_thresholds_tell_them_apart() -> None:
+    cf = ClassFilter.from_camera(camera(class_min_score={"car": 0.6}), COCO_NAMES, 1000, 1000)
+    d = dets(
+        (2, 0.3, (0, 0, 50, 50)),
+        (2, 0.7, (0, 0, 50, 50)),
+        (0, 0.3, (0, 0, 50, 50)),
+        (16, 0.9, (0, 0, 50, 50)),
+    )
+    assert len(cf.apply(d)) == 1  # only the confident car
+    weak = cf.apply(d, floor=0.1)
+    assert weak.class_ids.tolist() == [2, 2, 0]  # the dog stays out whatever its score
+    np.testing.assert_allclose(cf.thresholds(weak), [0.6, 0.6, 0.35])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Broker, free_port, mosquitto_binary
 
 REPO = Path(__file__).resolve().parents[1]
 EDGE = REPO / "scripts" / "install_edge.sh"
@@ -369,10 +370,16 @@ def test_edge_real_install_then_rerun_changes_nothing(tmp_path: Path) -> None:
     assert not any(ln.startswith("+ ") for ln in second.stdout.splitlines()), second.stdout
     assert snapshot(root) == before
 
-    # With systemd: enable, check the config as the service would see it (secrets from the env file), start.
+    # With systemd and an outdated unit: replace it, reload, enable, check the config as the service would
+    # see it (secrets from the env file), restart.
     env_file.write_text("ROADWATCH_MQTT_PASSWORD=from-env-file\n", encoding="utf-8")
+    unit.write_text("[Service]\n# an older version\n", encoding="utf-8")
     third = real_run(EDGE, root, "--node", "gate1", systemd=True)
     assert third.returncode == 0, third.stderr
+    assert unit.read_bytes() == (REPO / "systemd/roadwatch-edge@.service").read_bytes()
+    assert [p.read_text(encoding="utf-8") for p in unit.parent.glob("roadwatch-edge@.service.bak-*")] == [
+        "[Service]\n# an older version\n"
+    ]
     assert (tmp_path / "shims.log").read_text(encoding="utf-8").splitlines() == [
         "systemctl daemon-reload",
         "systemctl is-enabled --quiet roadwatch-edge@gate1.service",
@@ -393,8 +400,8 @@ def test_edge_real_install_then_rerun_changes_nothing(tmp_path: Path) -> None:
     ]
 
 
-def _login(host: str, port: int, user: str, password: str) -> int:
-    """The CONNACK reason code the broker gives this account (0: accepted)."""
+def _login(host: str, port: int, user: str, password: str, ca_file: Path | None = None) -> int:
+    """The CONNACK reason code the broker gives this account (0: accepted), over TLS with `ca_file`."""
     from paho.mqtt.client import Client
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -407,6 +414,9 @@ def _login(host: str, port: int, user: str, password: str) -> int:
 
     client = Client(CallbackAPIVersion.VERSION2, client_id=f"install-test-{user}")
     client.username_pw_set(user, password)
+    if ca_file is not None:
+        client.tls_set(ca_certs=str(ca_file))
+        client.tls_insecure_set(True)  # the certificate names broker.test; the chain is still verified
     client.on_connect = on_connect
     client.connect(host, port)
     client.loop_start()
@@ -418,14 +428,23 @@ def _login(host: str, port: int, user: str, password: str) -> int:
     return codes[0]
 
 
-def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Path) -> None:
-    from conftest import make_broker
+# /etc/mosquitto/mosquitto.conf as Debian's mosquitto package ships it.
+DEBIAN_MOSQUITTO_CONF = """\
+pid_file /run/mosquitto/mosquitto.pid
+persistence true
+persistence_location /var/lib/mosquitto/
+log_dest file /var/log/mosquitto/mosquitto.log
+include_dir /etc/mosquitto/conf.d
+"""
 
+
+def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Path) -> None:
     for tool in ("mosquitto_passwd", "openssl"):
         if not (shutil.which(tool) or Path("/usr/bin", tool).exists()):
             pytest.fail(f"{tool} is missing (installed with mosquitto / openssl)")
     root = tmp_path / "root"
     root.mkdir()
+    lay_out(root, {"/etc/mosquitto/mosquitto.conf": DEBIAN_MOSQUITTO_CONF})
     first = real_run(STATION, root, "--broker-name", "broker.test", "--add-node", "gate1")
     assert first.returncode == 0, first.stdout + first.stderr
     etc = root / "etc"
@@ -447,15 +466,38 @@ def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Pa
     assert verify.returncode == 0, verify.stderr
     assert mode(etc / "mosquitto/certs/server.key") == 0o600
 
-    # The broker, with the installed ACL and password file, lets both accounts in and no one else.
-    # `user root`: the scratch root lies under pytest's private tmp, which the mosquitto user cannot enter.
-    extra = f"user root\nallow_anonymous false\npassword_file {passwd}\nacl_file {etc}/mosquitto/roadwatch.acl\n"
-    broker = make_broker(tmp_path, extra)
-    broker.start()
+    # Debian's layout: its mosquitto.conf, then the installed conf.d file with the installed ACL, password
+    # file and certificates. Both accounts get in over loopback, a node over TLS, a wrong password not.
+    loopback, tls = free_port(), free_port()
+    run_dir = tmp_path / "broker"
+    (run_dir / "conf.d").mkdir(parents=True)
+    (run_dir / "conf.d/roadwatch.conf").write_text(
+        (etc / "mosquitto/conf.d/roadwatch.conf").read_text(encoding="utf-8")
+        .replace("/etc/mosquitto/", f"{etc}/mosquitto/")
+        .replace("listener 1883 127.0.0.1", f"listener {loopback} 127.0.0.1")
+        .replace("listener 8883", f"listener {tls} 127.0.0.1"),
+        encoding="utf-8",
+    )
+    main_conf = run_dir / "mosquitto.conf"
+    main_conf.write_text(
+        DEBIAN_MOSQUITTO_CONF.replace("/var/lib/mosquitto/", f"{run_dir}/")
+        .replace("log_dest file /var/log/mosquitto/mosquitto.log", "log_dest stderr")
+        .replace("pid_file /run/mosquitto/mosquitto.pid", "user root")  # pytest's tmp is private to root
+        .replace("/etc/mosquitto/conf.d", f"{run_dir}/conf.d"),
+        encoding="utf-8",
+    )
+    binary = mosquitto_binary()
+    assert binary is not None
+    broker = Broker(binary=binary, conf=main_conf, port=loopback, log=run_dir / "mosquitto.log")
     try:
-        assert _login(broker.host, broker.port, "aggregator", agg_password) == 0
-        assert _login(broker.host, broker.port, "gate1", node_password) == 0
-        assert _login(broker.host, broker.port, "gate1", "wrong") != 0
+        broker.start()
+    except TimeoutError:
+        pytest.fail((run_dir / "mosquitto.log").read_text(encoding="utf-8"))
+    try:
+        assert _login(broker.host, loopback, "aggregator", agg_password) == 0
+        assert _login(broker.host, loopback, "gate1", node_password) == 0
+        assert _login(broker.host, loopback, "gate1", "wrong") != 0
+        assert _login(broker.host, tls, "gate1", node_password, ca_file=etc / "roadwatch/ca/ca.crt") == 0
     finally:
         broker.stop()
 

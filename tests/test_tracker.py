@@ -225,3 +225,24 @@ def test_kalman_round_trip_and_no_inverse_update() -> None:
     assert np.all(ucovs[..., 0, 0] < covs[..., 0, 0])
     # Covariance blocks stay symmetric.
     np.testing.assert_allclose(ucovs[..., 0, 1], ucovs[..., 1, 0])
+
+
+@pytest.mark.parametrize(
+    ("score", "threshold", "starts"),
+    [
+        (0.65, None, True),  # default ByteTrack thresholds: 0.65 >= new_track_score 0.6
+        (0.65, 0.3, True),  # a lower class threshold never lowers the bar below high_score
+        (0.65, 0.7, False),  # a class threshold above high_score raises it (0.7 + 0.1 to start)
+        (0.85, 0.7, True),
+    ],
+)
+def test_per_class_thresholds_raise_the_bar_for_new_tracks(
+    score: float, threshold: float | None, starts: bool
+) -> None:
+    tracker = Tracker()
+    out: Tracks = Tracks.empty()
+    for i in range(5):
+        d = dets((box_at(100 + 5 * i, 100), score, 2))
+        th = None if threshold is None else np.full(len(d), threshold, np.float32)
+        out = tracker.update(d, i * 0.1, th)
+    assert (len(out) == 1) is starts

@@ -1,0 +1,58 @@
+"""Counting accuracy on the hand-labelled clips: every direction total within 10 % of the truth."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import eval_counts  # noqa: E402
+
+
+@pytest.mark.parametrize("clip", ["cdnet_highway", "eu_highway_cctv"])
+def test_counts_within_ten_percent(clip: str, shared_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    truth = shared_dir / "eval" / f"{clip}.truth.json"
+    assert truth.is_file(), truth
+    code = eval_counts.main(
+        ["--config", str(ROOT / "configs" / "eval" / f"{clip}.yaml"), "--truth", str(truth), "--json-only"]
+    )
+    result = json.loads(capsys.readouterr().out)
+    totals = {t["direction"]: t for t in result["totals"]}
+    for direction, t in totals.items():
+        if t["truth"]:
+            assert t["rel_error"] <= 0.10, f"{clip} {direction}: counted {t['counted']}, truth {t['truth']}"
+    assert code == 0
+
+
+def test_compare_counts_per_direction_and_class() -> None:
+    from edge.events import EventFactory
+
+    f = EventFactory("n", "c")
+    events = [
+        f.make("line_crossing", "l", 0.0, classes=("car",), measurements={"direction": "in"}),
+        f.make("line_crossing", "l", 0.0, classes=("car",), measurements={"direction": "in"}),
+        f.make("line_crossing", "l", 0.0, classes=("truck",), measurements={"direction": "out"}),
+        f.make("count_summary", "l", 0.0, measurements={"direction": "in", "count": 2}),
+    ]
+    truth = {"totals": {"in": {"car": 3}, "out": {"truck": 1}, "all": 4}}
+    result = eval_counts.compare(events, truth)
+    rows = {(r["direction"], r["class"]): r for r in result["per_class"]}
+    assert rows[("in", "car")] == {
+        "direction": "in",
+        "class": "car",
+        "counted": 2,
+        "truth": 3,
+        "abs_error": -1,
+        "rel_error": 0.3333,
+    }
+    assert rows[("out", "truck")]["abs_error"] == 0
+    assert [(t["direction"], t["counted"], t["truth"]) for t in result["totals"]] == [
+        ("in", 2, 3),
+        ("out", 1, 1),
+    ]
