@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # The model-export test needs torch + ultralytics (scripts/export_model.py): about 1.5 GB and 40 s with the
 # CPU build of torch. They get their own virtualenv: ultralytics pulls opencv-python, which clashes with the
 # runtime's opencv-python-headless, and the edge runtime must never depend on them. Where no CPU torch
-# wheel is at hand, PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu avoids the 6 GB CUDA build.
+# wheel is at hand, point pip at a CPU-only torch index to avoid the 6 GB CUDA build.
 EXPORT_VENV ?= .venv-export
 EXPORT_STAMP := $(EXPORT_VENV)/.installed
 EXPORT_TORCH ?= torch==2.13.0

@@ -12,11 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from edge.config import CameraConfig
 from edge.events import EventFactory
 from edge.filters import ClassFilter
 from edge.health import CameraHealth
-from edge.motion import MotionGate
+from edge.motion import MotionGate, motion_explained
 from edge.records import Detections, Event, Frame, ImageArray, Tracks
 from edge.rules import CameraRules, build_rules
 from edge.tracker import Tracker
@@ -87,6 +89,9 @@ class CameraAnalyzer:
         self.class_filter: ClassFilter | None = None
         self.times = StageTimes()
         self.tracks = Tracks.empty()
+        self._skipped = 0
+        # Boxes of the tracks of the last detector run: what moving regions may be explained by.
+        self._last_boxes = np.zeros((0, 4), np.float32)
         # A detector floor below every threshold: the tracker's second stage uses low-score boxes.
         self.min_score = 0.1
 
@@ -104,6 +109,22 @@ class CameraAnalyzer:
             len(self.rules.rules),
         )
 
+    def _gate(self, frame: Frame) -> bool:
+        """Motion gate, then skip a few runs while the only motion is that of known tracks."""
+        if not self.motion.update(frame.image, frame.t):
+            return False
+        settings = self.motion.settings
+        if (
+            settings.enabled
+            and self._skipped < settings.max_skip_frames
+            and len(self._last_boxes)
+            and motion_explained(self.motion.recent_boxes(4), self._last_boxes)
+        ):
+            self._skipped += 1
+            return False
+        self._skipped = 0
+        return True
+
     def process(self, frame: Frame, force_detect: bool = False) -> FrameResult:
         """Analyse one frame; the detector runs only when the motion gate (or `force_detect`) says so."""
         if self.rules is None or self.class_filter is None:
@@ -114,7 +135,7 @@ class CameraAnalyzer:
         events: list[Event] = []
 
         c0 = time.perf_counter()
-        run = self.motion.update(frame.image, frame.t) or force_detect
+        run = self._gate(frame) or force_detect
         c1 = time.perf_counter()
         times.motion_s += c1 - c0
         if self.health is not None:
@@ -133,6 +154,10 @@ class CameraAnalyzer:
             times.last_detect_ms = (c3 - c2) * 1000.0
             times.detector_runs += 1
             self.tracks = self.tracker.update(candidates, frame.t, thresholds)
+            # Skipping is only safe while every confident detection already has a confirmed track.
+            self._last_boxes = (
+                self.tracks.xyxy if len(self.tracks) >= len(dets) else np.zeros((0, 4), np.float32)
+            )
             c4 = time.perf_counter()
             times.track_s += c4 - c3
             events.extend(self.rules.update(self.tracks, frame.t, frame.ts, frame.seq))

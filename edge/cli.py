@@ -156,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sinks.append(OutboxSink(outbox, publisher))
         publisher.start()
 
-    node = Node(cfg, detector, sinks, max_frames=args.max_frames, watchdog=sdnotify.watchdog)
+    node = Node(cfg, detector, sinks, max_frames=args.max_frames, watchdog=sdnotify.Watchdog())
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)

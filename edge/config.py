@@ -129,6 +129,13 @@ class MotionSettings(Strict):
         default=0.001, ge=0, le=1, description="Changed fraction that counts as motion"
     )
     keepalive_s: float = Field(default=2.0, gt=0, le=60, description="Run the detector at least this often")
+    max_skip_frames: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="When every moving region lies on a known track, skip up to this many detector runs in a row "
+        "(the tracker coasts); new motion elsewhere always runs the detector. 0 disables",
+    )
 
 
 class HealthSettings(Strict):

@@ -52,12 +52,16 @@ class MotionGate:
         self._input_shape: tuple[int, int] = (0, 0)
         self.last_motion_fraction = 0.0
         self._mask: ImageArray | None = None
+        self._small: ImageArray | None = None
+        self._prev_small: ImageArray | None = None
 
     def reset(self) -> None:
         """Forget the background (after a reconnect or a change of resolution)."""
         self._background = None
         self._last_run_t = None
         self._mask = None
+        self._small = None
+        self._prev_small = None
 
     def update(self, image: ImageArray, t: float) -> bool:
         """Feed one frame (BGR or grey) at time `t`; True when the detector should run on it."""
@@ -65,7 +69,7 @@ class MotionGate:
         if not s.enabled:
             self._last_run_t = t
             return True
-        small = cv2.GaussianBlur(small_grey(image, s.width), (5, 5), 0)
+        small = np.asarray(cv2.GaussianBlur(small_grey(image, s.width), (5, 5), 0), np.uint8)
         self._scale = image.shape[1] / small.shape[1]
         if self._background is None or image.shape[:2] != self._input_shape:
             self._input_shape = (int(image.shape[0]), int(image.shape[1]))
@@ -74,6 +78,7 @@ class MotionGate:
             self._mask = None
             self._last_run_t = t
             return True
+        self._prev_small, self._small = self._small, small
         diff = cv2.absdiff(small, cv2.convertScaleAbs(self._background))
         mask = np.asarray(cv2.threshold(diff, s.threshold, 255, cv2.THRESH_BINARY)[1], np.uint8)
         self.last_motion_fraction = cv2.countNonZero(mask) / float(mask.size)
@@ -88,12 +93,48 @@ class MotionGate:
 
     def boxes(self, min_area_px: int = 4) -> npt.NDArray[np.float32]:
         """Boxes (n, 4) xyxy in full-frame pixels around the moving regions of the last frame."""
-        if self._mask is None:
+        return self._mask_boxes(self._mask, min_area_px)
+
+    def recent_boxes(self, min_area_px: int = 4) -> npt.NDArray[np.float32]:
+        """Boxes around what changed since the previous frame only: no trail of the slow background,
+        so a moving object's region stays close to its box (used to decide whether motion is explained)."""
+        if self._small is None or self._prev_small is None:
+            return self.boxes(min_area_px)
+        diff = cv2.absdiff(self._small, self._prev_small)
+        mask = np.asarray(cv2.threshold(diff, self.settings.threshold, 255, cv2.THRESH_BINARY)[1], np.uint8)
+        return self._mask_boxes(mask, min_area_px)
+
+    def _mask_boxes(self, mask: ImageArray | None, min_area_px: int) -> npt.NDArray[np.float32]:
+        if mask is None:
             return np.zeros((0, 4), np.float32)
-        n, _, stats, _ = cv2.connectedComponentsWithStats(self._mask, connectivity=8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         if n <= 1:
             return np.zeros((0, 4), np.float32)
         st = stats[1:]
         st = st[st[:, cv2.CC_STAT_AREA] >= min_area_px]
         x, y, w, h = (st[:, i].astype(np.float32) for i in range(4))
         return (np.stack([x, y, x + w, y + h], axis=1) * self._scale).astype(np.float32)
+
+
+def motion_explained(
+    motion_xyxy: npt.NDArray[np.float32],
+    track_xyxy: npt.NDArray[np.float32],
+    margin: float = 0.5,
+    min_cover: float = 0.6,
+) -> bool:
+    """True when every moving region lies mostly on known tracks (boxes grown by `margin` of their size).
+
+    Then the motion is the tracked objects themselves moving and the detector may skip a frame; a
+    region that no track covers (something new entering) makes this False.
+    """
+    if motion_xyxy.shape[0] == 0:
+        return True
+    if track_xyxy.shape[0] == 0:
+        return False
+    wh = track_xyxy[:, 2:] - track_xyxy[:, :2]
+    grown = np.concatenate([track_xyxy[:, :2] - wh * margin, track_xyxy[:, 2:] + wh * margin], axis=1)
+    tl = np.maximum(motion_xyxy[:, None, :2], grown[None, :, :2])
+    br = np.minimum(motion_xyxy[:, None, 2:], grown[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0.0, None), axis=2).sum(axis=1)
+    area = np.prod(np.clip(motion_xyxy[:, 2:] - motion_xyxy[:, :2], 1e-6, None), axis=1)
+    return bool(np.all(inter / area >= min_cover))

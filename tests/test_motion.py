@@ -120,3 +120,23 @@ def test_gate_is_cheap(vtest_path: Path) -> None:
     per_frame_ms = (time.perf_counter() - t0) * 1000 / (len(frames) - 1)
     # measured 0.3-0.6 ms at 768x576 on a loaded 2-core x86; a detector run is 15-130 ms
     assert per_frame_ms < 5.0
+
+
+@pytest.mark.parametrize(
+    ("motion", "tracks", "explained"),
+    [
+        ([], [], True),  # nothing moves
+        ([[100, 100, 140, 180]], [], False),  # motion and no known object: something new
+        ([[100, 100, 140, 180]], [[102, 98, 142, 178]], True),  # a known object moving
+        ([[90, 100, 150, 190]], [[100, 100, 140, 180]], True),  # its trail, within the grown box
+        ([[100, 100, 140, 180], [400, 300, 440, 380]], [[100, 100, 140, 180]], False),  # plus a newcomer
+    ],
+)
+def test_motion_explained_by_known_boxes(
+    motion: list[list[float]], tracks: list[list[float]], explained: bool
+) -> None:
+    from edge.motion import motion_explained
+
+    m = np.array(motion, np.float32).reshape(-1, 4)
+    t = np.array(tracks, np.float32).reshape(-1, 4)
+    assert motion_explained(m, t) is explained
