@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Broker, free_port, make_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
