@@ -217,9 +217,3 @@ def test_schema_command_prints_json_schema(capsys: pytest.CaptureFixture[str]) -
     assert cam["additionalProperties"] is False
     assert "description" in cam["properties"]["detect_fps"]
 
-
-@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_configs_are_valid(path: Path) -> None:
-    if path.name.startswith("central"):
-        pytest.skip("central configs are checked by central's tests")
-    load_config(path)
