@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from edge.config import CameraConfig
-from edge.records import Detections, ImageArray, Tracks
+from edge.records import Detections, FloatArray, ImageArray, Tracks
 
 _PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72)]
 
@@ -70,24 +70,31 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
     return out
 
 
-def draw_detections(img: ImageArray, dets: Detections, names: Sequence[str]) -> ImageArray:
+def _draw_boxes(
+    img: ImageArray, boxes: FloatArray, labels: list[str], colors: list[tuple[int, int, int]]
+) -> ImageArray:
     out: ImageArray = img.copy()
-    for box, score, cls in zip(dets.xyxy, dets.scores, dets.class_ids, strict=True):
+    for box, label, color in zip(boxes, labels, colors, strict=True):
         x1, y1, x2, y2 = (int(v) for v in box)
-        color = _color(int(cls))
         cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
-        _label(out, f"{names[int(cls)] if int(cls) < len(names) else cls} {score:.2f}", x1, y1, color)
+        _label(out, label, x1, y1, color)
     return out
+
+
+def _name(names: Sequence[str], cls: int) -> str:
+    return names[cls] if 0 <= cls < len(names) else str(cls)
+
+
+def draw_detections(img: ImageArray, dets: Detections, names: Sequence[str]) -> ImageArray:
+    """Boxes coloured by class, labelled with class name and score."""
+    labels = [f"{_name(names, int(c))} {s:.2f}" for c, s in zip(dets.class_ids, dets.scores, strict=True)]
+    return _draw_boxes(img, dets.xyxy, labels, [_color(int(c)) for c in dets.class_ids])
 
 
 def draw_tracks(img: ImageArray, tracks: Tracks, names: Sequence[str]) -> ImageArray:
-    out: ImageArray = img.copy()
-    for tid, box, cls in zip(tracks.track_ids, tracks.xyxy, tracks.class_ids, strict=True):
-        x1, y1, x2, y2 = (int(v) for v in box)
-        color = _color(int(tid))
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
-        _label(out, f"#{tid} {names[int(cls)] if int(cls) < len(names) else cls}", x1, y1, color)
-    return out
+    """Boxes coloured by track, labelled with track id and class name."""
+    labels = [f"#{t} {_name(names, int(c))}" for t, c in zip(tracks.track_ids, tracks.class_ids, strict=True)]
+    return _draw_boxes(img, tracks.xyxy, labels, [_color(int(t)) for t in tracks.track_ids])
 
 
 def event_jpeg(

@@ -291,7 +291,10 @@ class Node:
         """Turn stream state changes of a reader into stream_lost / stream_restored events."""
         an = self.analyzers[cam.id]
         an.times.extra["dropped_frames"] = float(reader.dropped_frames)
-        self.stats[cam.id].stream_state = str(reader.state)
+        state = str(reader.state)
+        if state == "ok" and an.health is not None and an.health.frozen:
+            state = "frozen"  # frames arrive but the picture does not change
+        self.stats[cam.id].stream_state = state
         for change in reader.status_changes():
             for ev in an.health.stream_events(change) if an.health is not None else []:
                 self._emit(cam, ev)
