@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -23,7 +24,6 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-VAR = ROOT / "var" / "demo"
 
 
 def _port_free(port: int) -> bool:
@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--edge-config", default=str(ROOT / "configs" / "demo.yaml"))
     p.add_argument("--central-config", default=str(ROOT / "configs" / "central.demo.yaml"))
+    p.add_argument(
+        "--var", default=str(ROOT / "var" / "demo"), help="folder for generated configs, data and logs"
+    )
     args = p.parse_args(argv)
+    var = Path(args.var).resolve()
 
     data = Path(os.environ.get("ROADWATCH_DATA_DIR") or ROOT.parent / "shared")
     if not (data / "models").is_dir() or not (data / "videos").is_dir():
@@ -83,27 +87,27 @@ def main(argv: list[str] | None = None) -> int:
         )
     env = {**os.environ, "ROADWATCH_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
 
-    VAR.mkdir(parents=True, exist_ok=True)
+    var.mkdir(parents=True, exist_ok=True)
     edge_cfg = yaml.safe_load(Path(args.edge_config).read_text(encoding="utf-8"))
     central_cfg = yaml.safe_load(Path(args.central_config).read_text(encoding="utf-8"))
     mqtt_port = _pick_port(int(edge_cfg.get("mqtt", {}).get("port", 1883)))
     http_port = _pick_port(int(central_cfg.get("http", {}).get("port", 8080)))
     edge_cfg.setdefault("mqtt", {})["port"] = mqtt_port
-    edge_cfg.setdefault("outbox", {})["path"] = str(VAR / "outbox.sqlite")
+    edge_cfg.setdefault("outbox", {})["path"] = str(var / "outbox.sqlite")
     central_cfg.setdefault("mqtt", {})["port"] = mqtt_port
     central_cfg.setdefault("http", {})["port"] = http_port
-    central_cfg.setdefault("store", {})["url"] = f"sqlite:///{VAR / 'central.sqlite'}"
-    central_cfg["store"]["snapshots_dir"] = str(VAR / "snapshots")
-    _write_yaml(VAR / "edge.yaml", edge_cfg)
-    _write_yaml(VAR / "central.yaml", central_cfg)
-    (VAR / "mosquitto.conf").write_text(
+    central_cfg.setdefault("store", {})["url"] = f"sqlite:///{var / 'central.sqlite'}"
+    central_cfg["store"]["snapshots_dir"] = str(var / "snapshots")
+    _write_yaml(var / "edge.yaml", edge_cfg)
+    _write_yaml(var / "central.yaml", central_cfg)
+    (var / "mosquitto.conf").write_text(
         f"listener {mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
         "log_type error\nlog_type warning\n",
         encoding="utf-8",
     )
 
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-    logs = {name: (VAR / f"{name}.log").open("wb") for name in ("mosquitto", "central", "edge")}
+    logs = {name: (var / f"{name}.log").open("wb") for name in ("mosquitto", "central", "edge")}
 
     def start(name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logs[name], stderr=subprocess.STDOUT)
@@ -120,32 +124,33 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        start("mosquitto", [_mosquitto(), "-c", str(VAR / "mosquitto.conf")])
+        start("mosquitto", [_mosquitto(), "-c", str(var / "mosquitto.conf")])
         if not _wait_port(mqtt_port, 10):
-            sys.exit(f"mosquitto did not start; see {VAR / 'mosquitto.log'}")
-        start("central", [sys.executable, "-m", "central", "run", str(VAR / "central.yaml")])
+            sys.exit(f"mosquitto did not start; see {var / 'mosquitto.log'}")
+        start("central", [sys.executable, "-m", "central", "run", str(var / "central.yaml")])
         if not _wait_port(http_port, 30):
-            sys.exit(f"the aggregator did not start; see {VAR / 'central.log'}")
+            sys.exit(f"the aggregator did not start; see {var / 'central.log'}")
         urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=5).read()
-        start("edge", [sys.executable, "-m", "edge", "run", str(VAR / "edge.yaml")])
+        start("edge", [sys.executable, "-m", "edge", "run", str(var / "edge.yaml")])
         password = os.environ.get("ROADWATCH_ADMIN_PASSWORD", "roadwatch-demo")
         print("\nRoadwatch demo is running:")
         print(f"  dashboard   http://127.0.0.1:{http_port}/   (login: admin / {password})")
         print(f"  broker      mqtt://127.0.0.1:{mqtt_port}  (topics roadwatch/v1/#)")
-        print(f"  logs        {VAR}/{{edge,central,mosquitto}}.log")
+        print(f"  logs        {var}/{{edge,central,mosquitto}}.log")
         print("  Ctrl-C stops everything.\n", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
-        while deadline is None or time.monotonic() < deadline:
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             for name, proc in procs:
                 if proc.poll() is not None:
                     print(
-                        f"{name} exited with code {proc.returncode}; see {VAR / (name + '.log')}",
+                        f"{name} exited with code {proc.returncode}; see {var / (name + '.log')}",
                         file=sys.stderr,
                     )
                     return 1
-            time.sleep(0.5)
+            stop.wait(0.5)
     except KeyboardInterrupt:
         print("stopping...")
     finally:
