@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:  # `roadwatch-edge check x.yaml | head`
+        return EXIT_OK
     except Exception:
         log.exception("edge node crashed")
         return EXIT_ERROR

@@ -56,6 +56,27 @@ def expand_path(value: str) -> str:
     return value.replace("{data}", str(data_dir())) if "{data}" in value else value
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def env_refs(value: str) -> list[str]:
+    """Names of the `${NAME}` environment references in a source URL."""
+    return _ENV_REF.findall(value)
+
+
+def expand_source(value: str) -> str:
+    """`{data}` and `${NAME}` (environment) expanded: camera passwords stay out of the YAML, e.g.
+    `rtsp://viewer:${CAM_GATE_PASSWORD}@10.0.0.21/...`. Raises ValueError for an unset variable."""
+
+    def _env(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REF.sub(_env, expand_path(value))
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -531,6 +552,12 @@ def check_secrets(cfg: NodeConfig) -> list[tuple[str, str]]:
             cfg.mqtt.password.resolve()
         except ValueError as exc:
             out.append(("mqtt.password", str(exc)))
+    for cam in cfg.cameras:
+        for field in ("source", "substream"):
+            value = getattr(cam, field)
+            missing = [n for n in env_refs(value or "") if n not in os.environ]
+            if missing:
+                out.append((f"cameras.{cam.id}.{field}", f"environment variable {missing[0]} is not set"))
     return out
 
 

@@ -6,6 +6,7 @@ Only called off the detection loop's critical path (the snapshot worker) or by t
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 
 import cv2
@@ -21,8 +22,22 @@ def _color(i: int) -> tuple[int, int, int]:
     return _PALETTE[i % len(_PALETTE)]
 
 
-def _label(img: ImageArray, text: str, x: int, y: int, color: tuple[int, int, int]) -> None:
+def ascii_text(text: str) -> str:
+    """OpenCV's Hershey fonts have no accents: 'về phía tây' is drawn as 've phia tay', never as '?'."""
+    folded = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    return (
+        "".join(c for c in folded if not unicodedata.combining(c)).encode("ascii", "replace").decode("ascii")
+    )
+
+
+def _label(
+    img: ImageArray, text: str, x: int, y: int, color: tuple[int, int, int], align_right: bool = False
+) -> None:
+    text = ascii_text(text)
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    if align_right:
+        x -= tw + 4
+    x = min(max(x, 0), max(img.shape[1] - tw - 4, 0))
     y = max(y, th + 4)
     cv2.rectangle(img, (x, y - th - 4), (x + tw + 4, y), color, -1)
     cv2.putText(img, text, (x + 2, y - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
@@ -61,11 +76,19 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
         n = np.array([-d[1], d[0]]) / (math.hypot(d[0], d[1]) or 1.0)  # right-hand normal: the `in` side
         mid = (a + b) / 2
         for sign, label in ((1, line.in_name), (-1, line.out_name)):
-            tip = mid + sign * n * 35
+            tip = mid + sign * n * 45
             cv2.arrowedLine(
                 out, (int(mid[0]), int(mid[1])), (int(tip[0]), int(tip[1])), (0, 255, 255), 2, tipLength=0.3
             )
-            _label(out, label, int(tip[0]) + 4, int(tip[1]) + 4, (0, 140, 140))
+            # The label stands beyond the arrow's tip on the arrow's own side, so the two never overlap.
+            _label(
+                out,
+                f"{'in' if sign > 0 else 'out'}: {label}",
+                int(tip[0] + 6 * sign * n[0]),
+                int(tip[1] + 14 * sign * n[1]) + 5,
+                (0, 140, 140),
+                align_right=bool(sign * n[0] < -0.3),
+            )
         _label(out, f"line {name}", int(a[0]), int(a[1]) - 4, (0, 140, 140))
     return out
 

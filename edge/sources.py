@@ -29,7 +29,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from edge.config import CameraConfig, expand_path
+from edge.config import CameraConfig, expand_path, expand_source
 from edge.records import Frame
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def open_capture(
     use V4L2. The timeouts bound how long a dead network camera can block the reader thread.
     """
     kind = source_kind(source)
+    source = expand_source(source)  # {data} and ${NAME} secrets, only at the moment of opening
     timeouts = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
@@ -93,7 +94,7 @@ def open_capture(
                     os.environ.pop(FFMPEG_OPTIONS_ENV, None)
                 else:
                     os.environ[FFMPEG_OPTIONS_ENV] = previous
-    return cv2.VideoCapture(expand_path(source))
+    return cv2.VideoCapture(source)
 
 
 def camera_source(camera: CameraConfig) -> str:

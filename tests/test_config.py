@@ -126,6 +126,15 @@ BROKEN: list[tuple[str, str, dict[str, str], str]] = [
         "cameras.gate.zones.market: zone polygon has no area",
     ),
     (
+        "camera password unset",
+        GOOD.replace(
+            '"{data}/videos/vtest.avi"',
+            '"rtsp://viewer:${RW_TEST_CAM_PW}@10.0.0.2:554/Streaming/Channels/102"',
+        ),
+        {},
+        "cameras.gate.source: environment variable RW_TEST_CAM_PW is not set",
+    ),
+    (
         "secret file missing",
         GOOD + "mqtt:\n  password: {file: /nonexistent/roadwatch-secret}\n",
         {},
@@ -145,6 +154,7 @@ def test_broken_config_reports_field_and_exits_2(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("RW_TEST_UNSET_PASSWORD", raising=False)
+    monkeypatch.delenv("RW_TEST_CAM_PW", raising=False)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     path = tmp_path / "node.yaml"
@@ -217,3 +227,15 @@ def test_schema_command_prints_json_schema(capsys: pytest.CaptureFixture[str]) -
     assert cam["additionalProperties"] is False
     assert "description" in cam["properties"]["detect_fps"]
 
+
+def test_camera_secret_is_expanded_only_when_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edge.config import expand_source
+
+    url = "rtsp://viewer:${RW_TEST_CAM_PW}@10.0.0.2:554/Streaming/Channels/102"
+    monkeypatch.delenv("RW_TEST_CAM_PW", raising=False)
+    with pytest.raises(ValueError, match="RW_TEST_CAM_PW is not set"):
+        expand_source(url)
+    monkeypatch.setenv("RW_TEST_CAM_PW", "s3cret")
+    assert expand_source(url) == "rtsp://viewer:s3cret@10.0.0.2:554/Streaming/Channels/102"
+    monkeypatch.setenv("ROADWATCH_DATA_DIR", "/srv/data")
+    assert expand_source("{data}/videos/a.mp4") == "/srv/data/videos/a.mp4"
