@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -137,7 +138,13 @@ class MqttSettings(Strict):
 class StoreSettings(Strict):
     url: str = Field(
         default="sqlite:///var/central.sqlite",
-        description="sqlite:///relative/path or sqlite:////absolute/path (PostgreSQL is not implemented yet)",
+        description="sqlite:///relative/path, sqlite:////absolute/path, or"
+        " postgresql://user@host:port/dbname (the password goes in `password`, never in the URL)",
+    )
+    password: SecretRef | None = Field(
+        default=None,
+        description="PostgreSQL only: where the database password comes from; without it libpq's"
+        " PGPASSWORD / ~/.pgpass apply",
     )
     snapshots_dir: str = Field(
         default="var/snapshots", description="Content-addressed JPEG store (<dir>/ab/cdef...jpg)"
@@ -147,18 +154,43 @@ class StoreSettings(Strict):
     )
     batch_max: int = Field(default=500, ge=1, le=10000, description="Largest write transaction, in messages")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secret(cls, data: Any) -> Any:
+        return _no_inline_secret(data, "password")
+
     @field_validator("url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
+    def _known_url(cls, value: str) -> str:
         if value.startswith(("postgres://", "postgresql://")):
-            raise ValueError("PostgreSQL is not implemented yet; use sqlite:///path")
+            parts = urlsplit(value)
+            if parts.password is not None:
+                raise ValueError("no password in the URL; use store.password: {env: NAME} or {file: PATH}")
+            if not parts.hostname or not parts.path.strip("/"):
+                raise ValueError("expected postgresql://user@host:port/dbname")
+            return value
         if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
-            raise ValueError("expected sqlite:///path/to/file.sqlite")
+            raise ValueError("expected sqlite:///path/to/file.sqlite or postgresql://user@host:port/dbname")
         return value
+
+    @model_validator(mode="after")
+    def _password_needs_postgres(self) -> StoreSettings:
+        if self.password is not None and not self.is_postgres:
+            raise ValueError("password: only a postgresql:// store takes a password")
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith(("postgres://", "postgresql://"))
 
     @property
     def sqlite_path(self) -> Path:
         return Path(self.url.removeprefix("sqlite:///"))
+
+    @property
+    def target(self) -> Path | str:
+        """What `Store` opens: the SQLite file or the PostgreSQL URL."""
+        return self.url if self.is_postgres else self.sqlite_path
 
 
 class RetentionSettings(Strict):
@@ -192,6 +224,14 @@ class HttpSettings(Strict):
         default=5, ge=1, le=1000, description="Failed logins per user or address per window"
     )
     login_window_s: float = Field(default=300.0, gt=0, description="Window of the failed-login limit")
+
+
+class MetricsSettings(Strict):
+    """Prometheus endpoint; on localhost by default, like the edge node's (which uses 9108)."""
+
+    enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics")
+    host: str = Field(default="127.0.0.1", min_length=1, description="Bind address; localhost by default")
+    port: int = Field(default=9109, ge=0, le=65535, description="TCP port; 0 picks a free one (tests)")
 
 
 Role = Literal["viewer", "operator", "admin"]
@@ -307,6 +347,7 @@ class CentralConfig(Strict):
     accounts: list[Account] = Field(default_factory=list)
     api_tokens: list[ApiToken] = Field(default_factory=list)
     forwarding: ForwardingSettings = Field(default_factory=ForwardingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -398,6 +439,7 @@ def validate_config(data: Any, source: str = "<config>") -> CentralConfig:
 def check_secrets(cfg: CentralConfig) -> list[tuple[str, str]]:
     """Secrets the file names must exist now, not at the first webhook at 3 a.m."""
     refs: list[tuple[str, SecretRef | None]] = [("mqtt.password", cfg.mqtt.password)]
+    refs.append(("store.password", cfg.store.password))
     refs += [(f"accounts[{i}].password", a.password) for i, a in enumerate(cfg.accounts)]
     refs += [(f"forwarding.webhooks.{name}.secret", w.secret) for name, w in cfg.forwarding.webhooks.items()]
     out: list[tuple[str, str]] = []

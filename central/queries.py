@@ -7,11 +7,12 @@ connections and the writes. Kept apart because the reads grow with the dashboard
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from central.contract import iso_from_epoch
+from central.db import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,22 +32,29 @@ _EVENT_COLUMNS = (
 )
 
 
-def event_json(row: sqlite3.Row) -> dict[str, Any]:
+def event_json(row: Sequence[Any]) -> dict[str, Any]:
     """The API's Event: the contract payload plus received_at, snapshot_url and ack."""
-    out: dict[str, Any] = json.loads(row["payload"])
-    out["received_at"] = iso_from_epoch(row["received_epoch"])
-    sha = row["snap_sha"]
+    _, payload, received_epoch, ack_by, ack_at, ack_note, sha = row  # in the order of _EVENT_COLUMNS
+    out: dict[str, Any] = json.loads(payload)
+    out["received_at"] = iso_from_epoch(received_epoch)
     out["snapshot_url"] = f"/api/snapshots/{sha}.jpg" if sha else None
-    out["ack"] = (
-        {"by": row["ack_by"], "at": row["ack_at"], "note": row["ack_note"]} if row["ack_by"] else None
-    )
+    out["ack"] = {"by": ack_by, "at": ack_at, "note": ack_note} if ack_by else None
     return out
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """SQLite's order for JSON scalars: NULL, then numbers, then text (by code point)."""
+    if value is None:
+        return (0, 0.0, "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, float(value), "")
+    return (2, 0.0, str(value))
 
 
 class StoreReads:
     """Read queries over a thread-local connection; `conn()` is supplied by `Store`."""
 
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> Conn:
         raise NotImplementedError
 
     def open_gaps(self, node: str | None = None) -> list[dict[str, Any]]:
@@ -74,6 +82,7 @@ class StoreReads:
 
     def list_events(self, flt: EventFilter, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         """Newest first; returns one page and the total that matches."""
+        conn = self.conn()
         where: list[str] = []
         args: list[Any] = []
         for column, value in (
@@ -92,12 +101,11 @@ class StoreReads:
             where.append("e.ts_epoch<?")
             args.append(flt.until)
         if flt.cls is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(e.classes) WHERE json_each.value=?)")
+            where.append(conn.dialect.has_class)
             args.append(flt.cls)
         if flt.acknowledged is not None:
             where.append("e.ack_by IS NOT NULL" if flt.acknowledged else "e.ack_by IS NULL")
         clause = (" WHERE " + " AND ".join(where)) if where else ""
-        conn = self.conn()
         total = int(conn.execute(f"SELECT COUNT(*) FROM events e{clause}", args).fetchone()[0])
         rows = conn.execute(
             f"SELECT {_EVENT_COLUMNS} FROM events e"
@@ -128,18 +136,16 @@ class StoreReads:
             if value is not None:
                 where.append(cond)
                 args.append(value)
-        rows = (
-            self.conn()
-            .execute(
-                "SELECT strftime('%Y-%m-%dT%H:00:00Z', ts_epoch, 'unixepoch') AS hour, node, camera, rule,"
-                " json_extract(payload, '$.measurements.direction') AS direction,"
-                " json_extract(payload, '$.classes[0]') AS cls, COUNT(*) AS n FROM events"
-                f" WHERE {' AND '.join(where)} GROUP BY hour, node, camera, rule, direction, cls"
-                " ORDER BY hour, node, camera, rule, direction, cls",
-                args,
-            )
-            .fetchall()
-        )
+        conn = self.conn()
+        d = conn.dialect
+        rows = conn.execute(
+            f"SELECT {d.hour} AS hour, node, camera, rule, {d.direction} AS direction,"
+            f" {d.first_class} AS cls, COUNT(*) AS n FROM events"
+            f" WHERE {' AND '.join(where)} GROUP BY hour, node, camera, rule, direction, cls",
+            args,
+        ).fetchall()
+        # sorted here, not in SQL: engines order NULLs, mixed JSON types and text collations differently
+        rows.sort(key=lambda r: (r[0], r[1], r[2], r[3], _sort_key(r[4]), _sort_key(r[5])))
         return [
             {
                 "hour": r[0],
@@ -155,9 +161,8 @@ class StoreReads:
 
     def nodes(self) -> list[dict[str, Any]]:
         out = []
-        for r in self.conn().execute(
-            "SELECT node, state, state_since, last_seen, stats FROM nodes ORDER BY node"
-        ):
+        rows = self.conn().execute("SELECT node, state, state_since, last_seen, stats FROM nodes").fetchall()
+        for r in sorted(rows, key=lambda r: str(r[0])):  # by code point, whatever the database's collation
             stats = json.loads(r[4]) if r[4] else {}
             cameras = [
                 {

@@ -1,13 +1,15 @@
 """The store's schema, as numbered migrations applied in order (table `schema_version`).
 
 Never edit a released migration: append a new one. A database newer than the code is refused, so an
-older aggregator cannot write into a schema it does not know.
+older aggregator cannot write into a schema it does not know. Migrations are written for SQLite and
+`Dialect.ddl` translates their column types for PostgreSQL, so both engines share one numbering.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
+
+from central.db import Conn
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +55,39 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def migrate(conn: sqlite3.Connection, label: str) -> int:
+def migrate(conn: Conn, label: str) -> int:
     """Apply the migrations the database lacks, each in its own transaction; returns the schema version."""
+    lock = conn.dialect.schema_lock
+    if lock is not None:
+        conn.execute(lock[0])
+    try:
+        return _migrate(conn, label)
+    finally:
+        if lock is not None and not conn.closed:
+            conn.execute(lock[1])
+
+
+def _migrate(conn: Conn, label: str) -> int:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    current = int(row[0] or 0)
-    if current > len(MIGRATIONS):
-        raise RuntimeError(f"database schema {current} is newer than this aggregator ({len(MIGRATIONS)})")
-    for version in range(current + 1, len(MIGRATIONS) + 1):
-        log.info("migrating %s to schema version %d", label, version)
-        conn.execute("BEGIN IMMEDIATE")
+    while True:
+        conn.execute(conn.dialect.begin)  # SQLite's write lock: another process may have migrated meanwhile
         try:
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = int(row[0] or 0)
+            if current > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"database schema {current} is newer than this aggregator ({len(MIGRATIONS)})"
+                )
+            if current == len(MIGRATIONS):
+                conn.execute("COMMIT")
+                return current
+            version = current + 1
+            log.info("migrating %s to schema version %d", label, version)
             for statement in MIGRATIONS[version - 1].split(";"):
                 if statement.strip():
-                    conn.execute(statement)
+                    conn.execute(conn.dialect.ddl(statement))
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-    return len(MIGRATIONS)

@@ -25,6 +25,7 @@ from central.forward import Forwarder, WebhookWorker, queue_counts
 from central.health import HealthMonitor
 from central.ingest import IngestCounters, Item, MqttIngest
 from central.live import LiveHub
+from central.metrics import MetricsServer, render_metrics
 from central.store import Store
 from central.writer import Writer
 
@@ -38,7 +39,8 @@ class Aggregator:
 
     def __init__(self, cfg: CentralConfig, web_dir: Path = WEB_DIR) -> None:
         self.cfg = cfg
-        self.store = Store(cfg.store.sqlite_path, Path(cfg.store.snapshots_dir))
+        password = cfg.store.password.resolve() if cfg.store.password is not None else None
+        self.store = Store(cfg.store.target, Path(cfg.store.snapshots_dir), password)
         self.counters = IngestCounters()
         self.inbox: queue.Queue[Item] = queue.Queue(maxsize=cfg.store.queue_max)
         self.hub = LiveHub()
@@ -77,6 +79,7 @@ class Aggregator:
             target=self._checkpoints, name="central-checkpoint", daemon=True
         )
         self.started_at = time.time()
+        self.metrics: MetricsServer | None = None
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         ok = self.ingest.publish(topic, payload)
@@ -101,6 +104,35 @@ class Aggregator:
             uptime_s=round(time.time() - self.started_at, 1),
         )
         return out
+
+    def metrics_status(self) -> dict[str, Any]:
+        """`status()` plus what only the metrics endpoint shows (see central/metrics.py)."""
+        out = self.status()
+        gaps: dict[str, int] = {node: 0 for node in self.writer.nodes.snapshot()}
+        for gap in self.store.open_gaps():
+            gaps[gap["node"]] = gaps.get(gap["node"], 0) + 1
+        out.update(
+            events_stored=self.writer.stored_events,
+            duplicates=self.writer.duplicates,
+            snapshots_stored=self.writer.stored_snapshots,
+            open_gaps=gaps,
+            ingest_lag=self.writer.lag.snapshot(time.time()),
+            nodes=self.writer.nodes.snapshot(),
+        )
+        return out
+
+    def _start_metrics(self) -> None:
+        """A busy port costs the metrics, never the aggregator: log it and go on."""
+        m = self.cfg.metrics
+        if not m.enabled:
+            return
+        try:
+            self.metrics = MetricsServer(m.host, m.port, lambda: render_metrics(self.metrics_status()))
+        except OSError as exc:
+            log.error("metrics endpoint not started: cannot listen on %s:%d: %s", m.host, m.port, exc)
+            return
+        self.metrics.start()
+        log.info("Prometheus metrics on http://%s:%d/metrics", m.host, self.metrics.port)
 
     def _checkpoints(self) -> None:
         """WAL checkpoints every second and a summary log line every minute, beside the writer."""
@@ -129,6 +161,7 @@ class Aggregator:
         self.writer.start()
         self.webhooks.start()
         self.ingest.start()
+        self._start_metrics()
         log.info(
             "ingesting from %s:%d under %s into %s",
             self.cfg.mqtt.host,
@@ -138,6 +171,8 @@ class Aggregator:
         )
 
     def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         self.ingest.stop()
         self.writer.stop()
         self.webhooks.stop()

@@ -1,20 +1,19 @@
-"""The event store: SQLite in WAL mode, versioned migrations, idempotent batched inserts.
+"""The event store: SQLite in WAL mode or PostgreSQL, versioned migrations, idempotent batched inserts.
 
 One writer thread (ingest) calls the batch methods; API request threads and the webhook worker read and
-make small writes (acks, audit, queue updates) on their own thread-local connections. WAL lets readers
-run beside the writer, and `busy_timeout` serialises the few concurrent writes. Inserts use
-`INSERT OR IGNORE` on the event id, so a re-delivered QoS 1 message is stored once.
+make small writes (acks, audit, queue updates) on their own thread-local connections. With SQLite, WAL
+lets readers run beside the writer and `busy_timeout` serialises the few concurrent writes; PostgreSQL
+does both itself. Inserts use `ON CONFLICT DO NOTHING` on the event id, so a re-delivered QoS 1 message
+is stored once. Both engines run the same SQL (central/db.py holds the few differences).
 
 Snapshots are linked by event id (the snapshot topic names it), so a snapshot may arrive before or after
-its event; the link is joined at read time. PostgreSQL is not implemented yet (see docs/central.md).
+its event; the link is joined at read time.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from central.contract import iso_from_epoch
+from central.db import Conn, connect, is_postgres
 from central.queries import StoreReads
 from central.schema import migrate
 from central.snapshots import SnapshotFiles
@@ -50,61 +50,75 @@ class EventRow:
 
 
 class Store(StoreReads):
-    """SQLite event store; create once per process and share between threads."""
+    """The event store; create once per process and share between threads.
 
-    def __init__(self, db_path: Path, snapshots_dir: Path) -> None:
-        self.db_path = db_path
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+    `db` is a SQLite file path or a `postgresql://user@host:port/dbname` URL; `password` (PostgreSQL only)
+    comes from the configured secret, never from the URL.
+    """
+
+    def __init__(self, db: Path | str, snapshots_dir: Path, password: str | None = None) -> None:
+        self.db: Path | str = db if is_postgres(db) else Path(db)
+        self._password = password
+        if isinstance(self.db, Path):
+            self.db.parent.mkdir(parents=True, exist_ok=True)
         self.snapshots = SnapshotFiles(snapshots_dir)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[Conn] = []
         self._all_lock = threading.Lock()
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def label(self) -> str:
+        """The database for log lines (a URL here never holds a password)."""
+        return str(self.db)
 
     # -- connections -------------------------------------------------------------------------------
-    def conn(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit off; use `tx()` for writes)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            # no checkpoint inside a commit (its fsync would stall ingest); `checkpoint()` runs beside it
-            conn.execute("PRAGMA wal_autocheckpoint=0")
+    def conn(self) -> Conn:
+        """This thread's connection (autocommit; use `tx()` for writes); reopened if the server dropped it."""
+        conn: Conn | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = connect(self.db, self._password)
             self._local.conn = conn
             with self._all_lock:
+                self._all = [c for c in self._all if not c.closed]
                 self._all.append(conn)
         return conn
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction taken up front (BEGIN IMMEDIATE), so it never fails half-way on a lock."""
+    def tx(self) -> Iterator[Conn]:
+        """A write transaction taken up front, so it never fails half-way on a lock."""
         conn = self.conn()
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(conn.dialect.begin)
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if not conn.closed:
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._all_lock:
             for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+                conn.close()
             self._all.clear()
         self._local = threading.local()
 
     def checkpoint(self) -> None:
-        """Copy the WAL back into the database without blocking the writer (call every second or so)."""
-        self.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy SQLite's WAL back into the database without blocking the writer (call every second or so).
+
+        PostgreSQL checkpoints on its own, so this is a no-op there.
+        """
+        if isinstance(self.db, Path):
+            self.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def migrate(self) -> int:
         """Bring the schema up to date (see central/schema.py); returns its version."""
-        return migrate(self.conn(), str(self.db_path))
+        return migrate(self.conn(), self.label)
 
     # -- ingest (writer thread) --------------------------------------------------------------------
     def insert_events(self, rows: Sequence[EventRow]) -> list[EventRow]:
@@ -126,8 +140,9 @@ class Store(StoreReads):
                 )
             new = [r for r in unique.values() if r.event_id not in existing]
             conn.executemany(
-                "INSERT OR IGNORE INTO events (event_id, node, camera, kind, phase, rule, seq, ts, ts_epoch,"
-                " received_epoch, classes, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO events (event_id, node, camera, kind, phase, rule, seq, ts, ts_epoch,"
+                " received_epoch, classes, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (event_id) DO NOTHING",
                 [
                     (
                         r.event_id,
@@ -154,8 +169,9 @@ class Store(StoreReads):
             return []
         with self.tx() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO snapshot_links (event_id, sha256, bytes, received_epoch)"
-                " VALUES (?,?,?,?)",
+                "INSERT INTO snapshot_links (event_id, sha256, bytes, received_epoch) VALUES (?,?,?,?)"
+                " ON CONFLICT (event_id) DO UPDATE SET sha256=excluded.sha256, bytes=excluded.bytes,"
+                " received_epoch=excluded.received_epoch",
                 links,
             )
             marks = ",".join("?" * len(links))
@@ -192,7 +208,11 @@ class Store(StoreReads):
                             (node, top + 1, seq - 1, now),
                         )
                         log.warning("node %s: sequence gap %d..%d", node, top + 1, seq - 1)
-                    conn.execute("INSERT OR REPLACE INTO seq_state (node, max_seq) VALUES (?,?)", (node, seq))
+                    conn.execute(
+                        "INSERT INTO seq_state (node, max_seq) VALUES (?,?)"
+                        " ON CONFLICT (node) DO UPDATE SET max_seq=excluded.max_seq",
+                        (node, seq),
+                    )
                     continue
                 gap = conn.execute(
                     "SELECT id, first_seq, last_seq FROM seq_gaps WHERE node=? AND resolved_epoch IS NULL"
@@ -225,7 +245,10 @@ class Store(StoreReads):
                 return
             if state is not None and state != row[0]:
                 conn.execute("UPDATE nodes SET state=?, state_since=? WHERE node=?", (state, seen, node))
-            conn.execute("UPDATE nodes SET last_seen=MAX(last_seen, ?) WHERE node=?", (seen, node))
+            conn.execute(
+                "UPDATE nodes SET last_seen=CASE WHEN last_seen<? THEN ? ELSE last_seen END WHERE node=?",
+                (seen, seen, node),
+            )
             if stats is not None:
                 conn.execute("UPDATE nodes SET stats=? WHERE node=?", (json.dumps(stats), node))
 

@@ -19,6 +19,7 @@ from central.forward import Forwarder
 from central.health import HealthMonitor
 from central.ingest import Ack, EventItem, Item, SnapshotItem, StatsItem, StatusItem
 from central.live import LiveHub
+from central.metrics import LagTracker, NodeBoard
 from central.store import EventRow, Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class Writer:
         self.heartbeat = heartbeat  # the systemd watchdog: pinged while this loop makes progress
         self.stored_events = 0
         self.errors = 0
+        self.duplicates = 0  # events received again (redelivery, node resend) and dropped
+        self.stored_snapshots = 0
+        self.lag = LagTracker()  # ingest lag of stored edge events, for the metrics endpoint
+        self.nodes = NodeBoard()  # latest status and stats of every node, for the metrics endpoint
         self.on_stored: Callable[[list[EventRow], float], None] | None = (
             None  # benchmarks measure latency here
         )
@@ -137,11 +142,16 @@ class Writer:
             if isinstance(item, StatusItem):
                 self.store.upsert_node(item.node, item.state, item.received_epoch, None)
                 self.health.on_status(item.node, item.state, item.received_epoch)
+                self.nodes.on_status(item.node, item.state)
             elif isinstance(item, StatsItem):
                 self.store.upsert_node(item.node, None, item.received_epoch, item.stats)
                 self.health.on_stats(item.node, item.stats, item.received_epoch)
+                self.nodes.on_stats(item.node, item.stats)
         self.ack([i.ack for i in batch if i.ack is not None])
         self.stored_events += len(new)
+        self.duplicates += len(events) - len(new)
+        self.stored_snapshots += len(snaps)
+        self.lag.observe([now - r.ts_epoch for r in new], now)
         if self.on_stored is not None:
             self.on_stored(new, now)
         linked_now = {link[0] for link in links}

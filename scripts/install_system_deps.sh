@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the demo and the tests use, when they are missing:
 # mosquitto (broker), ffmpeg and rtsp-server-perl (RTSP test server), chromium (dashboard browser test),
-# systemd (only for `systemd-analyze verify` on the units; nothing is started).
+# systemd (only for `systemd-analyze verify` on the units; nothing is started), postgresql (the central
+# store tests start a private server on loopback; the distribution's own cluster is not used).
 # Idempotent; does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 need=()
@@ -10,6 +11,7 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v rtsp-server-perl >/dev/null 2>&1 || need+=(rtsp-server-perl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

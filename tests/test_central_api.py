@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from conftest import Broker, free_port, wait_port
+from conftest import Broker, Postgres, free_port, wait_port
 from test_central_support import (
     PASSWORDS,
     central_config,
@@ -42,9 +42,14 @@ def _row(payload: dict[str, Any]) -> EventRow:
     return event_row(payload, T0 + payload["seq"] * 60, T0 + payload["seq"] * 60 + 0.1)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every API test runs on both engines: the API must not tell them apart."""
+    if request.param == "sqlite":
+        s = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
+    else:
+        pg: Postgres = request.getfixturevalue("postgres_server")
+        s = Store(pg.create_database(), tmp_path / "snaps", pg.password)
     yield s
     s.close()
 

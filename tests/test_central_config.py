@@ -63,8 +63,8 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
             "mqtt.password: environment variable RW_SURELY_UNSET_VAR is not set",
         ),
         (
-            "store: {url: 'postgresql://db/roadwatch'}\n",
-            "store.url: PostgreSQL is not implemented yet; use sqlite:///path",
+            "store: {url: 'postgresql://rw:hunter2@db/roadwatch'}\n",
+            "store.url: no password in the URL; use store.password: {env: NAME} or {file: PATH}",
         ),
         ("http: {port: 70000}\n", "http.port: Input should be less than or equal to 65535"),
         (

@@ -1,42 +1,82 @@
-"""The SQLite store: versioned migrations, idempotent batches, retention by age and by disk budget."""
+"""The store on both engines (SQLite and a real PostgreSQL): versioned migrations, idempotent batches,
+retention by age and by disk budget, and the same answers from every query."""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import Postgres
 from test_central_support import make_event
 
+from central.forward import deadletters, enqueue_webhooks, queue_counts, requeue
 from central.ingest import event_row
+from central.queries import EventFilter
 from central.schema import MIGRATIONS
 from central.store import Store
 
 NOW = 1_795_000_000.0
 
+OpenStore = Callable[[], Store]
 
-def test_schema_is_versioned_and_migrations_run_once(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
-    store.close()
-    store = Store(tmp_path / "c.sqlite", tmp_path / "s")  # reopening applies nothing twice
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """Opens a Store on one database (each call reopens the same one); closes them all afterwards."""
+    opened: list[Store] = []
+    if request.param == "sqlite":
+        target: Path | str = tmp_path / "c.sqlite"
+        password = None
+    else:
+        server: Postgres = request.getfixturevalue("postgres_server")
+        target, password = server.create_database(), server.password
+
+    def open_() -> Store:
+        opened.append(Store(target, tmp_path / "s", password))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: OpenStore) -> Store:
+    return open_store()
+
+
+def test_schema_is_versioned_and_migrations_run_once(open_store: OpenStore) -> None:
+    open_store().close()
+    store = open_store()  # reopening applies nothing twice
     versions = [r[0] for r in store.conn().execute("SELECT version FROM schema_version")]
     assert versions == list(range(1, len(MIGRATIONS) + 1))
-    assert store.conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    store.close()
+    if store.conn().dialect.name == "sqlite":
+        assert store.conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    else:  # REAL became double precision: epochs keep their milliseconds
+        kind = "SELECT data_type FROM information_schema.columns WHERE table_name=? AND column_name=?"
+        assert store.conn().execute(kind, ("events", "ts_epoch")).fetchone()[0] == "double precision"
 
 
-def test_a_newer_database_is_refused(tmp_path: Path) -> None:
-    Store(tmp_path / "c.sqlite", tmp_path / "s").close()
-    conn = sqlite3.connect(tmp_path / "c.sqlite")
-    with conn:
+def test_a_newer_database_is_refused(open_store: OpenStore) -> None:
+    store = open_store()
+    with store.tx() as conn:
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS) + 1,))
-    conn.close()
+    store.close()
     with pytest.raises(RuntimeError, match="newer than this aggregator"):
-        Store(tmp_path / "c.sqlite", tmp_path / "s")
+        open_store()
 
 
-def test_batches_are_idempotent_on_event_id(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+def test_aggregators_starting_together_migrate_once(open_store: OpenStore) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: open_store(), range(4)))
+    versions = [r[0] for r in stores[0].conn().execute("SELECT version FROM schema_version")]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_batches_are_idempotent_on_event_id(store: Store) -> None:
     rows = [event_row(make_event(i), NOW + i, NOW + i) for i in range(1, 4)]
     assert [r.event_id for r in store.insert_events([rows[0], rows[1], rows[0]])] == [
         rows[0].event_id,
@@ -44,11 +84,9 @@ def test_batches_are_idempotent_on_event_id(tmp_path: Path) -> None:
     ]
     assert [r.event_id for r in store.insert_events(rows)] == [rows[2].event_id]
     assert store.count_events() == 3
-    store.close()
 
 
-def test_retention_by_age_and_disk_budget_keeps_shared_files(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+def test_retention_by_age_and_disk_budget_keeps_shared_files(store: Store) -> None:
     old, mid, new = (make_event(i) for i in (1, 2, 3))
     store.insert_events(
         [event_row(old, NOW - 100 * 86400, NOW), event_row(mid, NOW - 10, NOW), event_row(new, NOW, NOW)]
@@ -70,7 +108,6 @@ def test_retention_by_age_and_disk_budget_keeps_shared_files(tmp_path: Path) -> 
     assert not store.snapshots.path_for(big).exists() and store.snapshots.path_for(shared).exists()
     mid_event = store.get_event(mid["event_id"])
     assert mid_event is not None and mid_event["snapshot_url"] is None
-    store.close()
 
 
 def test_snapshot_names_are_checked_before_touching_the_disk(tmp_path: Path) -> None:
@@ -79,3 +116,125 @@ def test_snapshot_names_are_checked_before_touching_the_disk(tmp_path: Path) -> 
         with pytest.raises(ValueError, match="not a sha256"):
             store.snapshots.path_for(name)
     store.close()
+
+
+def exercise(store: Store) -> dict[str, Any]:
+    """Every write and read the aggregator makes, on fixed inputs; returns what the reads answered."""
+    hour = 3600.0 * (NOW // 3600)
+    events = [
+        make_event(1, ts=hour + 10),
+        make_event(2, ts=hour + 20, classes=["truck"], measurements={"direction": "out"}),
+        make_event(3, ts=hour + 3700, classes=["car", "truck"], measurements={"direction": 2}),
+        make_event(4, ts=hour + 3800, measurements={}),
+        make_event(7, ts=hour + 3900, kind="speeding", camera="lane"),
+        make_event(1, node="n2", ts=hour + 30),
+    ]
+    for i, e in enumerate(events):
+        e["event_id"] = f"00000000-0000-4000-8000-{i:012d}"
+    rows = [event_row(e, hour + 10 + i, NOW) for i, e in enumerate(events)]
+    store.insert_events(rows)
+    store.track_sequences([(r.node, r.seq) for r in rows], NOW)
+    store.track_sequences([("n1", 6)], NOW + 1)  # fills the middle of gap 5..6
+    sha = store.snapshots.put(b"\xff\xd8 jpeg")
+    linked = store.link_snapshots([(events[0]["event_id"], sha, 7, NOW), ("not-yet-stored", sha, 7, NOW)])
+    store.link_snapshots([(events[0]["event_id"], sha, 7, NOW + 5)])  # a re-delivered snapshot
+    store.upsert_node("n1", "online", NOW, {"cameras": {"gate": {"fps": 5.0, "stream_state": "ok"}}})
+    store.upsert_node("n1", None, NOW - 50, None)  # a late message does not move last_seen back
+    store.upsert_node("n1", "offline", NOW + 20, None)
+    acked = store.acknowledge(events[1]["event_id"], "ops", "seen", NOW + 30, "127.0.0.1")
+    store.audit("ops", "login", None, "operator", "127.0.0.1")
+    enqueue_webhooks(store, ["a", "b"], rule="r1", event_id=events[0]["event_id"], body="{}", now=NOW)
+    with store.tx() as conn:
+        conn.execute("UPDATE webhook_queue SET state='dead', last_error='HTTP 500' WHERE webhook='b'")
+    dead = deadletters(store)
+    requeued = requeue(store, int(dead[0][0]["id"]))
+
+    def page(flt: EventFilter) -> tuple[list[str], int]:
+        items, total = store.list_events(flt, limit=3, offset=0)
+        return [e["event_id"][-2:] for e in items], total
+
+    return {
+        "linked": linked,
+        "has_snapshot": store.has_snapshot(events[0]["event_id"]),
+        "event0": store.get_event(events[0]["event_id"]),
+        "acked": acked,
+        "all": page(EventFilter()),
+        "trucks": page(EventFilter(cls="truck")),
+        "acknowledged": page(EventFilter(acknowledged=True)),
+        "speeding_after": page(EventFilter(kind="speeding", since=hour + 10)),
+        "counts": store.counts(None, None, None, None),
+        "gaps": store.open_gaps(),
+        "nodes": store.nodes(),
+        "audit": [{k: v for k, v in a.items() if k not in ("at", "id")} for a in store.audit_log(10, 0)[0]],
+        "dead": [{k: v for k, v in d.items() if k != "id"} for d in dead[0]],
+        "requeued": requeued,
+        "queue": queue_counts(store),
+    }
+
+
+def test_every_query_answers_as_specified(store: Store) -> None:
+    out = exercise(store)  # NOW is 2026-11-18T11:06:40Z
+    assert out["linked"] == ["00000000-0000-4000-8000-000000000000"] and out["has_snapshot"]
+    assert out["event0"]["snapshot_url"].startswith("/api/snapshots/") and out["event0"]["ack"] is None
+    assert out["event0"]["received_at"] == "2026-11-18T11:06:40.000Z"
+    assert out["acked"]["ack"] == {"by": "ops", "at": "2026-11-18T11:07:10.000Z", "note": "seen"}
+    assert out["all"] == (["05", "04", "03"], 6)  # newest first, one page of 3
+    assert out["trucks"] == (["02", "01"], 2)
+    assert out["acknowledged"] == (["01"], 1)
+    assert out["speeding_after"] == (["04"], 1)
+    assert [(c["hour"], c["node"], c["direction"], c["class"], c["count"]) for c in out["counts"]] == [
+        ("2026-11-18T11:00:00Z", "n1", None, "car", 1),  # no direction measured
+        ("2026-11-18T11:00:00Z", "n1", 2, "car", 1),  # a number stays a number; the first class counts
+        ("2026-11-18T11:00:00Z", "n1", "in", "car", 1),
+        ("2026-11-18T11:00:00Z", "n1", "out", "truck", 1),
+        ("2026-11-18T11:00:00Z", "n2", "in", "car", 1),
+    ]
+    assert out["gaps"] == [
+        {"node": "n1", "first_seq": 5, "last_seq": 5, "detected_at": "2026-11-18T11:06:40.000Z"}
+    ]
+    node = out["nodes"][0]
+    assert (node["state"], node["state_since"], node["last_seen"]) == (
+        "offline",
+        "2026-11-18T11:07:00.000Z",
+        "2026-11-18T11:07:00.000Z",
+    )
+    assert node["cameras"] == [
+        {"camera": "gate", "stream_state": "ok", "fps": 5.0, "inference_ms": None, "dropped_frames": None}
+    ]
+    assert [a["action"] for a in out["audit"]] == ["login", "ack"]
+    assert out["dead"][0]["webhook"] == "b" and out["dead"][0]["last_error"] == "HTTP 500"
+    assert out["requeued"] and out["queue"] == {"pending": 2}
+
+
+def test_postgresql_answers_exactly_like_sqlite(tmp_path: Path, postgres_server: Postgres) -> None:
+    lite = Store(tmp_path / "c.sqlite", tmp_path / "s1")
+    pg = Store(postgres_server.create_database(), tmp_path / "s2", postgres_server.password)
+    try:
+        assert exercise(pg) == exercise(lite)
+    finally:
+        lite.close()
+        pg.close()
+
+
+def test_the_store_reconnects_after_the_server_drops_it(postgres_server: Postgres, tmp_path: Path) -> None:
+    import psycopg
+
+    store = Store(postgres_server.create_database(), tmp_path / "s", postgres_server.password)
+    try:
+        store.insert_events([event_row(make_event(1), NOW, NOW)])
+        pid = store.conn().execute("SELECT pg_backend_pid()").fetchone()[0]
+        killer = Store(store.label, tmp_path / "s", postgres_server.password)
+        killer.conn().execute("SELECT pg_terminate_backend(?)", (pid,))
+        killer.close()
+        with pytest.raises(psycopg.OperationalError, match="terminat"):
+            store.count_events()
+        assert store.count_events() == 1  # the next call opens a new connection
+    finally:
+        store.close()
+
+
+def test_the_url_needs_the_password_from_a_secret(postgres_server: Postgres, tmp_path: Path) -> None:
+    import psycopg
+
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        Store(postgres_server.create_database(), tmp_path / "s", None)

@@ -84,6 +84,7 @@ def central_config(tmp: Path, broker_port: int, http_port: int = 0, **sections: 
         "store": {"url": f"sqlite:///{tmp / 'central.sqlite'}", "snapshots_dir": str(tmp / "snapshots")},
         "http": {"host": "127.0.0.1", "port": http_port, "login_max_failures": 1000},
         "health": {"check_interval_s": 0.2},
+        "metrics": {"host": "127.0.0.1", "port": 0},  # a free port: tests run side by side
         "accounts": [
             {"username": "admin", "role": "admin", "password_hash": password_hash("admin")},
             {"username": "op", "role": "operator", "password_hash": password_hash("op")},

@@ -1,0 +1,353 @@
+"""Prometheus metrics of the aggregator, served on localhost by a tiny stdlib HTTP server.
+
+`central` never imports `edge`, so this repeats the few lines of text exposition format (0.0.4) that
+edge/metrics.py has; the prometheus_client package would add a dependency and a global registry for the
+same result. Figures come from what the aggregator already keeps: `Aggregator.status()`, the writer's
+counters and ingest lag, and the latest status and stats payload of every node (`NodeBoard`), so a
+scrape costs two small queries (webhook queue, open gaps) and no scan of the events table.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+NODE_STATES = ("online", "offline", "stopped")
+STREAM_STATES = ("starting", "ok", "lost", "frozen", "ended")
+WEBHOOK_STATES = ("pending", "delivered", "dead")
+LAG_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+LAG_WINDOW_S = 60.0
+SCRAPE_TIMEOUT_S = 10.0
+
+
+def escape(value: str) -> str:
+    """A label value as the text format wants it: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        return None
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def _labels(**labels: str) -> str:
+    return ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
+
+
+class LagTracker:
+    """Ingest lag (storage time minus the event's `ts`): a histogram, the last value and the last minute's max.
+
+    Fed by the writer once per committed batch, read by the metrics thread; one lock, no allocation
+    beyond a deque of at most one entry per second.
+    """
+
+    def __init__(self, buckets: Sequence[float] = LAG_BUCKETS_S, window_s: float = LAG_WINDOW_S) -> None:
+        self.buckets = tuple(buckets)
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._counts = [0] * (len(self.buckets) + 1)  # the last slot is +Inf
+        self._sum = 0.0
+        self._last: float | None = None
+        self._maxima: deque[tuple[int, float]] = deque()  # (whole second, max lag in it)
+
+    def observe(self, lags_s: Iterable[float], now: float) -> None:
+        values = [lag for lag in lags_s if math.isfinite(lag)]
+        if not values:
+            return
+        second = int(now)
+        top = max(values)
+        with self._lock:
+            for lag in values:  # a node clock ahead of ours gives a negative lag: counted in the first bucket
+                self._counts[bisect.bisect_left(self.buckets, lag)] += 1
+            self._sum += sum(values)
+            self._last = values[-1]
+            if self._maxima and self._maxima[-1][0] == second:
+                self._maxima[-1] = (second, max(top, self._maxima[-1][1]))
+            else:
+                self._maxima.append((second, top))
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Cumulative bucket counts (Prometheus `le` semantics), sum, count, last and max over the window."""
+        with self._lock:
+            while self._maxima and self._maxima[0][0] < now - self.window_s:
+                self._maxima.popleft()
+            cumulative: list[int] = []
+            running = 0
+            for count in self._counts:
+                running += count
+                cumulative.append(running)
+            return {
+                "buckets": list(zip([*self.buckets, math.inf], cumulative, strict=True)),
+                "sum": self._sum,
+                "count": running,
+                "last": self._last,
+                "max_window": max((m for _, m in self._maxima), default=None),
+            }
+
+
+class NodeBoard:
+    """The latest status and stats payload of every node, as the writer stored them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, str] = {}
+        self._stats: dict[str, dict[str, Any]] = {}
+
+    def on_status(self, node: str, state: str) -> None:
+        with self._lock:
+            self._states[node] = state
+
+    def on_stats(self, node: str, stats: dict[str, Any]) -> None:
+        with self._lock:
+            self._states.setdefault(node, "online")
+            self._stats[node] = stats
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """node -> {"state": ..., "stats": {...}} (stats empty until the node's first stats message)."""
+        with self._lock:
+            return {
+                node: {"state": state, "stats": self._stats.get(node, {})}
+                for node, state in sorted(self._states.items())
+            }
+
+
+class _Text:
+    """Collects metric families; a family with no finite sample is left out (no sample, no lie)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[str, Any]]) -> None:
+        rendered = [(labels, _num(v)) for labels, v in samples]
+        kept = [(labels, v) for labels, v in rendered if v is not None]
+        if not kept:
+            return
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, v in kept:
+            self.lines.append(f"{name}{{{labels}}} {v}" if labels else f"{name} {v}")
+
+
+def render_metrics(status: dict[str, Any]) -> str:
+    """Render the aggregator's figures as Prometheus text format.
+
+    `status` is `Aggregator.status()` plus `events_stored`, `duplicates`, `snapshots_stored`,
+    `open_gaps` (node -> count), `ingest_lag` (`LagTracker.snapshot`) and `nodes` (`NodeBoard.snapshot`).
+    Missing keys leave their metrics out.
+    """
+    t = _Text()
+    p = "roadwatch_central_"
+    t.add(
+        f"{p}events_stored_total", "counter", "Events stored since start", [("", status.get("events_stored"))]
+    )
+    t.add(
+        f"{p}duplicate_events_total",
+        "counter",
+        "Events received again and dropped by the idempotent insert",
+        [("", status.get("duplicates"))],
+    )
+    t.add(
+        f"{p}snapshots_stored_total",
+        "counter",
+        "Snapshot images stored since start",
+        [("", status.get("snapshots_stored"))],
+    )
+    t.add(
+        f"{p}messages_accepted_total",
+        "counter",
+        "Valid MQTT messages by channel",
+        [(_labels(channel=str(c)), n) for c, n in sorted((status.get("accepted") or {}).items())],
+    )
+    rejected = status.get("rejected")
+    if rejected is not None:
+        t.add(
+            f"{p}messages_rejected_total",
+            "counter",
+            "Invalid MQTT messages, acknowledged and dropped, by reason",
+            [(_labels(reason=str(r)), n) for r, n in sorted(rejected.items())],
+        )
+    t.add(
+        f"{p}alerts_forwarded_total",
+        "counter",
+        "Alerts published to MQTT by forwarding rules",
+        [("", status.get("alerts_published"))],
+    )
+    t.add(
+        f"{p}alerts_throttled_total",
+        "counter",
+        "Alerts suppressed by a rule's throttle",
+        [("", status.get("alerts_throttled"))],
+    )
+    webhooks = status.get("webhooks")
+    if webhooks is not None:
+        t.add(
+            f"{p}webhook_calls",
+            "gauge",
+            "Webhook calls by state: pending (the queue), delivered, dead (dead-lettered)",
+            [(_labels(state=s), int(webhooks.get(s, 0))) for s in WEBHOOK_STATES],
+        )
+    t.add(
+        f"{p}ingest_queue_depth",
+        "gauge",
+        "Messages between MQTT and the writer",
+        [("", status.get("queue_depth"))],
+    )
+    t.add(f"{p}writer_errors_total", "counter", "Failed writer batches", [("", status.get("writer_errors"))])
+    t.add(
+        f"{p}mqtt_connected", "gauge", "1 while connected to the broker", [("", status.get("mqtt_connected"))]
+    )
+    t.add(f"{p}live_clients", "gauge", "Open live (SSE) connections", [("", status.get("live_clients"))])
+    t.add(
+        f"{p}uptime_seconds", "gauge", "Seconds since the aggregator started", [("", status.get("uptime_s"))]
+    )
+    gaps = status.get("open_gaps")
+    if gaps is not None:
+        t.add(
+            f"{p}open_sequence_gaps",
+            "gauge",
+            "Open gaps in a node's event sequence (events not received)",
+            [(_labels(node=str(n)), c) for n, c in sorted(gaps.items())],
+        )
+    lag = status.get("ingest_lag")
+    if lag is not None:
+        _lag(t, lag)
+    _nodes(t, status.get("nodes") or {})
+    return "\n".join(t.lines) + "\n"
+
+
+def _lag(t: _Text, lag: dict[str, Any]) -> None:
+    name = "roadwatch_central_ingest_lag_seconds"
+    t.lines.append(f"# HELP {name} Storage time minus the event's ts")
+    t.lines.append(f"# TYPE {name} histogram")
+    for le, count in lag["buckets"]:
+        bound = "+Inf" if math.isinf(le) else repr(float(le))
+        t.lines.append(f'{name}_bucket{{le="{bound}"}} {count}')
+    t.lines.append(f"{name}_sum {_num(float(lag['sum']))}")
+    t.lines.append(f"{name}_count {lag['count']}")
+    t.add(
+        "roadwatch_central_ingest_lag_last_seconds",
+        "gauge",
+        "Ingest lag of the last stored event",
+        [("", lag.get("last"))],
+    )
+    t.add(
+        "roadwatch_central_ingest_lag_max_seconds",
+        "gauge",
+        "Largest ingest lag over the last minute",
+        [("", lag.get("max_window"))],
+    )
+
+
+def _nodes(t: _Text, nodes: dict[str, dict[str, Any]]) -> None:
+    p = "roadwatch_central_"
+    t.add(
+        f"{p}node_state",
+        "gauge",
+        "1 for the node's current state (from its retained status topic)",
+        [(_labels(node=n, state=s), int(v.get("state") == s)) for n, v in nodes.items() for s in NODE_STATES],
+    )
+    cams = [
+        (_labels(node=n, camera=str(c)), cam)
+        for n, v in nodes.items()
+        for c, cam in sorted((v.get("stats", {}).get("cameras") or {}).items())
+        if isinstance(cam, dict)
+    ]
+    for field, name, kind, help_text in (
+        ("fps", "camera_fps", "gauge", "Frames analysed per second (latest stats)"),
+        ("inference_ms", "camera_inference_ms", "gauge", "Last detector run, milliseconds (latest stats)"),
+        ("dropped_frames", "camera_dropped_frames_total", "counter", "Frames dropped before analysis"),
+        ("tracks", "camera_tracks", "gauge", "Confirmed tracks in the last analysed frame"),
+    ):
+        t.add(f"{p}{name}", kind, help_text, [(labels, cam.get(field)) for labels, cam in cams])
+    t.add(
+        f"{p}camera_stream_state",
+        "gauge",
+        "1 for the camera's current stream state",
+        [
+            (f'{labels},state="{s}"', int(cam.get("stream_state") == s))
+            for labels, cam in cams
+            for s in STREAM_STATES
+        ],
+    )
+    outboxes = [(_labels(node=n), v.get("stats", {}).get("outbox") or {}) for n, v in nodes.items()]
+    for field, name, kind, help_text in (
+        ("depth", "node_outbox_depth", "gauge", "Events in the node's outbox not yet acknowledged"),
+        ("dropped_events", "node_outbox_dropped_events_total", "counter", "Events the node's outbox dropped"),
+        (
+            "dropped_snapshots",
+            "node_outbox_dropped_snapshots_total",
+            "counter",
+            "Snapshots the node's outbox dropped",
+        ),
+    ):
+        t.add(f"{p}{name}", kind, help_text, [(labels, box.get(field)) for labels, box in outboxes])
+
+
+class MetricsServer:
+    """Serves `GET /metrics` from `provider()`; bound to localhost unless configured otherwise.
+
+    Requests are handled in threads (a slow client does not block the next scrape), but `provider()`
+    always runs in one worker thread: the store hands out one connection per thread, and a new thread
+    per scrape would leave a connection behind on every scrape.
+    """
+
+    def __init__(self, host: str, port: int, provider: Callable[[], str]) -> None:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="central-metrics")
+        self._pool = pool
+
+        class Handler(BaseHTTPRequestHandler):
+            timeout = SCRAPE_TIMEOUT_S
+
+            def do_GET(self) -> None:
+                if self.path.split("?", 1)[0] != "/metrics":
+                    self.send_error(404, "only /metrics here")
+                    return
+                try:
+                    body = pool.submit(provider).result(timeout=SCRAPE_TIMEOUT_S).encode("utf-8")
+                except Exception:
+                    log.exception("metrics provider failed")
+                    self.send_error(500, "metrics unavailable")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("metrics: " + format, *args)
+
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except BaseException:
+            pool.shutdown(wait=False)
+            raise
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="central-metrics-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+        self._pool.shutdown(wait=False)
