@@ -35,7 +35,8 @@ export-venv: $(EXPORT_STAMP)
 system:
 	bash scripts/install_system_deps.sh
 
-demo: system $(STAMP)
+demo: $(STAMP)
+	bash scripts/install_system_deps.sh demo
 	$(PY) scripts/demo.py
 
 test: system $(STAMP) $(EXPORT_STAMP)

@@ -3,15 +3,18 @@
 # mosquitto (broker), ffmpeg and rtsp-server-perl (RTSP test server), chromium (dashboard browser test),
 # systemd (only for `systemd-analyze verify` on the units; nothing is started), postgresql (the central
 # store tests start a private server on loopback; the distribution's own cluster is not used).
+# `install_system_deps.sh demo` installs only what the demo needs (mosquitto).
 # Idempotent; does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
-command -v rtsp-server-perl >/dev/null 2>&1 || need+=(rtsp-server-perl)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+if [ "${1:-all}" != "demo" ]; then
+  command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+  command -v rtsp-server-perl >/dev/null 2>&1 || need+=(rtsp-server-perl)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
