@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,25 @@ class Conn(Protocol):
     def close(self) -> None: ...
 
 
+def _enable_wal(conn: sqlite3.Connection, deadline: float) -> None:
+    """Switch a SQLite file to WAL, retrying while another connection holds the lock.
+
+    The switch needs an exclusive lock and SQLite answers "database is locked" at once, without
+    the busy handler, when several connections open a fresh file together (the aggregator's writer
+    and API threads at first start, or two aggregators). So the retry is ours.
+    """
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 class SqliteConn:
     """SQLite in WAL mode: readers run beside the one writer, `busy_timeout` serialises small writes."""
 
@@ -101,7 +121,7 @@ class SqliteConn:
     def __init__(self, path: Path) -> None:
         conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn, deadline=time.monotonic() + 10.0)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
         # no checkpoint inside a commit (its fsync would stall ingest); the store checkpoints beside it

@@ -12,6 +12,7 @@ import pytest
 from conftest import Postgres
 from test_central_support import make_event
 
+from central.db import connect
 from central.forward import deadletters, enqueue_webhooks, queue_counts, requeue
 from central.ingest import event_row
 from central.queries import EventFilter
@@ -74,6 +75,18 @@ def test_aggregators_starting_together_migrate_once(open_store: OpenStore) -> No
         stores = list(pool.map(lambda _: open_store(), range(4)))
     versions = [r[0] for r in stores[0].conn().execute("SELECT version FROM schema_version")]
     assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_many_connections_opening_a_fresh_sqlite_file_all_get_wal(tmp_path: Path) -> None:
+    """The WAL switch races at first start (SQLite refuses it at once, busy handler or not)."""
+    for round_ in range(40):
+        path = tmp_path / f"fresh{round_}.sqlite"
+        with ThreadPoolExecutor(6) as pool:
+            conns = list(pool.map(lambda _: connect(path), range(6)))
+        modes = {c.execute("PRAGMA journal_mode").fetchone()[0] for c in conns}
+        assert modes == {"wal"}
+        for conn in conns:
+            conn.close()
 
 
 def test_batches_are_idempotent_on_event_id(store: Store) -> None:
