@@ -2,9 +2,11 @@
 
 Password hashes are self-describing strings so the YAML can carry them and the algorithm can change
 later: `scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>` (default) or `pbkdf2_sha256$<iterations>$<salt>$<hash>`.
-Comparison is constant-time. Session tokens are random and live in memory only (a restart logs everybody
-out, which is acceptable for a station); static API tokens are configured as `sha256$<hex>` because they
-are long random strings, for which a fast hash is enough.
+Comparison is constant-time. Session tokens are random; the store keeps only their sha256 with the
+user name and expiry, so an upgrade or a restart logs nobody out and a copy of the database holds no
+usable token. A session's role is always the account's role in the current config: removing an account
+(or lowering its role) and restarting takes effect on its open sessions at once. Static API tokens are
+configured as `sha256$<hex>` because they are long random strings, for which a fast hash is enough.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from central.config import Account, ApiToken, Role
+from central.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,37 @@ class Principal:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 
+class SessionTable:
+    """Login sessions in the store, keyed by the sha256 of their token."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def save(self, token_hash: str, username: str, now: float, expires: float) -> None:
+        with self.store.tx() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_epoch <= ?", (now,))
+            conn.execute(
+                "INSERT INTO sessions (token_hash, username, created_epoch, expires_epoch) VALUES (?,?,?,?)",
+                (token_hash, username, now, expires),
+            )
+
+    def lookup(self, token_hash: str, now: float) -> tuple[str, float] | None:
+        """(username, expiry) of a live session."""
+        row = (
+            self.store.conn()
+            .execute(
+                "SELECT username, expires_epoch FROM sessions WHERE token_hash=? AND expires_epoch > ?",
+                (token_hash, now),
+            )
+            .fetchone()
+        )
+        return None if row is None else (str(row[0]), float(row[1]))
+
+    def delete(self, token_hash: str) -> None:
+        with self.store.tx() as conn:
+            conn.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+
+
 class Authenticator:
     """Checks logins and bearer tokens; thread-safe (FastAPI runs sync handlers in a pool)."""
 
@@ -87,6 +121,7 @@ class Authenticator:
         session_ttl_s: float,
         max_failures: int = 5,
         window_s: float = 300.0,
+        sessions: SessionTable | None = None,
     ) -> None:
         self._hashes: dict[str, tuple[str, Role]] = {}
         for account in accounts:
@@ -103,7 +138,8 @@ class Authenticator:
                 encoded = account.password_hash
             self._hashes[account.username] = (encoded, account.role)
         self._tokens = {t.token_hash: Principal(f"token:{t.name}", t.role) for t in tokens}
-        self._sessions: dict[str, tuple[Principal, float]] = {}
+        self._sessions: dict[str, tuple[Principal, float]] = {}  # cache by token hash
+        self._table = sessions
         self.session_ttl_s = session_ttl_s
         self.max_failures = max_failures
         self.window_s = window_s
@@ -146,23 +182,44 @@ class Authenticator:
             return None
         token = new_token()
         principal = Principal(username, entry[1])
-        with self._lock:
-            self._sessions[token] = (principal, now + self.session_ttl_s)
-            if len(self._sessions) > 10000:
-                self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+        expires = now + self.session_ttl_s
+        if self._table is not None:
+            self._table.save(hash_token(token), username, now, expires)
+        self._cache(hash_token(token), principal, expires, now)
         return token, principal
 
-    def logout(self, token: str) -> None:
+    def _cache(self, key: str, principal: Principal, expires: float, now: float) -> None:
         with self._lock:
-            self._sessions.pop(token, None)
+            self._sessions[key] = (principal, expires)
+            if len(self._sessions) > 10000:
+                self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+
+    def logout(self, token: str) -> None:
+        key = hash_token(token)
+        with self._lock:
+            self._sessions.pop(key, None)
+        if self._table is not None:
+            self._table.delete(key)
 
     def resolve(self, token: str, now: float | None = None) -> Principal | None:
         """The principal of a session token or a static API token."""
         now = time.time() if now is None else now
+        key = hash_token(token)
         with self._lock:
-            session = self._sessions.get(token)
+            session = self._sessions.get(key)
             if session is not None:
                 if session[1] > now:
                     return session[0]
-                del self._sessions[token]
-        return self._tokens.get(hash_token(token))
+                del self._sessions[key]
+        static = self._tokens.get(key)
+        if static is not None or self._table is None:
+            return static
+        stored = self._table.lookup(key, now)  # a session from before a restart
+        if stored is None:
+            return None
+        entry = self._hashes.get(stored[0])
+        if entry is None:  # the account was removed from the config
+            return None
+        principal = Principal(stored[0], entry[1])
+        self._cache(key, principal, stored[1], now)
+        return principal

@@ -94,7 +94,7 @@ class Forwarder:
         self.prefix = prefix
         self.tz = ZoneInfo(tz)
         self.publish = publish
-        self._last: dict[tuple[str, str, str, str], float] = {}
+        self._last = self._load_throttles()
         self.sent_mqtt = 0
         self.throttled = 0
 
@@ -112,6 +112,7 @@ class Forwarder:
                     self.throttled += 1
                     continue
                 self._last[key] = now
+                self._save_throttle(key, now)
             fired += 1
             body = json.dumps(alert_payload(rule.name, event, now), ensure_ascii=False, separators=(",", ":"))
             if rule.mqtt:
@@ -131,7 +132,25 @@ class Forwarder:
         if len(self._last) > 10000:  # forget throttle keys of long-quiet cameras
             horizon = max((r.throttle_s for r in self.settings.rules), default=0.0)
             self._last = {k: t for k, t in self._last.items() if now - t < horizon}
+            with self.store.tx() as conn:
+                conn.execute("DELETE FROM forward_throttle WHERE last_epoch < ?", (now - horizon,))
         return fired
+
+    def _load_throttles(self) -> dict[tuple[str, str, str, str], float]:
+        """The throttle windows open before a restart, so a restart does not repeat a held-back alert."""
+        rows = self.store.conn().execute(
+            "SELECT forward_rule, node, camera, event_rule, last_epoch FROM forward_throttle"
+        )
+        return {(str(r[0]), str(r[1]), str(r[2]), str(r[3])): float(r[4]) for r in rows}
+
+    def _save_throttle(self, key: tuple[str, str, str, str], now: float) -> None:
+        with self.store.tx() as conn:
+            conn.execute(
+                "INSERT INTO forward_throttle (forward_rule, node, camera, event_rule, last_epoch) "
+                "VALUES (?,?,?,?,?) ON CONFLICT (forward_rule, node, camera, event_rule) "
+                "DO UPDATE SET last_epoch=excluded.last_epoch",
+                (*key, now),
+            )
 
 
 def enqueue_webhooks(

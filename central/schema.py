@@ -52,6 +52,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX webhook_due ON webhook_queue (state, next_epoch);
     """,
+    # 2: login sessions and forwarding throttles survive a restart (an upgrade logs nobody out and
+    # does not repeat an alert the throttle had held back)
+    """
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, created_epoch REAL NOT NULL,
+        expires_epoch REAL NOT NULL
+    );
+    CREATE INDEX sessions_expires ON sessions (expires_epoch);
+    CREATE TABLE forward_throttle (
+        forward_rule TEXT NOT NULL, node TEXT NOT NULL, camera TEXT NOT NULL, event_rule TEXT NOT NULL,
+        last_epoch REAL NOT NULL, PRIMARY KEY (forward_rule, node, camera, event_rule)
+    );
+    """,
 )
 
 

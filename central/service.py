@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from central import sdnotify
 from central.api import WEB_DIR, create_app
-from central.auth import Authenticator
+from central.auth import Authenticator, SessionTable
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker, queue_counts
 from central.health import HealthMonitor
@@ -69,6 +69,7 @@ class Aggregator:
             cfg.http.session_ttl_h * 3600,
             cfg.http.login_max_failures,
             cfg.http.login_window_s,
+            sessions=SessionTable(self.store),
         )
         self.app: FastAPI = create_app(
             self.store, self.auth, self.hub, http=cfg.http, status=self.status, web_dir=web_dir

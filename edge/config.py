@@ -202,7 +202,10 @@ class HealthSettings(Strict):
         default=0.5, ge=-1, le=1, description="Edge correlation with the reference below this: view changed"
     )
     moved_shift: float = Field(
-        default=0.015, gt=0, le=1, description="Background shift against the reference (fraction of width): moved"
+        default=0.015,
+        gt=0,
+        le=1,
+        description="Background shift against the reference (fraction of width): moved",
     )
 
 

@@ -249,7 +249,9 @@ class CameraHealth:
         self._ref_sharpness = self._warm_sharpness / self._warm
         window = cv2.createHanningWindow((grey.shape[1], grey.shape[0]), cv2.CV_32F)
         self._window = np.asarray(window, np.float32)
-        log.info("camera %s: health reference taken (sharpness %.3f)", self.events.camera, self._ref_sharpness)
+        log.info(
+            "camera %s: health reference taken (sharpness %.3f)", self.events.camera, self._ref_sharpness
+        )
 
     def _event(self, cond: _Condition, phase: Phase, frame: Frame, sample: HealthSample) -> Event:
         m: dict[str, float | str] = {}
@@ -258,18 +260,21 @@ class CameraHealth:
             if cond.kind == "camera_blocked":
                 m.update(mean_level=round(sample.mean, 1), std_level=round(sample.std, 1))
             elif cond.kind == "camera_defocused":
-                m.update(sharpness=round(sample.sharpness, 4),
-                         reference_sharpness=round(self._ref_sharpness, 4))
+                m.update(
+                    sharpness=round(sample.sharpness, 4), reference_sharpness=round(self._ref_sharpness, 4)
+                )
             elif cond.kind == "camera_moved":
-                m.update(shift_px=round(sample.shift_px or 0.0, 1),
-                         similarity=round(sample.similarity or 0.0, 3))
+                m.update(
+                    shift_px=round(sample.shift_px or 0.0, 1), similarity=round(sample.similarity or 0.0, 3)
+                )
             elif cond.kind == "frozen_picture":
                 m.update(change=round(sample.change or 0.0, 4))
         else:
             m["duration_s"] = round(frame.t - cond.started_t, 3)
         log.warning("camera %s: %s %s %s", self.events.camera, cond.kind, phase, m)
-        return self.events.make(cond.kind, rule=RULE, ts=frame.ts, phase=phase, measurements=m,
-                                frame_seq=frame.seq)
+        return self.events.make(
+            cond.kind, rule=RULE, ts=frame.ts, phase=phase, measurements=m, frame_seq=frame.seq
+        )
 
     def stream_events(self, change: StreamChangeLike) -> list[Event]:
         """Events for a reader's stream change: `stream_lost` on losing frames (also at start-up), and
@@ -282,8 +287,15 @@ class CameraHealth:
             self._last_eval_t = None
             if self._frozen.active:
                 self._frozen.active, self._frozen.since, self._frozen.clear_since = False, None, None
-                out.append(self.events.make("frozen_picture", rule=RULE, ts=change.ts, phase="end",
-                                            measurements={"reason": "stream_lost"}))
+                out.append(
+                    self.events.make(
+                        "frozen_picture",
+                        rule=RULE,
+                        ts=change.ts,
+                        phase="end",
+                        measurements={"reason": "stream_lost"},
+                    )
+                )
         elif change.state == "ok" and change.previous == "lost":
             m = {"down_s": round(change.down_s, 3)} if change.down_s is not None else {}
             out.append(self.events.make("stream_restored", rule=RULE, ts=change.ts, measurements=m))

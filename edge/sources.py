@@ -302,8 +302,14 @@ class CameraReader:
             return out
 
     def stats(self) -> ReaderStats:
-        return ReaderStats(self._state, self.frames_read, self.dropped_frames, self.reconnects, self.errors,
-                           round(self._fps_ema, 2))
+        return ReaderStats(
+            self._state,
+            self.frames_read,
+            self.dropped_frames,
+            self.reconnects,
+            self.errors,
+            round(self._fps_ema, 2),
+        )
 
     # -- reader thread -------------------------------------------------------------------------------
     def _set_state(self, state: StreamState, reason: str = "") -> None:

@@ -292,8 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     try:
         path, card = export(
-            args.source, imgsz=args.imgsz, out=args.out, int8=args.int8, opset=args.opset,
-            weights_dir=args.weights_dir, download=args.download,
+            args.source,
+            imgsz=args.imgsz,
+            out=args.out,
+            int8=args.int8,
+            opset=args.opset,
+            weights_dir=args.weights_dir,
+            download=args.download,
         )
     except ExportError as exc:
         print(f"export: {exc}", file=sys.stderr)

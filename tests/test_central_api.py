@@ -28,7 +28,7 @@ from test_central_support import (
 )
 
 from central.api import create_app
-from central.auth import Authenticator, hash_token
+from central.auth import Authenticator, Principal, SessionTable, hash_token
 from central.config import Account, ApiToken, HttpSettings
 from central.ingest import event_row
 from central.live import LiveHub
@@ -61,7 +61,7 @@ def app_client(store: Store) -> Iterator[httpx.Client]:
         for u, r in (("admin", "admin"), ("op", "operator"), ("viewer", "viewer"))
     ]
     tokens = [ApiToken(name="reports", role="viewer", token_hash=hash_token(TOKEN))]
-    auth = Authenticator(accounts, tokens, 3600, max_failures=3, window_s=60)
+    auth = Authenticator(accounts, tokens, 3600, max_failures=3, window_s=60, sessions=SessionTable(store))
     app = create_app(store, auth, LiveHub(), http=HttpSettings(), heartbeat_s=0.3)
     port = free_port()
     server = uvicorn.Server(
@@ -161,6 +161,40 @@ def test_failed_logins_are_rate_limited(app_client: httpx.Client) -> None:
         )
     r = app_client.post("/api/login", json={"username": "viewer", "password": PASSWORDS["viewer"]})
     assert r.status_code == 429
+
+
+def test_sessions_survive_a_restart_and_follow_the_current_config(store: Store) -> None:
+    """Only token hashes are stored; the role comes from the config at each start, not from the row."""
+
+    def accounts(**roles: str) -> list[Account]:
+        return [Account(username=u, role=r, password_hash=password_hash(u)) for u, r in roles.items()]  # type: ignore[arg-type]
+
+    before = Authenticator(accounts(op="operator", admin="admin"), [], 3600, sessions=SessionTable(store))
+    op_login, admin_login = (
+        before.login("op", PASSWORDS["op"], "10.0.0.2", now=T0),
+        before.login("admin", PASSWORDS["admin"], "10.0.0.3", now=T0),
+    )
+    assert op_login is not None and admin_login is not None
+    op_token, admin_token = op_login[0], admin_login[0]
+    rows = store.conn().execute("SELECT token_hash, username FROM sessions").fetchall()
+    assert sorted(r[1] for r in rows) == ["admin", "op"]
+    assert {r[0] for r in rows} == {hash_token(op_token), hash_token(admin_token)}
+
+    after = Authenticator(accounts(op="operator", admin="admin"), [], 3600, sessions=SessionTable(store))
+    assert after.resolve(op_token, now=T0 + 60) == Principal("op", "operator")
+    assert after.resolve(op_token, now=T0 + 3601) is None  # expired
+    assert after.resolve("not-a-session", now=T0 + 60) is None
+
+    changed = Authenticator(accounts(op="viewer"), [], 3600, sessions=SessionTable(store))
+    assert changed.resolve(op_token, now=T0 + 60) == Principal("op", "viewer")  # demoted in the config
+    assert changed.resolve(admin_token, now=T0 + 60) is None  # account removed from the config
+
+    after.logout(op_token)
+    again = Authenticator(accounts(op="operator"), [], 3600, sessions=SessionTable(store))
+    assert again.resolve(op_token, now=T0 + 60) is None
+    # expired rows are cleared by the next login
+    assert again.login("op", PASSWORDS["op"], "10.0.0.2", now=T0 + 7200) is not None
+    assert store.conn().execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 1
 
 
 def test_static_api_token_has_its_role(app_client: httpx.Client, store: Store) -> None:

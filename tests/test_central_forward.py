@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker, free_port
+from conftest import Broker, Postgres, free_port
 from paho.mqtt.enums import CallbackAPIVersion
 from test_central_support import (
     PREFIX,
@@ -130,6 +130,39 @@ def test_throttle_is_per_rule_camera_and_zone(tmp_path: Path) -> None:
     gate, market = f"{PREFIX}/alerts/n1/gate/crowding", f"{PREFIX}/alerts/n1/market/crowding"
     assert sent == [gate, gate, market, gate]
     assert fwd.throttled == 1
+    store.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_throttle_windows_survive_a_restart(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if engine == "sqlite":
+        target: Path | str = tmp_path / "c.sqlite"
+        password = None
+    else:
+        server: Postgres = request.getfixturevalue("postgres_server")
+        target, password = server.create_database(), server.password
+    sent: list[str] = []
+
+    def record(topic: str, body: bytes) -> bool:
+        sent.append(topic)
+        return True
+
+    settings = ForwardingSettings(rules=[ForwardRule(name="crowd", kinds=["crowding"], throttle_s=300)])
+    crowd = make_event(1, kind="crowding", phase="start", rule="zone_a")
+    store = Store(target, tmp_path / "s", password)
+    assert Forwarder(settings, store, PREFIX, "Asia/Ho_Chi_Minh", record).consider(crowd, now=1000.0) == 1
+    store.close()
+    store = Store(target, tmp_path / "s", password)  # the aggregator restarted
+    fwd = Forwarder(settings, store, PREFIX, "Asia/Ho_Chi_Minh", record)
+    assert fwd.consider({**crowd, "event_id": "x"}, now=1200.0) == 0  # still inside the window
+    assert fwd.consider({**crowd, "event_id": "y"}, now=1300.5) == 1
+    store.close()
+    store = Store(target, tmp_path / "s", password)
+    fwd = Forwarder(settings, store, PREFIX, "Asia/Ho_Chi_Minh", record)
+    assert fwd.consider({**crowd, "event_id": "z"}, now=1500.0) == 0  # the new window was saved too
+    assert len(sent) == 2 and fwd.throttled == 1
     store.close()
 
 

@@ -134,7 +134,10 @@ def _kind(kind: str) -> EventFilter:
 
 @pytest.mark.slow
 def test_sigkilled_aggregator_loses_nothing_published_while_down(broker: Broker, tmp_path: Path) -> None:
-    """Persistent session: QoS 1 messages published while the process is dead arrive after the restart."""
+    """Persistent session: QoS 1 messages published while the process is dead arrive after the restart.
+
+    An operator logged in before the crash is still logged in after it (sessions live in the store).
+    """
     port = free_port()
     cfg = central_config(tmp_path, broker.port, http_port=port)
     path = write_config(tmp_path / "central.yaml", cfg)
@@ -163,12 +166,16 @@ def test_sigkilled_aggregator_loses_nothing_published_while_down(broker: Broker,
         try:
             publish_all(pub, [(event_topic(p), dumps(p)) for p in before])
             wait_for(lambda: len(stored_ids()) == 50, 10)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-            publish_all(pub, [(event_topic(p), dumps(p)) for p in during])
-            proc = start()
-            wait_for(lambda: len(stored_ids()) == 550, 20)
-            assert stored_ids() == {p["event_id"] for p in before + during}
+            with login(f"http://127.0.0.1:{port}", "op") as api:
+                assert api.get("/api/me").json()["username"] == "op"
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+                publish_all(pub, [(event_topic(p), dumps(p)) for p in during])
+                proc = start()
+                wait_for(lambda: len(stored_ids()) == 550, 20)
+                assert stored_ids() == {p["event_id"] for p in before + during}
+                me = api.get("/api/me")
+                assert me.status_code == 200 and me.json()["role"] == "operator"
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(15) == 0

@@ -61,6 +61,22 @@ def test_schema_is_versioned_and_migrations_run_once(open_store: OpenStore) -> N
         assert store.conn().execute(kind, ("events", "ts_epoch")).fetchone()[0] == "double precision"
 
 
+def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore) -> None:
+    """An aggregator upgraded over an existing database keeps its events and gains the new tables."""
+    store = open_store()
+    with store.tx() as conn:  # wind the schema back to version 1, as the first release left it
+        conn.execute("DROP TABLE sessions")
+        conn.execute("DROP TABLE forward_throttle")
+        conn.execute("DELETE FROM schema_version WHERE version > 1")
+    store.insert_events([event_row(make_event(1), NOW, NOW)])
+    store.close()
+    upgraded = open_store()
+    versions = [r[0] for r in upgraded.conn().execute("SELECT version FROM schema_version")]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    assert upgraded.count_events() == 1
+    assert upgraded.conn().execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+
+
 def test_a_newer_database_is_refused(open_store: OpenStore) -> None:
     store = open_store()
     with store.tx() as conn:
@@ -82,7 +98,7 @@ def test_many_connections_opening_a_fresh_sqlite_file_all_get_wal(tmp_path: Path
     for round_ in range(40):
         path = tmp_path / f"fresh{round_}.sqlite"
         with ThreadPoolExecutor(6) as pool:
-            conns = list(pool.map(lambda _: connect(path), range(6)))
+            conns = list(pool.map(connect, [path] * 6))
         modes = {c.execute("PRAGMA journal_mode").fetchone()[0] for c in conns}
         assert modes == {"wal"}
         for conn in conns:

@@ -13,13 +13,20 @@ from edge.rules import build_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_CONFIGS = sorted(
-    p for p in (ROOT / "configs").rglob("*.yaml") if not p.name.startswith("central") and "mosquitto" not in p.parts
+    p
+    for p in (ROOT / "configs").rglob("*.yaml")
+    if not p.name.startswith("central") and "mosquitto" not in p.parts
 )
 
 
 def test_the_examples_are_all_there() -> None:
     names = {p.relative_to(ROOT / "configs").as_posix() for p in NODE_CONFIGS}
-    assert {"demo.yaml", "road-point.example.yaml", "eval/cdnet_highway.yaml", "eval/eu_highway_cctv.yaml"} <= names
+    assert {
+        "demo.yaml",
+        "road-point.example.yaml",
+        "eval/cdnet_highway.yaml",
+        "eval/eu_highway_cctv.yaml",
+    } <= names
     clips = {"vtest", "car-detection", "one-by-one-person-detection", "intersection_cctv", "jakarta_sudirman"}
     assert {f"videos/{c}.yaml" for c in clips} <= names
 
@@ -32,7 +39,9 @@ def test_node_config_loads(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.cameras
 
 
-CLIP_CONFIGS = [p for p in NODE_CONFIGS if p.parent.name in ("videos", "eval", "bench") or p.name == "demo.yaml"]
+CLIP_CONFIGS = [
+    p for p in NODE_CONFIGS if p.parent.name in ("videos", "eval", "bench") or p.name == "demo.yaml"
+]
 
 
 @pytest.mark.integration
@@ -47,5 +56,7 @@ def test_rules_build_for_the_clip_frame_size(path: Path, shared_dir: Path) -> No
         h, w = frame.shape[:2]
         if cam.reference_size is not None:
             assert tuple(cam.reference_size) == (w, h), "reference_size should be the clip's own size"
-        rules = build_rules(cam, w, h, COCO_NAMES, EventFactory(cfg.node_id, cam.id, cfg.timezone), cfg.timezone)
+        rules = build_rules(
+            cam, w, h, COCO_NAMES, EventFactory(cfg.node_id, cam.id, cfg.timezone), cfg.timezone
+        )
         assert len(rules) == sum(r.enabled for r in cam.rules)

@@ -27,7 +27,7 @@ EXPORT_PYTHON_ENV = "ROADWATCH_EXPORT_PYTHON"
 
 # Loaded by sitecustomize into the exporting interpreter: every attempt to resolve or reach a non-loopback
 # host is written to a log and refused, so a test sees attempts that Ultralytics would swallow.
-NETWORK_GUARD = '''
+NETWORK_GUARD = """
 import os, socket
 
 _LOG = os.environ["ROADWATCH_NET_LOG"]
@@ -70,7 +70,7 @@ def connect_ex(self, address):
 socket.getaddrinfo = getaddrinfo
 socket.socket.connect = connect
 socket.socket.connect_ex = connect_ex
-'''
+"""
 
 
 def _load_script() -> ModuleType:
@@ -166,7 +166,10 @@ def export_python() -> Path:
     require(python.exists(), f"{python} is missing: run `make export-venv` (or set {EXPORT_PYTHON_ENV})")
     probe = subprocess.run(
         [str(python), "-c", "import ultralytics, onnx, onnxruntime.quantization"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     require(probe.returncode == 0, f"{python} cannot import the export dependencies: {probe.stderr[-500:]}")
     return python
@@ -227,7 +230,9 @@ def test_export_yaml_model_loads_in_the_edge_detector(
     assert not net_log.exists(), net_log.read_text(encoding="utf-8")
     # Ultralytics worked in a temporary directory: only the model and its card land in the tree.
     assert sorted(p.relative_to(work).as_posix() for p in work.rglob("*")) == [
-        "models", f"models/test_{imgsz}.card.json", f"models/test_{imgsz}.onnx",
+        "models",
+        f"models/test_{imgsz}.card.json",
+        f"models/test_{imgsz}.onnx",
     ]
 
     card = json.loads((work / "models" / f"test_{imgsz}.card.json").read_text(encoding="utf-8"))
@@ -269,13 +274,25 @@ def test_export_user_weights_records_their_hash(export_python: Path, tmp_path: P
     weights_dir = tmp_path / "runs"
     weights_dir.mkdir()
     make = "from ultralytics import YOLO\nYOLO('yolo11n.yaml').save('runs/best.pt')\n"
-    subprocess.run([str(export_python), "-c", make], cwd=tmp_path, env={**env, "YOLO_OFFLINE": "1"},
-                   check=True, capture_output=True, timeout=240)
+    subprocess.run(
+        [str(export_python), "-c", make],
+        cwd=tmp_path,
+        env={**env, "YOLO_OFFLINE": "1"},
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
     weights = weights_dir / "best.pt"
     out = tmp_path / "best_224.onnx"
     args = [str(export_python), str(SCRIPT), str(weights), "--imgsz", "224", "--out", str(out)]
     run = subprocess.run(
-        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False,
+        args,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert run.returncode == 0, run.stderr[-4000:]
     assert not net_log.exists(), net_log.read_text(encoding="utf-8")
@@ -291,8 +308,13 @@ def test_export_user_weights_records_their_hash(export_python: Path, tmp_path: P
 def test_missing_named_weights_exit_2_offline(export_python: Path, tmp_path: Path) -> None:
     env, net_log = _guarded_env(tmp_path)
     run = subprocess.run(
-        [str(export_python), str(SCRIPT), "yolo11n"], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        [str(export_python), str(SCRIPT), "yolo11n"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 2
     assert "export: yolo11n.pt: weights file not found (or pass --download)" in run.stderr

@@ -32,7 +32,9 @@ def new_health(settings: HealthSettings | None = None) -> CameraHealth:
     return CameraHealth(settings or HealthSettings(), EventFactory("n1", "gate"))
 
 
-def feed(health: CameraHealth, images: list[np.ndarray], start_t: float = 0.0) -> list[tuple[str, str, float]]:
+def feed(
+    health: CameraHealth, images: list[np.ndarray], start_t: float = 0.0
+) -> list[tuple[str, str, float]]:
     events: list[Event] = []
     for i, img in enumerate(images):
         t = start_t + i
@@ -41,7 +43,9 @@ def feed(health: CameraHealth, images: list[np.ndarray], start_t: float = 0.0) -
     return [(e.kind, e.phase, e.ts - T0) for e in events]
 
 
-def tamper(clip: list[np.ndarray], edit: Edit, start: int = 10, stop: int = 30, n: int = 50) -> list[np.ndarray]:
+def tamper(
+    clip: list[np.ndarray], edit: Edit, start: int = 10, stop: int = 30, n: int = 50
+) -> list[np.ndarray]:
     return [edit(img) if start <= i < stop else img for i, img in enumerate(clip[:n])]
 
 
@@ -107,7 +111,9 @@ def test_frozen_picture(clip: list[np.ndarray]) -> None:
     events: list[tuple[str, str, float]] = []
     frozen_seen = False
     for i, img in enumerate(images):
-        events.extend((e.kind, e.phase, float(e.ts - T0)) for e in health.update(Frame("gate", i, i, T0 + i, img)))
+        events.extend(
+            (e.kind, e.phase, float(e.ts - T0)) for e in health.update(Frame("gate", i, i, T0 + i, img))
+        )
         frozen_seen |= health.frozen
     # unchanged from t=11 (first repeat): 10 s hold -> start at 21; picture moves at 30 -> end at 33
     assert events == [("frozen_picture", "start", 21.0), ("frozen_picture", "end", 33.0)]
@@ -155,7 +161,9 @@ def test_disabled_does_nothing(clip: list[np.ndarray]) -> None:
     assert health.last is None
 
 
-def change(previous: str, state: str, ts: float, down_s: float | None = None, reason: str = "") -> StreamChange:
+def change(
+    previous: str, state: str, ts: float, down_s: float | None = None, reason: str = ""
+) -> StreamChange:
     return StreamChange("gate", previous, state, ts - T0, ts, reason, down_s)  # type: ignore[arg-type]
 
 
@@ -163,7 +171,9 @@ def test_stream_changes_become_events() -> None:
     health = new_health()
     assert health.stream_events(change("starting", "ok", T0)) == []
     lost = health.stream_events(change("ok", "lost", T0 + 5, reason="read failed or timed out"))
-    assert [(e.kind, e.phase, e.rule, e.ts) for e in lost] == [("stream_lost", "instant", "camera_health", T0 + 5)]
+    assert [(e.kind, e.phase, e.rule, e.ts) for e in lost] == [
+        ("stream_lost", "instant", "camera_health", T0 + 5)
+    ]
     assert lost[0].measurements == {"reason": "read failed or timed out"}
     back = health.stream_events(change("lost", "ok", T0 + 65, down_s=60.0))
     assert [(e.kind, e.measurements) for e in back] == [("stream_restored", {"down_s": 60.0})]

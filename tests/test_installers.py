@@ -54,13 +54,20 @@ def installed_edge(root: Path) -> None:
             "/opt/roadwatch/venv/bin/python": "#!/bin/sh\n",
             "/etc/roadwatch/edge/gate1.yaml": "node_id: gate1\n# edited by the technician\n",
             "/etc/roadwatch/gate1.env": "ROADWATCH_MQTT_PASSWORD=secret\n",
-            "/etc/systemd/system/roadwatch-edge@.service": (REPO / "systemd/roadwatch-edge@.service").read_bytes(),
+            "/etc/systemd/system/roadwatch-edge@.service": (
+                REPO / "systemd/roadwatch-edge@.service"
+            ).read_bytes(),
             "/var/lib/roadwatch/edge/gate1/var/outbox.sqlite": b"events",
             "/var/lib/roadwatch/models/yolo11n_int8.onnx": b"model",
         },
         executable=("/opt/roadwatch/venv/bin/python",),
     )
-    for rel in ("/opt/roadwatch", "/etc/roadwatch/edge", "/var/lib/roadwatch/models", "/var/lib/roadwatch/edge"):
+    for rel in (
+        "/opt/roadwatch",
+        "/etc/roadwatch/edge",
+        "/var/lib/roadwatch/models",
+        "/var/lib/roadwatch/edge",
+    ):
         (root / rel.lstrip("/")).mkdir(parents=True, exist_ok=True)
 
 
@@ -90,8 +97,12 @@ def test_edge_fresh_machine(tmp_path: Path) -> None:
     ]
     for line in expected:
         assert line in lines, f"missing: {line}\n{result.stdout}"
-    assert any(ln.startswith("would: install ") and ln.endswith("with sed 's/^node_id:.*/node_id: gate1/'")
-               and "as /etc/roadwatch/edge/gate1.yaml (mode 0640, owner root:roadwatch)" in ln for ln in lines)
+    assert any(
+        ln.startswith("would: install ")
+        and ln.endswith("with sed 's/^node_id:.*/node_id: gate1/'")
+        and "as /etc/roadwatch/edge/gate1.yaml (mode 0640, owner root:roadwatch)" in ln
+        for ln in lines
+    )
     # The order matters: user before directories owned by it, unit before enabling it.
     assert lines.index(expected[1]) < lines.index(expected[2])
     assert lines.index(expected[8]) < lines.index(expected[9]) < lines.index(expected[10])
@@ -122,7 +133,9 @@ def test_edge_upgrade_reinstalls_the_package_only(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     would = [ln for ln in lines if ln.startswith("would:") and not ln.startswith("would: check")]
-    pip = f"would: {tmp_path}/opt/roadwatch/venv/bin/python -m pip install --quiet --disable-pip-version-check "
+    pip = (
+        f"would: {tmp_path}/opt/roadwatch/venv/bin/python -m pip install --quiet --disable-pip-version-check "
+    )
     assert f"{pip}--upgrade {REPO}\\[edge\\]" in would
     assert not any("-m venv" in ln for ln in would)
     assert not any("gate1.yaml" in ln or "gate1.env" in ln or "/var/lib/roadwatch/edge" in ln for ln in would)
@@ -131,7 +144,9 @@ def test_edge_upgrade_reinstalls_the_package_only(tmp_path: Path) -> None:
 
 def test_edge_changed_unit_is_replaced_with_a_backup(tmp_path: Path) -> None:
     installed_edge(tmp_path)
-    (tmp_path / "etc/systemd/system/roadwatch-edge@.service").write_text("[Service]\nold=1\n", encoding="utf-8")
+    (tmp_path / "etc/systemd/system/roadwatch-edge@.service").write_text(
+        "[Service]\nold=1\n", encoding="utf-8"
+    )
     result = run(EDGE, tmp_path, "--dry-run", "--node", "gate1")
     unit = f"{tmp_path}/etc/systemd/system/roadwatch-edge@.service"
     would = [ln for ln in result.stdout.splitlines() if ln.startswith("would:")]
@@ -193,7 +208,9 @@ def test_station_fresh_machine(tmp_path: Path) -> None:
         "would: write /etc/roadwatch/nodes/gate1.mqtt-password (mode 0600, root) with 1 line(s)",
         f"would: openssl req -newkey rsa:2048 -nodes -subj /CN=broker.test -keyout {r}/etc/roadwatch/ca/server.key "
         f"-out {r}/etc/roadwatch/ca/server.csr",
-        "would: sign " + r + "/etc/roadwatch/ca/server.crt for DNS:broker.test with the Roadwatch CA (825 days)",
+        "would: sign "
+        + r
+        + "/etc/roadwatch/ca/server.crt for DNS:broker.test with the Roadwatch CA (825 days)",
         "would: systemctl restart mosquitto",
         f"would: install -m 0644 -o root -g root {REPO}/systemd/roadwatch-central.service "
         f"{r}/etc/systemd/system/roadwatch-central.service",
@@ -219,7 +236,9 @@ def installed_station(root: Path) -> None:
             "/etc/mosquitto/roadwatch.passwd": "aggregator:$7$hash\ngate1:$7$hash\n",
             "/etc/mosquitto/certs/server.crt": "cert",
             "/etc/mosquitto/certs/server.key": "key",
-            "/etc/systemd/system/roadwatch-central.service": (REPO / "systemd/roadwatch-central.service").read_bytes(),
+            "/etc/systemd/system/roadwatch-central.service": (
+                REPO / "systemd/roadwatch-central.service"
+            ).read_bytes(),
             "/var/lib/roadwatch/central/var/central.sqlite": b"db",
         },
         executable=("/opt/roadwatch/venv/bin/python",),
@@ -253,7 +272,10 @@ def test_station_adds_only_the_new_node(tmp_path: Path) -> None:
     result = run(STATION, tmp_path, "--dry-run", "--add-node", "gate1", "--add-node", "market2")
     out = result.stdout.splitlines()
     assert "ok: broker user gate1 exists" in out
-    assert "would: add broker user market2 to /etc/mosquitto/roadwatch.passwd (salted hash via mosquitto_passwd -U)" in out
+    assert (
+        "would: add broker user market2 to /etc/mosquitto/roadwatch.passwd (salted hash via mosquitto_passwd -U)"
+        in out
+    )
     assert "would: systemctl restart mosquitto" in out
 
 
@@ -280,7 +302,9 @@ def test_station_config_from_the_example_logs_in_as_the_acl_user(
     out = tmp_path / "central.yaml"
     sed = subprocess.run(
         ["sed", r"s/^\(  username:\) central$/\1 aggregator/", str(REPO / "configs/central.example.yaml")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     out.write_text(sed.stdout, encoding="utf-8")
     monkeypatch.setenv("ROADWATCH_CENTRAL_MQTT_PASSWORD", "from-central.env")  # the secrets the example names
@@ -325,8 +349,10 @@ def real_run(
     shims.mkdir(exist_ok=True)
     for name, body in SHIMS.items():
         shim = shims / name
-        shim.write_text(f'#!/bin/sh\nLOG="{root.parent}/shims.log"\necho "{name} $*" >> "$LOG"\n{body}\n',
-                        encoding="utf-8")
+        shim.write_text(
+            f'#!/bin/sh\nLOG="{root.parent}/shims.log"\necho "{name} $*" >> "$LOG"\n{body}\n',
+            encoding="utf-8",
+        )
         shim.chmod(0o755)
     env = {
         **os.environ,
@@ -338,7 +364,11 @@ def real_run(
         "FAKE_ACTIVE": "1" if active else "0",
     }
     # An existing virtualenv: the Python package install itself is pip's business, not tested here.
-    lay_out(root, {"/opt/roadwatch/venv/bin/python": "#!/bin/sh\n"}, executable=("/opt/roadwatch/venv/bin/python",))
+    lay_out(
+        root,
+        {"/opt/roadwatch/venv/bin/python": "#!/bin/sh\n"},
+        executable=("/opt/roadwatch/venv/bin/python",),
+    )
     return subprocess.run(
         ["bash", str(script), *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -452,16 +482,28 @@ def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Pa
     env_file = etc / "roadwatch/central.env"
     node_secret = etc / "roadwatch/nodes/gate1.mqtt-password"
     env_lines = env_file.read_text(encoding="utf-8").splitlines()
-    agg_password = next(ln.split("=", 1)[1] for ln in env_lines if ln.startswith("ROADWATCH_CENTRAL_MQTT_PASSWORD="))
+    agg_password = next(
+        ln.split("=", 1)[1] for ln in env_lines if ln.startswith("ROADWATCH_CENTRAL_MQTT_PASSWORD=")
+    )
     node_password = node_secret.read_text(encoding="utf-8").strip()
     assert mode(env_file) == 0o600 and mode(node_secret) == 0o600 and mode(passwd) == 0o600
     users = dict(ln.split(":", 1) for ln in passwd.read_text(encoding="utf-8").splitlines())
     assert sorted(users) == ["aggregator", "gate1"]
     assert agg_password not in passwd.read_text(encoding="utf-8")  # hashed, never stored in clear
-    assert "  username: aggregator" in (etc / "roadwatch/central.yaml").read_text(encoding="utf-8").splitlines()
+    assert (
+        "  username: aggregator" in (etc / "roadwatch/central.yaml").read_text(encoding="utf-8").splitlines()
+    )
     verify = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(etc / "roadwatch/ca/ca.crt"), str(etc / "mosquitto/certs/server.crt")],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(etc / "roadwatch/ca/ca.crt"),
+            str(etc / "mosquitto/certs/server.crt"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert verify.returncode == 0, verify.stderr
     assert mode(etc / "mosquitto/certs/server.key") == 0o600
@@ -472,7 +514,8 @@ def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Pa
     run_dir = tmp_path / "broker"
     (run_dir / "conf.d").mkdir(parents=True)
     (run_dir / "conf.d/roadwatch.conf").write_text(
-        (etc / "mosquitto/conf.d/roadwatch.conf").read_text(encoding="utf-8")
+        (etc / "mosquitto/conf.d/roadwatch.conf")
+        .read_text(encoding="utf-8")
         .replace("/etc/mosquitto/", f"{etc}/mosquitto/")
         .replace("listener 1883 127.0.0.1", f"listener {loopback} 127.0.0.1")
         .replace("listener 8883", f"listener {tls} 127.0.0.1"),
@@ -508,7 +551,9 @@ def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Pa
     assert not any(ln.startswith("+ ") for ln in second.stdout.splitlines()), second.stdout
     assert snapshot(root) == before
 
-    third = real_run(STATION, root, "--broker-name", "broker.test", "--add-node", "gate1", "--add-node", "market2")
+    third = real_run(
+        STATION, root, "--broker-name", "broker.test", "--add-node", "gate1", "--add-node", "market2"
+    )
     assert third.returncode == 0, third.stderr
     after = dict(ln.split(":", 1) for ln in passwd.read_text(encoding="utf-8").splitlines())
     assert sorted(after) == ["aggregator", "gate1", "market2"]

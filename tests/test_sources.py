@@ -274,8 +274,9 @@ def test_unexpected_error_in_reader_is_counted_not_raised() -> None:
 
 
 def test_missing_file_is_lost_and_retried(tmp_path: Path) -> None:
-    reader = CameraReader(CameraConfig(id="f", source=str(tmp_path / "gone.avi")), backoff_min_s=0.01,
-                          backoff_max_s=0.05)
+    reader = CameraReader(
+        CameraConfig(id="f", source=str(tmp_path / "gone.avi")), backoff_min_s=0.01, backoff_max_s=0.05
+    )
     reader.start()
     try:
         assert wait_until(lambda: reader.reconnects >= 5)
@@ -320,8 +321,13 @@ def test_status_queue_and_delay_log_are_bounded() -> None:
     def opener(*_: object) -> FakeCapture:
         return FakeCapture(True, 1)  # one frame, then the read fails: ok, lost, ok, lost...
 
-    reader = CameraReader(CameraConfig(id="c", source="rtsp://cam/x"), backoff_min_s=0.001, backoff_max_s=0.001,
-                          max_changes=4, opener=opener)
+    reader = CameraReader(
+        CameraConfig(id="c", source="rtsp://cam/x"),
+        backoff_min_s=0.001,
+        backoff_max_s=0.001,
+        max_changes=4,
+        opener=opener,
+    )
     reader.start()
     try:
         assert wait_until(lambda: reader.reconnects >= 60)

@@ -157,7 +157,11 @@ def _verify(tool: str, unit_file: Path) -> tuple[int, list[str]]:
     """Run verify; return its code and every message line about our file (other units' noise is dropped)."""
     run = subprocess.run(
         [tool, "verify", "--man=no", str(unit_file)],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"},
     )
     lines = [ln for ln in (run.stdout + run.stderr).splitlines() if unit_file.stem.split("@")[0] in ln]
     return run.returncode, lines
@@ -261,7 +265,11 @@ cameras:
     env.pop("WATCHDOG_PID", None)
     run = subprocess.run(
         [sys.executable, "-m", "edge", "run", str(config), "--no-mqtt", "--max-frames", "20"],
-        env=env, capture_output=True, text=True, timeout=240, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     time.sleep(0.3)  # let the reader take the last datagrams
@@ -282,7 +290,10 @@ def test_edge_bad_config_exits_2_so_systemd_does_not_restart(tmp_path: Path) -> 
     config.write_text("node_id: x\ncameras: []\nunknown_key: 1\n", encoding="utf-8")
     run = subprocess.run(
         [sys.executable, "-m", "edge", "run", str(config), "--no-mqtt"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 2
     assert f"{config}:" in run.stderr
@@ -306,13 +317,16 @@ http: {{host: 127.0.0.1, port: 0}}
     env.pop("WATCHDOG_PID", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "central", "run", str(config)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             kinds = [m.splitlines()[0] for m in notify_receiver.messages]
-            if "READY=1" in kinds and kinds[kinds.index("READY=1"):].count("WATCHDOG=1") >= 2:
+            if "READY=1" in kinds and kinds[kinds.index("READY=1") :].count("WATCHDOG=1") >= 2:
                 break
             time.sleep(0.1)
         assert proc.poll() is None, proc.communicate()[1][-3000:]
@@ -326,5 +340,5 @@ http: {{host: 127.0.0.1, port: 0}}
     time.sleep(0.3)
     kinds = [m.splitlines()[0] for m in notify_receiver.messages]
     assert kinds.count("READY=1") == 1, kinds
-    assert kinds[kinds.index("READY=1"):].count("WATCHDOG=1") >= 2, kinds  # pings keep coming while idle
+    assert kinds[kinds.index("READY=1") :].count("WATCHDOG=1") >= 2, kinds  # pings keep coming while idle
     assert kinds[-1] == "STOPPING=1", kinds
