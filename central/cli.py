@@ -1,4 +1,4 @@
-"""`roadwatch-central` (also `python -m central`): run, check, hash-password.
+"""`roadwatch-central` (also `python -m central`): run, check, hash-password, copy-store.
 
 Exit codes: 0 fine, 2 a bad configuration (systemd must not restart-loop on it), 1 a crash.
 """
@@ -10,6 +10,7 @@ import getpass
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from central.auth import hash_password, hash_token, new_token
 from central.config import ConfigError, load_config
@@ -32,7 +33,53 @@ def _parser() -> argparse.ArgumentParser:
         "--token", action="store_true", help="generate a random API token and print it with its hash"
     )
     hp.add_argument("--stdin", action="store_true", help="read the password from standard input (no prompt)")
+    cp = sub.add_parser(
+        "copy-store",
+        help="copy every event, snapshot, audit entry and queue item from one store into a new, empty one"
+        " (e.g. SQLite to PostgreSQL); stop the aggregator first",
+    )
+    cp.add_argument("from_config", metavar="FROM_CONFIG", help="configuration whose store is read")
+    cp.add_argument("to_config", metavar="TO_CONFIG", help="configuration whose (empty) store is filled")
     return parser
+
+
+def _copy_store(args: argparse.Namespace) -> int:
+    from central.copy import CopyError, copy_store
+    from central.store import Store
+
+    try:
+        source, target = load_config(args.from_config).store, load_config(args.to_config).store
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    if isinstance(source.target, Path) and not source.target.is_file():
+        print(f"{args.from_config}: store.url: no database at {source.target}", file=sys.stderr)
+        return 2
+    same = (
+        source.target.resolve() == target.target.resolve()
+        if isinstance(source.target, Path) and isinstance(target.target, Path)
+        else source.target == target.target
+    )
+    if same:
+        print("copy-store: the two configurations name the same store", file=sys.stderr)
+        return 2
+    stores: list[Store] = []
+    try:
+        for cfg in (source, target):
+            password = cfg.password.resolve() if cfg.password is not None else None
+            stores.append(Store(cfg.target, Path(cfg.snapshots_dir), password))
+        result = copy_store(stores[0], stores[1])
+    except (CopyError, ValueError) as exc:
+        print(f"copy-store: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for store in stores:
+            store.close()
+    for table, n in result.rows.items():
+        print(f"{table:17} {n:>9} rows")
+    print(f"{'snapshot files':17} {result.snapshot_files:>9} copied")
+    return 0
 
 
 def _hash_password(args: argparse.Namespace) -> int:
@@ -60,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "hash-password":
         return _hash_password(args)
+    if args.command == "copy-store":
+        return _copy_store(args)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:

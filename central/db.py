@@ -33,6 +33,7 @@ class Dialect:
     first_class: str  # payload.classes[0]
     has_class: str  # e.classes (a JSON array) contains the parameter
     schema_lock: tuple[str, str] | None  # held while migrating: aggregators sharing a server start together
+    reset_identity: str | None  # move an identity counter past copied ids ({table}, {column})
 
     def ddl(self, statement: str) -> str:
         """Translate a migration statement written for SQLite; 64-bit ids and doubles in PostgreSQL."""
@@ -53,6 +54,7 @@ SQLITE = Dialect(
     first_class="json_extract(payload, '$.classes[0]')",
     has_class="EXISTS (SELECT 1 FROM json_each(e.classes) WHERE json_each.value=?)",
     schema_lock=None,  # one file, one process at a time in BEGIN IMMEDIATE
+    reset_identity=None,  # INTEGER PRIMARY KEY continues after MAX(rowid) by itself
 )
 
 POSTGRES = Dialect(
@@ -63,6 +65,8 @@ POSTGRES = Dialect(
     first_class="payload::jsonb #> '{classes,0}'",
     has_class="e.classes::jsonb @> jsonb_build_array(CAST(? AS text))",
     schema_lock=("SELECT pg_advisory_lock(727165)", "SELECT pg_advisory_unlock(727165)"),
+    reset_identity="SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
+    " COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)",
 )
 
 
