@@ -25,12 +25,13 @@ from zoneinfo import ZoneInfo
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
 from central.contract import iso_from_epoch, parse_ts
+from central.ingest import PublishResult
 from central.store import Store
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Roadwatch-Signature"
-Publish = Callable[[str, bytes], bool]
+Publish = Callable[[str, bytes], PublishResult]
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -95,7 +96,8 @@ class Forwarder:
         self.tz = ZoneInfo(tz)
         self.publish = publish
         self._last = self._load_throttles()
-        self.sent_mqtt = 0
+        self.sent_mqtt = 0  # handed to the MQTT client, including those queued during an outage
+        self.queued_mqtt = 0  # published while the broker was away: paho sends them on reconnect
         self.throttled = 0
 
     def consider(self, event: dict[str, Any], now: float | None = None) -> int:
@@ -117,11 +119,15 @@ class Forwarder:
             body = json.dumps(alert_payload(rule.name, event, now), ensure_ascii=False, separators=(",", ":"))
             if rule.mqtt:
                 topic = f"{self.prefix}/alerts/{event['node']}/{event['camera']}/{event['kind']}"
-                if self.publish(topic, body.encode("utf-8")):
-                    self.sent_mqtt += 1
+                result = self.publish(topic, body.encode("utf-8"))
+                if result == "failed":
+                    log.error("alert %s for event %s could not be published", rule.name, event["event_id"])
                 else:
+                    self.sent_mqtt += 1
+                if result == "queued":
+                    self.queued_mqtt += 1
                     log.warning(
-                        "alert %s for event %s not published: broker not connected",
+                        "alert %s for event %s queued: broker not connected, sent when it is back",
                         rule.name,
                         event["event_id"],
                     )

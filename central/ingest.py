@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,6 +38,8 @@ from central.contract import (
 from central.store import EventRow
 
 log = logging.getLogger(__name__)
+
+PublishResult = Literal["sent", "queued", "failed"]
 
 LOG_PAYLOAD_CHARS = 120
 LOG_PER_MINUTE = 10  # rejections logged per reason and minute: a broken node must not flood the journal
@@ -228,10 +230,14 @@ class MqttIngest:
             if a.qos > 0 and a.generation == self._generation:
                 self.client.ack(a.mid, a.qos)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
-        """Publish an alert; False when the client is not connected (paho queues nothing then)."""
-        info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> PublishResult:
+        """Publish an alert at QoS 1: `sent`, or `queued` while the broker is away (paho keeps a QoS 1
+        message in memory and sends it after reconnecting; the queue is unbounded, alerts are few), or
+        `failed`."""
+        rc = self.client.publish(topic, payload, qos=qos).rc
+        if rc == mqtt.MQTT_ERR_SUCCESS:
+            return "sent"
+        return "queued" if rc == mqtt.MQTT_ERR_NO_CONN and qos > 0 else "failed"
 
     # -- paho callbacks (network thread; nothing may raise) -----------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:

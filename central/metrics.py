@@ -185,6 +185,12 @@ def render_metrics(status: dict[str, Any]) -> str:
         [("", status.get("alerts_published"))],
     )
     t.add(
+        f"{p}alerts_queued_offline_total",
+        "counter",
+        "Alerts raised while the broker was away, sent after reconnecting",
+        [("", status.get("alerts_queued_offline"))],
+    )
+    t.add(
         f"{p}alerts_throttled_total",
         "counter",
         "Alerts suppressed by a rule's throttle",

@@ -23,7 +23,7 @@ from central.auth import Authenticator, SessionTable
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker, queue_counts
 from central.health import HealthMonitor
-from central.ingest import IngestCounters, Item, MqttIngest
+from central.ingest import IngestCounters, Item, MqttIngest, PublishResult
 from central.live import LiveHub
 from central.metrics import MetricsServer, render_metrics
 from central.store import Store
@@ -82,10 +82,10 @@ class Aggregator:
         self.started_at = time.time()
         self.metrics: MetricsServer | None = None
 
-    def _publish(self, topic: str, payload: bytes) -> bool:
-        ok = self.ingest.publish(topic, payload)
+    def _publish(self, topic: str, payload: bytes) -> PublishResult:
+        result = self.ingest.publish(topic, payload)
         self.webhooks.wake()
-        return ok
+        return result
 
     def _retain(self, now: float) -> None:
         r = self.cfg.retention
@@ -99,6 +99,7 @@ class Aggregator:
             queue_depth=self.inbox.qsize(),
             writer_errors=self.writer.errors,
             alerts_published=self.forwarder.sent_mqtt,
+            alerts_queued_offline=self.forwarder.queued_mqtt,
             alerts_throttled=self.forwarder.throttled,
             webhooks=queue_counts(self.store),
             live_clients=self.hub.client_count,

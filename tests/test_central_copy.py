@@ -39,7 +39,7 @@ def _fill(store: Store) -> str:
     )
     SessionTable(store).save(hash_token("a-session-token"), "op", NOW, NOW + 3600)
     settings = ForwardingSettings(rules=[ForwardRule(name="crowd", kinds=["crowding"], throttle_s=300)])
-    Forwarder(settings, store, "roadwatch/v1", "Asia/Ho_Chi_Minh", lambda _t, _b: True).consider(
+    Forwarder(settings, store, "roadwatch/v1", "Asia/Ho_Chi_Minh", lambda _t, _b: "sent").consider(
         make_event(99, kind="crowding", phase="start"), now=NOW
     )
     return str(events[2]["event_id"])

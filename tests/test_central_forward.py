@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker, Postgres, free_port
+from conftest import Broker, Postgres, free_port, make_broker
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from test_central_support import (
     PREFIX,
     central_config,
@@ -31,6 +34,7 @@ from test_central_support import (
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
 from central.forward import Forwarder, WebhookWorker, deadletters, in_window, rule_matches, sign
+from central.ingest import PublishResult
 from central.store import Store
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -114,9 +118,9 @@ def test_throttle_is_per_rule_camera_and_zone(tmp_path: Path) -> None:
     store = Store(tmp_path / "c.sqlite", tmp_path / "s")
     sent: list[str] = []
 
-    def record(topic: str, body: bytes) -> bool:
+    def record(topic: str, body: bytes) -> PublishResult:
         sent.append(topic)
-        return True
+        return "sent"
 
     settings = ForwardingSettings(rules=[ForwardRule(name="crowd", kinds=["crowding"], throttle_s=300)])
     fwd = Forwarder(settings, store, PREFIX, "Asia/Ho_Chi_Minh", record)
@@ -145,9 +149,9 @@ def test_throttle_windows_survive_a_restart(
         target, password = server.create_database(), server.password
     sent: list[str] = []
 
-    def record(topic: str, body: bytes) -> bool:
+    def record(topic: str, body: bytes) -> PublishResult:
         sent.append(topic)
-        return True
+        return "sent"
 
     settings = ForwardingSettings(rules=[ForwardRule(name="crowd", kinds=["crowding"], throttle_s=300)])
     crowd = make_event(1, kind="crowding", phase="start", rule="zone_a")
@@ -264,3 +268,44 @@ def test_forwarding_end_to_end_mqtt_alert_webhook_and_requeue(
             assert agg.status()["webhooks"] == {"delivered": 1}
     listener.disconnect()
     listener.loop_stop()
+
+
+@pytest.mark.integration
+def test_an_alert_raised_while_the_broker_is_down_reaches_police_phones_after_it(tmp_path: Path) -> None:
+    """The broker restarts between an event and its alert: the alert waits in the aggregator's MQTT client
+    and reaches a phone with a persistent session once both are back."""
+    saved = tmp_path / "mosquitto-db"
+    saved.mkdir()
+    as_root = "user root\n" if os.geteuid() == 0 else ""  # else it drops to a user that cannot write here
+    broker = make_broker(tmp_path, f"persistence true\npersistence_location {saved}/\n{as_root}")
+    broker.start()
+    alerts: list[tuple[str, dict[str, Any]]] = []
+    subscribed = threading.Event()
+    phone = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="police-phone-1", protocol=mqtt.MQTTv5)
+    phone.on_message = lambda c, u, m: alerts.append((m.topic, json.loads(m.payload)))
+    phone.on_subscribe = lambda *_: subscribed.set()
+    phone.reconnect_delay_set(1, 2)
+    session = Properties(PacketTypes.CONNECT)
+    session.SessionExpiryInterval = 3600
+    phone.connect("127.0.0.1", broker.port, clean_start=False, properties=session)
+    phone.subscribe(f"{PREFIX}/alerts/#", qos=1)
+    phone.loop_start()
+    cfg = central_config(
+        tmp_path, broker.port, forwarding={"rules": [{"name": "intrusions", "kinds": ["intrusion"]}]}
+    )
+    try:
+        assert subscribed.wait(5)
+        with running(cfg) as agg:
+            broker.stop()
+            wait_for(lambda: not agg.ingest.connected.is_set(), 5)
+            intrusion = make_event(1, kind="intrusion", phase="start")
+            assert agg.forwarder.consider(intrusion) == 1
+            assert agg.status()["alerts_queued_offline"] == 1 and agg.status()["alerts_published"] == 1
+            broker.start()
+            wait_for(lambda: len(alerts) == 1, 20)
+            assert alerts[0][0] == f"{PREFIX}/alerts/n1/gate/intrusion"
+            assert alerts[0][1]["event"]["event_id"] == intrusion["event_id"]
+    finally:
+        phone.disconnect()
+        phone.loop_stop()
+        broker.stop()

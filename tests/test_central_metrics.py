@@ -58,6 +58,7 @@ def crafted_status() -> dict[str, Any]:
         "queue_depth": 5,
         "writer_errors": 0,
         "alerts_published": 9,
+        "alerts_queued_offline": 2,
         "alerts_throttled": 4,
         "webhooks": {"pending": 3, "dead": 1},
         "live_clients": 2,
@@ -82,6 +83,7 @@ def test_render_aggregator_counters_and_gauges() -> None:
     assert "roadwatch_central_duplicate_events_total 1" in lines
     assert "roadwatch_central_snapshots_stored_total 6" in lines
     assert "roadwatch_central_alerts_forwarded_total 9" in lines
+    assert "roadwatch_central_alerts_queued_offline_total 2" in lines
     assert "roadwatch_central_alerts_throttled_total 4" in lines
     assert 'roadwatch_central_webhook_calls{state="pending"} 3' in lines
     assert 'roadwatch_central_webhook_calls{state="delivered"} 0' in lines  # known states always present
