@@ -10,10 +10,16 @@ import getpass
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from central import sdnotify
 from central.auth import hash_password, hash_token, new_token
-from central.config import ConfigError, load_config
+from central.config import CentralConfig, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from central.service import Aggregator
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +126,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.config}: OK ({len(cfg.accounts)} accounts, {len(cfg.forwarding.rules)} forwarding rules)"
         )
         return 0
-    from central.service import Aggregator
-
-    try:
-        aggregator = Aggregator(cfg)
-    except ValueError as exc:  # e.g. a secret that vanished between check and start
-        print(f"{args.config}: {exc}", file=sys.stderr)
-        return 2
     # uvicorn re-raises the signal that stopped it once it has shut down; this handler turns that (and a
     # signal before the server runs) into a clean exit through `finally`, so systemd sees status 0
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        aggregator = _open_aggregator(cfg, args.config)
+    except SystemExit:
+        log.info("stopped while waiting for the store")
+        return 0
+    if aggregator is None:
+        return 2
     aggregator.start()
     try:
         aggregator.serve()
@@ -139,6 +145,31 @@ def main(argv: list[str] | None = None) -> int:
         aggregator.stop()
     log.info("stopped")
     return 0
+
+
+def _open_aggregator(cfg: CentralConfig, config_path: str) -> Aggregator | None:
+    """The aggregator, once its store opens; None (exit 2) for a refusal no retry can fix.
+
+    A PostgreSQL server that is down or still booting (the station after a power cut) is waited for with
+    capped backoff, telling systemd to extend the start timeout, instead of exiting into a restart loop
+    that systemd's start limit would end for good.
+    """
+    from central.db import StoreRefusedError, StoreUnavailableError
+    from central.service import Aggregator
+
+    delay = 1.0
+    while True:
+        try:
+            return Aggregator(cfg)
+        except (ValueError, StoreRefusedError) as exc:  # a vanished secret; a wrong password or database name
+            print(f"{config_path}: store: {exc}", file=sys.stderr)
+            return None
+        except StoreUnavailableError as exc:
+            log.warning("store %s unreachable (%s); retrying in %.0f s", cfg.store.url, exc, delay)
+            sdnotify.status(f"waiting for the store: {exc}")
+            sdnotify.notify(f"EXTEND_TIMEOUT_USEC={int((delay + 60) * 1e6)}")
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

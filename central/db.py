@@ -117,6 +117,23 @@ def _enable_wal(conn: sqlite3.Connection, deadline: float) -> None:
         delay = min(delay * 2, 0.2)
 
 
+class StoreUnavailableError(Exception):
+    """The database server cannot be reached (down, booting, network): worth waiting for."""
+
+
+class StoreRefusedError(Exception):
+    """The server answered and refused us (password, user, database name): waiting will not help."""
+
+
+# libpq reports these at connection time without an SQLSTATE; anything else counts as unreachable
+_REFUSALS = (
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",
+    "no pg_hba.conf entry",
+)
+
+
 class SqliteConn:
     """SQLite in WAL mode: readers run beside the one writer, `busy_timeout` serialises small writes."""
 
@@ -163,7 +180,13 @@ class PgConn:
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 10}
         if password is not None:
             kwargs["password"] = password
-        self._conn = psycopg.connect(url, **kwargs)
+        try:
+            self._conn = psycopg.connect(url, **kwargs)
+        except psycopg.OperationalError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if any(marker in reason for marker in _REFUSALS):
+                raise StoreRefusedError(reason) from None
+            raise StoreUnavailableError(reason) from None
 
     @property
     def closed(self) -> bool:

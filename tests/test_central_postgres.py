@@ -5,11 +5,16 @@ test_central_store.py."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Broker, Postgres, free_port
+from conftest import Broker, Postgres, free_port, make_postgres, wait_port
 from test_central_config import _cli
 from test_central_support import (
     central_config,
@@ -21,6 +26,7 @@ from test_central_support import (
     publisher,
     running,
     wait_for,
+    write_config,
 )
 
 from central.config import ConfigError, validate_config
@@ -93,3 +99,66 @@ def test_events_over_mqtt_are_stored_once_in_postgresql_and_served(
         assert r.status_code == 200 and r.json()["ack"]["by"] == "op"
         assert api.get("/api/events", params={"acknowledged": "true"}).json()["total"] == 1
         assert agg.counters.snapshot()["accepted"]["EventItem"] == 5
+
+
+def _start(path: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "central", "run", str(path)],
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.mark.slow
+def test_aggregator_waits_for_a_database_that_comes_up_late(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The station after a power cut: the aggregator starts before PostgreSQL and waits, never exits."""
+    root = Path(tempfile.mkdtemp(prefix="roadwatch-pg-late-"))  # readable for the server's user
+    late = make_postgres(root)
+    monkeypatch.setenv("RW_TEST_DB_PW", late.password)
+    port = free_port()
+    store = {
+        "url": late.url("postgres"),
+        "password": {"env": "RW_TEST_DB_PW"},
+        "snapshots_dir": str(tmp_path / "s"),
+    }
+    path = write_config(
+        tmp_path / "central.yaml", central_config(tmp_path, broker.port, http_port=port, store=store)
+    )
+    log = tmp_path / "central.log"
+    proc = _start(path, {**os.environ, "RW_TEST_DB_PW": late.password}, log)
+    started = False
+    try:
+        wait_for(lambda: log.read_text(encoding="utf-8").count("unreachable") >= 2, 20)
+        assert proc.poll() is None, log.read_text(encoding="utf-8")
+        late.start()
+        started = True
+        wait_port(port, 60)
+        with login(f"http://127.0.0.1:{port}", "viewer") as api:
+            assert api.get("/api/status").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text(encoding="utf-8")
+        if started:
+            late.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_refused_database_login_is_a_config_error_not_a_wait(
+    broker: Broker, postgres_server: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RW_TEST_DB_PW", "not-the-password")
+    store = {
+        "url": postgres_server.create_database(),
+        "password": {"env": "RW_TEST_DB_PW"},
+        "snapshots_dir": str(tmp_path / "s"),
+    }
+    path = write_config(tmp_path / "central.yaml", central_config(tmp_path, broker.port, store=store))
+    log = tmp_path / "central.log"
+    proc = _start(path, {**os.environ, "RW_TEST_DB_PW": "not-the-password"}, log)
+    assert proc.wait(30) == 2  # systemd does not restart on 2
+    assert "store: connection failed" in log.read_text(encoding="utf-8")
+    assert "password authentication failed" in log.read_text(encoding="utf-8")
