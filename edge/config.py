@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -75,6 +76,26 @@ def expand_source(value: str) -> str:
         return os.environ[name]
 
     return _ENV_REF.sub(_env, expand_path(value))
+
+
+_PASSWORD_PARAMS = {"password", "passwd", "pwd", "pass"}
+
+
+def has_inline_password(url: str) -> bool:
+    """Whether a stream URL carries a literal password (in `user:pw@` or a `password=` parameter) rather
+    than a `${NAME}` reference."""
+    parts = urlsplit(url)
+    if not parts.scheme or ("@" not in parts.netloc and not parts.query):
+        return False
+    userinfo = parts.netloc.rpartition("@")[0]
+    if ":" in userinfo:
+        secret = userinfo.split(":", 1)[1]
+        if secret and not _ENV_REF.fullmatch(secret):
+            return True
+    for key, secret in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() in _PASSWORD_PARAMS and secret and not _ENV_REF.fullmatch(secret):
+            return True
+    return False
 
 
 class Strict(BaseModel):
@@ -259,6 +280,16 @@ class CameraConfig(Strict):
     zones: dict[str, ZoneDef] = Field(default_factory=dict, description="Named polygon zones")
     calibration: Calibration | None = Field(default=None, description="Ground calibration for speeds")
     rules: list[RuleConfig] = Field(default_factory=list, description="Analytics rules")
+
+    @field_validator("source", "substream")
+    @classmethod
+    def _nohas_inline_password(cls, value: str | None) -> str | None:
+        if value is not None and has_inline_password(value):
+            raise ValueError(
+                "a password is written in the URL; put it in the node's environment and write"
+                " rtsp://user:${CAM_GATE_PASSWORD}@host/... (secrets are not read from the YAML)"
+            )
+        return value
 
     @field_validator("classes")
     @classmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.config import ConfigError, load_config
+from edge.config import ConfigError, has_inline_password, load_config
 
 GOOD = """\
 node_id: road-1
@@ -46,6 +46,21 @@ BROKEN: list[tuple[str, str, dict[str, str], str]] = [
         GOOD.replace('    source: "{data}/videos/vtest.avi"\n', ""),
         {},
         "cameras.gate.source: Field required",
+    ),
+    (
+        "password written in the stream URL",
+        GOOD.replace('"{data}/videos/vtest.avi"', "rtsp://admin:12345@10.0.0.21:554/Streaming/Channels/102"),
+        {},
+        "cameras.gate.source: a password is written in the URL",
+    ),
+    (
+        "password as a URL parameter of the substream",
+        GOOD.replace(
+            '    source: "{data}/videos/vtest.avi"\n',
+            '    source: "{data}/videos/vtest.avi"\n    substream: "http://10.0.0.22/mjpg?user=admin&pwd=12345"\n',
+        ),
+        {},
+        "cameras.gate.substream: a password is written in the URL",
     ),
     (
         "point outside frame",
@@ -226,6 +241,23 @@ def test_schema_command_prints_json_schema(capsys: pytest.CaptureFixture[str]) -
     cam = schema["$defs"]["CameraConfig"]
     assert cam["additionalProperties"] is False
     assert "description" in cam["properties"]["detect_fps"]
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("rtsp://viewer:${CAM_PW}@10.0.0.2:554/Streaming/Channels/102", False),
+        ("rtsp://viewer@10.0.0.2/stream", False),  # a user name alone is no secret
+        ("http://10.0.0.3/mjpg?user=admin&pwd=${CAM_PW}", False),
+        ("usb:0", False),
+        ("{data}/videos/vtest.avi", False),
+        ("rtsp://admin:admin@10.0.0.2/stream", True),
+        ("rtsp://admin:pre${CAM_PW}@10.0.0.2/stream", True),  # half a secret is still a secret in the file
+        ("http://10.0.0.3/video.cgi?Password=12345", True),
+    ],
+)
+def test_literal_passwords_in_stream_urls_are_refused(url: str, refused: bool) -> None:
+    assert has_inline_password(url) is refused
 
 
 def test_camera_secret_is_expanded_only_when_opening(monkeypatch: pytest.MonkeyPatch) -> None:
