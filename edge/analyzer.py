@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edge.config import CameraConfig
+from edge.camera_config import CameraConfig
 from edge.events import EventFactory
 from edge.filters import ClassFilter
 from edge.health import CameraHealth

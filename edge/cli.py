@@ -16,7 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from edge.config import ConfigError, NodeConfig, load_config
+from edge.config import NodeConfig, load_config
+from edge.yamlconf import ConfigError
 
 log = logging.getLogger("edge.cli")
 

@@ -23,7 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import COCO_NAMES, ModelSettings, expand_path
+from edge.camera_config import COCO_NAMES
+from edge.config import ModelSettings
 from edge.decode import (
     decode_ultralytics,
     decode_yolox,
@@ -33,6 +34,7 @@ from edge.decode import (
     yolox_grid,
 )
 from edge.records import Detections, ImageArray
+from edge.sourceurl import expand_path
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from edge.config import CameraConfig
+from edge.camera_config import CameraConfig
 from edge.records import Detections, FloatArray, ImageArray, Tracks
 
 _PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72)]

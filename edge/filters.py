@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import CameraConfig
+from edge.camera_config import CameraConfig
 from edge.records import Detections, FloatArray
 
 log = logging.getLogger(__name__)

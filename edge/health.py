@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import HealthSettings
+from edge.camera_config import HealthSettings
 from edge.events import EventFactory
 from edge.motion import small_grey
 from edge.records import Event, Frame, ImageArray, Phase

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import MotionSettings
+from edge.camera_config import MotionSettings
 from edge.records import ImageArray
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edge.analyzer import CameraAnalyzer, DetectorLike, FrameResult
-from edge.config import CameraConfig, NodeConfig
+from edge.camera_config import CameraConfig
+from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
 from edge.wire import event_payload

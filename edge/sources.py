@@ -29,8 +29,9 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from edge.config import CameraConfig, expand_path, expand_source
+from edge.camera_config import CameraConfig
 from edge.records import Frame
+from edge.sourceurl import expand_path, expand_source
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import CameraConfig, ModelSettings, NodeConfig, expand_path, load_config
+from edge.camera_config import CameraConfig
+from edge.config import ModelSettings, NodeConfig, load_config
 from edge.events import EventFactory
+from edge.sourceurl import expand_path
 
 
 def _frames(video: str, n: int) -> list[np.ndarray]:

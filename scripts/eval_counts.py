@@ -22,8 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import expand_path, load_config
+from edge.config import load_config
 from edge.records import Event
+from edge.sourceurl import expand_path
 
 
 class _Collect:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.config import COCO_NAMES, CameraConfig
+from edge.camera_config import COCO_NAMES, CameraConfig
 from edge.events import EventFactory
 from edge.records import Event, Tracks
 from edge.rules import CameraRules, Rule, build_rules

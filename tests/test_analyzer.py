@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.analyzer import CameraAnalyzer
-from edge.config import CameraConfig
+from edge.camera_config import CameraConfig
 from edge.events import EventFactory
 from edge.records import Detections, Frame, ImageArray
 

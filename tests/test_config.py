@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.config import ConfigError, has_inline_password, load_config
+from edge.config import load_config
+from edge.sourceurl import has_inline_password
+from edge.yamlconf import ConfigError
 
 GOOD = """\
 node_id: road-1
@@ -261,7 +263,7 @@ def test_literal_passwords_in_stream_urls_are_refused(url: str, refused: bool) -
 
 
 def test_camera_secret_is_expanded_only_when_opening(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edge.config import expand_source
+    from edge.sourceurl import expand_source
 
     url = "rtsp://viewer:${RW_TEST_CAM_PW}@10.0.0.2:554/Streaming/Channels/102"
     monkeypatch.delenv("RW_TEST_CAM_PW", raising=False)

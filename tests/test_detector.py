@@ -16,7 +16,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.config import COCO_NAMES, ModelSettings
+from edge.camera_config import COCO_NAMES
+from edge.config import ModelSettings
 from edge.decode import yolox_anchor_count
 from edge.detector import Detector, ModelError
 from edge.records import Detections

@@ -7,9 +7,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.config import COCO_NAMES, expand_path, load_config
+from edge.camera_config import COCO_NAMES
+from edge.config import load_config
 from edge.events import EventFactory
 from edge.rules import build_rules
+from edge.sourceurl import expand_path
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_CONFIGS = sorted(

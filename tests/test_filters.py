@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge.config import COCO_NAMES, CameraConfig
+from edge.camera_config import COCO_NAMES, CameraConfig
 from edge.filters import ClassFilter, filter_detections
 from edge.records import Detections
 

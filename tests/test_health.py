@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import CameraConfig, HealthSettings
+from edge.camera_config import CameraConfig, HealthSettings
 from edge.events import EventFactory
 from edge.health import CameraHealth
 from edge.records import Event, Frame

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import CameraConfig, MotionSettings
+from edge.camera_config import CameraConfig, MotionSettings
 from edge.motion import MotionGate, small_grey
 from edge.sources import iter_file_frames
 

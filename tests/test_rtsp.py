@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import free_port, require, wait_port
 
-from edge.config import CameraConfig
+from edge.camera_config import CameraConfig
 from edge.events import EventFactory
 from edge.health import CameraHealth
 from edge.sources import CameraReader

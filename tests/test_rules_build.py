@@ -10,12 +10,14 @@ import pytest
 import yaml
 from rules_paths import Obj, build, path, run
 
-from edge.config import COCO_NAMES, ConfigError, validate_config
+from edge.camera_config import COCO_NAMES
+from edge.config import validate_config
 from edge.events import EventFactory
 from edge.records import Event, Tracks
 from edge.rules import CameraRules, ground_plane
 from edge.rules.settings import DEFAULT_CLASSES
 from edge.texts import CLASS_NAMES, KIND_NAMES, describe
+from edge.yamlconf import ConfigError
 
 NODE = """\
 node_id: n1

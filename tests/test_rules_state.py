@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rules_paths import TS0, build
 
-from edge.config import COCO_NAMES
+from edge.camera_config import COCO_NAMES
 from edge.records import Tracks
 from edge.rules import CameraRules
 from edge.rules.settings import RuleConfig

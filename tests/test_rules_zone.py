@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rules_paths import FPS, Obj, anchors, build, gap, path, run
 
-from edge.config import COCO_NAMES
+from edge.camera_config import COCO_NAMES
 from edge.records import Event, Tracks
 from edge.rules import CameraRules, Schedule
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import free_port
 
-from edge.config import CameraConfig
+from edge.camera_config import CameraConfig
 from edge.sources import (
     FFMPEG_OPTIONS_ENV,
     CameraReader,

@@ -20,7 +20,7 @@ from edge.geometry import GroundPlane, Segment, ZoneMask
 from edge.records import Event, IntArray, Tracks
 
 if TYPE_CHECKING:  # edge.config imports edge.rules.settings: no runtime import back
-    from edge.config import CameraConfig
+    from edge.camera_config import CameraConfig
 
 MAX_IDLE_S = 600.0
 """Rows of tracks unseen for this long are dropped even if the tracker never said they ended."""

@@ -33,7 +33,7 @@ from edge.rules.speed import Speeding
 from edge.rules.zone import Intrusion, Loitering, ZoneCount
 
 if TYPE_CHECKING:
-    from edge.config import CameraConfig
+    from edge.camera_config import CameraConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,114 @@
+"""Reading a technician's YAML file and turning validation errors into `file: field.path: reason` lines.
+
+PyYAML silently keeps the last of two equal keys; this loader refuses them. Pydantic locations become
+dotted paths that name cameras by id (`cameras.gate.rules[1].line`), the way a technician reads the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; `lines` holds one `file: path: reason` per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+
+def _mapping_no_duplicates(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+def format_loc(loc: tuple[int | str, ...], data: Any) -> str:
+    """Turn a pydantic location into `cameras.gate.rules[1].line`, naming cameras by id."""
+    parts: list[str] = []
+    node = data
+    prev: int | str | None = None
+    for item in loc:
+        if isinstance(item, int):
+            cam_id = None
+            if (
+                prev == "cameras"
+                and isinstance(node, list)
+                and 0 <= item < len(node)
+                and isinstance(node[item], dict)
+            ):
+                cam_id = node[item].get("id")
+            if isinstance(cam_id, str) and cam_id:
+                parts.append("." + cam_id)
+            else:
+                parts.append(f"[{item}]")
+            node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
+        else:
+            if isinstance(prev, int) and isinstance(node, dict) and node.get("kind") == item:
+                prev = item
+                continue  # the discriminated-union tag adds nothing for the reader
+            if item in ("function-after", "function-before") or "[" in item:
+                continue
+            parts.append(("." if parts else "") + item)
+            node = node.get(item) if isinstance(node, dict) else None
+        prev = item
+    text = "".join(parts).lstrip(".")
+    return text or "(top level)"
+
+
+_INNER_PATH = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.+)$", re.DOTALL)
+
+
+def read_yaml(path: Path) -> Any:
+    """The parsed content of a UTF-8 YAML file; ConfigError with the line and column of a syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read file: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: file is not UTF-8 text"]) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{path}: {where}YAML error: {problem}"]) from None
+
+
+def error_lines(exc: ValidationError, data: Any, source: str, schema_command: str) -> list[str]:
+    """One `source: field.path: reason` line per pydantic error."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key (check the spelling; see `{schema_command}`)"
+        where = format_loc(tuple(err["loc"]), data)
+        inner = _INNER_PATH.match(msg)
+        if inner:  # a model validator names the field inside its model: join the two paths
+            where = inner.group(1) if where == "(top level)" else f"{where}.{inner.group(1)}"
+            msg = inner.group(2)
+        lines.append(f"{source}: {where}: {msg}")
+    return lines
