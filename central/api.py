@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import Path as FastApiPath
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -25,8 +26,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from central.auth import Authenticator, Principal
+from central.commands import CommandName
 from central.config import HttpSettings, Role
 from central.forward import deadletters, requeue
+from central.ingest import PublishResult
 from central.live import LiveHub
 from central.queries import EventFilter
 from central.snapshots import SHA256_RE
@@ -34,6 +37,7 @@ from central.store import Store
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "rw_session"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"  # node and camera ids of the contract; nothing that could be a topic
 # the dashboard is served from here only (no CDN: the station may be offline), so nothing else may run
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -104,10 +108,12 @@ def create_app(
     *,
     http: HttpSettings,
     status: Callable[[], dict[str, Any]] | None = None,
+    command: Callable[[str, str, CommandName, str], tuple[str, PublishResult]] | None = None,
     web_dir: Path = WEB_DIR,
     heartbeat_s: float = 15.0,
 ) -> FastAPI:
-    """Build the app; `status` supplies ingest counters for /api/status."""
+    """Build the app; `status` supplies ingest counters for /api/status, `command` sends a command to a
+    camera (node, camera, command, by) over MQTT."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -242,6 +248,27 @@ def create_app(
     @app.get("/api/nodes")
     def nodes(who: Principal = as_viewer) -> dict[str, Any]:
         return {"items": store.nodes()}
+
+    @app.post("/api/nodes/{node}/cameras/{camera}/take-reference", status_code=202)
+    def take_reference(
+        node: Annotated[str, FastApiPath(pattern=ID_PATTERN)],
+        camera: Annotated[str, FastApiPath(pattern=ID_PATTERN)],
+        request: Request,
+        who: Principal = as_admin,
+    ) -> dict[str, str]:
+        """Tell a camera to accept its present view as the health reference (after re-aiming it)."""
+        if command is None:
+            raise HTTPException(503, "commands are not available")
+        known = store.node(node)
+        if known is None or camera not in {c["camera"] for c in known["cameras"]}:
+            raise HTTPException(404, "no such camera")
+        if known["state"] != "online":
+            raise HTTPException(409, f"node {node} is {known['state']}: the command would be lost")
+        command_id, result = command(node, camera, "take_reference", who.username)
+        if result == "failed":
+            raise HTTPException(503, "the command could not be published")
+        store.audit(who.username, "take_reference", f"{node}/{camera}", command_id, _remote(request))
+        return {"status": result, "command_id": command_id}
 
     @app.get("/api/status")
     def ingest_status(who: Principal = as_viewer) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from central import sdnotify
 from central.api import WEB_DIR, create_app
 from central.auth import Authenticator, SessionTable
+from central.commands import CommandName, send_command
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker, queue_counts
 from central.health import HealthMonitor
@@ -72,7 +73,13 @@ class Aggregator:
             sessions=SessionTable(self.store),
         )
         self.app: FastAPI = create_app(
-            self.store, self.auth, self.hub, http=cfg.http, status=self.status, web_dir=web_dir
+            self.store,
+            self.auth,
+            self.hub,
+            http=cfg.http,
+            status=self.status,
+            command=self._command,
+            web_dir=web_dir,
         )
         self.server: uvicorn.Server | None = None
         self._stopping = threading.Event()
@@ -86,6 +93,11 @@ class Aggregator:
         result = self.ingest.publish(topic, payload)
         self.webhooks.wake()
         return result
+
+    def _command(self, node: str, camera: str, command: CommandName, by: str) -> tuple[str, PublishResult]:
+        return send_command(
+            self.ingest.publish, self.cfg.mqtt.topic_prefix, node, camera, command, by, time.time()
+        )
 
     def _retain(self, now: float) -> None:
         r = self.cfg.retention

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from edge.commands import Command
 from edge.config import NodeConfig, load_config
 from edge.yamlconf import ConfigError
 
@@ -148,16 +150,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if jsonl is not None:
         sinks.append(jsonl)
     publisher = None
+    commands: queue.SimpleQueue[Command] = queue.SimpleQueue()  # from the station, applied by the node
     if not args.no_mqtt:
         from edge.outbox import Outbox
         from edge.publisher import OutboxSink, Publisher
 
         outbox = Outbox(cfg.outbox.path, cfg.outbox, topic_prefix=cfg.mqtt.topic_prefix)
-        publisher = Publisher(cfg.node_id, cfg.mqtt, outbox)
+        publisher = Publisher(
+            cfg.node_id,
+            cfg.mqtt,
+            outbox,
+            on_command=commands.put,
+            cameras=frozenset(c.id for c in cfg.cameras),
+        )
         sinks.append(OutboxSink(outbox, publisher))
         publisher.start()
 
-    node = Node(cfg, detector, sinks, max_frames=args.max_frames, watchdog=sdnotify.Watchdog())
+    node = Node(
+        cfg, detector, sinks, max_frames=args.max_frames, watchdog=sdnotify.Watchdog(), commands=commands
+    )
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from edge.analyzer import CameraAnalyzer, DetectorLike, FrameResult
 from edge.camera_config import CameraConfig
+from edge.commands import Command
 from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
@@ -147,6 +148,7 @@ class Node:
         sinks: list[EventSink],
         max_frames: int | None = None,
         watchdog: Callable[[], object] | None = None,
+        commands: queue.SimpleQueue[Command] | None = None,
     ) -> None:
         self.config = config
         self.detector = detector
@@ -161,6 +163,9 @@ class Node:
         self.stats = {cam.id: CameraStats() for cam in config.cameras}
         self._stop = threading.Event()
         self._watchdog: Callable[[], object] = watchdog or (lambda: None)
+        # station commands (edge/commands.py), put by the MQTT thread and applied here between frames:
+        # analyzers are owned by the detection loop and are not thread-safe
+        self.commands: queue.SimpleQueue[Command] = commands if commands is not None else queue.SimpleQueue()
 
     def stop(self) -> None:
         self._stop.set()
@@ -208,6 +213,24 @@ class Node:
         self._watchdog()
         return result
 
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            an = self.analyzers.get(command.camera)
+            if an is None or an.health is None:
+                log.warning("camera %s: %s ignored: no health checks", command.camera, command.command)
+                continue
+            an.health.take_reference()
+            log.info(
+                "camera %s: new health reference requested by %s (command %s)",
+                command.camera,
+                command.by or "?",
+                command.command_id,
+            )
+
     def _emit(self, cam: CameraConfig, event: Event) -> None:
         self.snapshots.submit(event, None, cam)
 
@@ -243,6 +266,7 @@ class Node:
         for cam_id in iters:
             self.stats[cam_id].stream_state = "ok"
         while iters and not self._stop.is_set():
+            self._apply_commands()
             for cam_id in list(iters):
                 frame = next(iters[cam_id], None)
                 if frame is None:
@@ -265,6 +289,7 @@ class Node:
         by_id = {c.id: c for c in cams}
         try:
             while not self._stop.is_set() and counts:
+                self._apply_commands()
                 idle = True
                 for cam_id, reader in readers.items():
                     if cam_id not in counts:

@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.commands import Command, CommandError, command_filter, parse_command
 from edge.config import MqttSettings
 from edge.outbox import Outbox, OutboxItem, OutboxStats
 from edge.records import Event
@@ -82,6 +83,8 @@ class Publisher:
         window: int = 32,
         auth_retry_s: float = 900.0,
         on_ack: Callable[[int, float], None] | None = None,
+        on_command: Callable[[Command], None] | None = None,
+        cameras: frozenset[str] = frozenset(),
     ) -> None:
         if node_id in RESERVED_NODE_IDS:
             raise ValueError(
@@ -104,6 +107,9 @@ class Publisher:
         self.window = window
         self.auth_retry_s = auth_retry_s
         self._on_ack = on_ack
+        self._on_command = on_command
+        self._cameras = cameras
+        self._command_topic = command_filter(settings.topic_prefix, node_id)
         self.client_id = settings.client_id or f"roadwatch-edge-{node_id}"
         self._status_topic = topic_status(settings.topic_prefix, node_id)
         self._stats_topic = topic_stats(settings.topic_prefix, node_id)
@@ -228,6 +234,7 @@ class Publisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
         client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         client.loop_start()
         return client
@@ -255,9 +262,27 @@ class Publisher:
                 qos=1,
                 retain=True,
             )
+            if self._on_command is not None:
+                client.subscribe(self._command_topic, qos=1)
             self._wake.set()
         except Exception:
             log.exception("node %s: error in on_connect", self.node_id)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """A command from the station; a bad one is logged and dropped (nothing raises in a callback)."""
+        if self._on_command is None or msg.retain:  # a retained command would replay at every connect
+            return
+        try:
+            command = parse_command(
+                msg.topic, bytes(msg.payload), self.settings.topic_prefix, self.node_id, self._cameras
+            )
+        except CommandError as exc:
+            log.warning("node %s: command refused: %s", self.node_id, exc)
+            return
+        try:
+            self._on_command(command)
+        except Exception:
+            log.exception("node %s: command %s failed", self.node_id, command.command)
 
     def _connect_refused(self, client: mqtt.Client, code: int, reason: str) -> None:
         if code in AUTH_FAILURES:

@@ -226,7 +226,7 @@ def stats_payload(
 
 
 @cache
-def load_schema(name: Literal["event", "status", "stats"]) -> dict[str, Any]:
+def load_schema(name: Literal["event", "status", "stats", "command"]) -> dict[str, Any]:
     """The JSON Schema of one payload, read from edge/schemas/<name>.schema.json."""
     data: dict[str, Any] = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
     return data

@@ -30,7 +30,7 @@ from test_central_support import (
 from central.api import create_app
 from central.auth import Authenticator, Principal, SessionTable, hash_token
 from central.config import Account, ApiToken, HttpSettings
-from central.ingest import event_row
+from central.ingest import PublishResult, event_row
 from central.live import LiveHub
 from central.store import EventRow, Store
 
@@ -55,14 +55,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def app_client(store: Store) -> Iterator[httpx.Client]:
+def sent_commands() -> list[tuple[str, str, str, str]]:
+    """What the app published as camera commands (node, camera, command, by)."""
+    return []
+
+
+@pytest.fixture
+def app_client(store: Store, sent_commands: list[tuple[str, str, str, str]]) -> Iterator[httpx.Client]:
     accounts = [
         Account(username=u, role=r, password_hash=password_hash(u))
         for u, r in (("admin", "admin"), ("op", "operator"), ("viewer", "viewer"))
     ]
     tokens = [ApiToken(name="reports", role="viewer", token_hash=hash_token(TOKEN))]
     auth = Authenticator(accounts, tokens, 3600, max_failures=3, window_s=60, sessions=SessionTable(store))
-    app = create_app(store, auth, LiveHub(), http=HttpSettings(), heartbeat_s=0.3)
+
+    def command(node: str, camera: str, name: str, by: str) -> tuple[str, PublishResult]:
+        sent_commands.append((node, camera, name, by))
+        return f"cmd-{len(sent_commands)}", "sent"
+
+    app = create_app(store, auth, LiveHub(), http=HttpSettings(), command=command, heartbeat_s=0.3)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -117,6 +128,7 @@ PROTECTED = [
     ("GET", "/api/webhooks/deadletters"),
     ("GET", "/api/audit"),
     ("GET", "/api/stream"),
+    ("POST", "/api/nodes/n1/cameras/gate/take-reference"),
 ]
 
 
@@ -390,3 +402,30 @@ def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, Any]]:
         elif line.startswith("data: ") and name:
             return name, json.loads(line[6:])
     raise AssertionError("stream ended")
+
+
+def test_take_reference_is_for_admins_and_known_online_cameras(
+    app_client: httpx.Client, store: Store, sent_commands: list[tuple[str, str, str, str]]
+) -> None:
+    stats = {"cameras": {"gate": {"fps": 5.0, "stream_state": "ok"}}}
+    store.upsert_node("n1", "online", T0, stats)
+    store.upsert_node("n2", "offline", T0, stats)
+    path = "/api/nodes/{}/cameras/{}/take-reference"
+    for user in ("viewer", "op"):
+        assert app_client.post(path.format("n1", "gate"), headers=_login(app_client, user)).status_code == 403
+    admin = _login(app_client, "admin")
+    r = app_client.post(path.format("n1", "gate"), headers=admin)
+    assert r.status_code == 202 and r.json() == {"status": "sent", "command_id": "cmd-1"}
+    assert sent_commands == [("n1", "gate", "take_reference", "admin")]
+    assert app_client.post(path.format("n1", "yard"), headers=admin).status_code == 404
+    assert app_client.post(path.format("n9", "gate"), headers=admin).status_code == 404
+    r = app_client.post(path.format("n2", "gate"), headers=admin)
+    assert r.status_code == 409 and "offline" in r.json()["detail"]
+    assert (
+        app_client.post(path.format("n1", "ga+te"), headers=admin).status_code == 422
+    )  # never a topic filter
+    assert len(sent_commands) == 1
+    audit = app_client.get("/api/audit", headers=admin).json()["items"]
+    assert [(a["action"], a["target"], a["detail"]) for a in audit if a["action"] == "take_reference"] == [
+        ("take_reference", "n1/gate", "cmd-1")
+    ]

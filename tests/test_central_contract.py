@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 from test_central_support import PREFIX, make_event
 
+from central.commands import command_payload, command_topic
 from central.contract import (
     EVENT_KINDS,
     Rejection,
@@ -25,6 +26,7 @@ from central.contract import (
     validate_status,
 )
 from edge import wire
+from edge.commands import parse_command
 from edge.events import EventFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +117,15 @@ def test_central_rejects_what_the_schema_rejects(change: dict[str, object], reas
     if reason in ("invalid", "unknown_kind", "unknown_version"):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.Draft202012Validator(wire.load_schema("event")).validate(payload)
+
+
+def test_central_commands_are_what_the_edge_accepts() -> None:
+    """The aggregator writes commands, the node reads them: both sides of that wire, too."""
+    topic = command_topic(PREFIX, "n1", "gate", "take_reference")
+    payload = command_payload("take_reference", "admin", 1_795_000_000.0)
+    jsonschema.Draft202012Validator(wire.load_schema("command")).validate(json.loads(payload))
+    command = parse_command(topic, payload, PREFIX, "n1", frozenset({"gate"}))
+    assert (command.camera, command.command, command.by) == ("gate", "take_reference", "admin")
 
 
 def test_central_never_imports_edge() -> None:

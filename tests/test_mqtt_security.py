@@ -6,6 +6,7 @@ import getpass
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from conftest import Broker, free_port, make_broker, require
 from mqtt_node_proc import Receiver
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.commands import Command
 from edge.config import MqttSettings, SecretRef, TlsSettings
 from edge.events import EventFactory
 from edge.outbox import Outbox
@@ -118,6 +120,66 @@ def test_wrong_password_fails_clearly_once_without_retry_storm(
     message = errors[0].getMessage()
     assert "refused" in message and "password" in message
     assert "Bad user name or password" in message or "Not authorized" in message
+
+
+def test_shipped_acl_lets_only_the_aggregator_command_a_node(
+    secure_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RW_TEST_PW", USERS["n1"])
+    received: queue.SimpleQueue[Command] = queue.SimpleQueue()
+    publisher = Publisher(
+        "n1",
+        node_settings(secure_broker.port, "n1", "RW_TEST_PW"),
+        Outbox(tmp_path / "o.sqlite"),
+        on_command=received.put,
+        cameras=frozenset({"gate"}),
+    )
+    publisher.start()
+    clients: list[mqtt.Client] = []
+
+    def client(user: str) -> tuple[mqtt.Client, dict[int, int], list[str]]:
+        acks: dict[int, int] = {}
+        seen: list[str] = []
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"raw-{user}", protocol=mqtt.MQTTv5)
+        c.username_pw_set(user, USERS[user])
+        c.on_publish = lambda _c, _u, mid, reason, _p: acks.__setitem__(mid, reason.value)
+        c.on_message = lambda _c, _u, msg: seen.append(msg.topic)
+        c.connect("127.0.0.1", secure_broker.port)
+        c.loop_start()
+        clients.append(c)
+        return c, acks, seen
+
+    topic = "roadwatch/v1/n1/gate/commands/take_reference"
+    try:
+        assert wait_for(lambda: publisher.connected, 5)
+        snoop, snoop_acks, snooped = client("n2")
+        snoop.subscribe("roadwatch/v1/#", qos=1)
+        time.sleep(0.5)  # both subscriptions are in place
+        forged = snoop.publish(topic, command_payload_for_tests("n2"), qos=1)
+        assert wait_for(lambda: forged.mid in snoop_acks, 5) and snoop_acks[forged.mid] == 0x87
+        station, _, _ = client("aggregator")
+        station.publish(topic, command_payload_for_tests("admin"), qos=1).wait_for_publish(5)
+        command = received.get(timeout=5)
+        assert (command.camera, command.by) == ("gate", "admin")
+        time.sleep(0.3)
+        assert received.empty()  # the forged command never reached the node
+        assert not [t for t in snooped if "/commands/" in t]  # and n2 cannot read n1's commands
+    finally:
+        for c in clients:
+            c.disconnect()
+            c.loop_stop()
+        publisher.stop(2)
+
+
+def command_payload_for_tests(by: str) -> bytes:
+    body = {
+        "v": 1,
+        "command_id": f"cmd-{by}",
+        "command": "take_reference",
+        "issued_at": "2026-11-28T15:00:00.000Z",
+        "by": by,
+    }
+    return json.dumps(body).encode()
 
 
 def test_missing_password_source_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,3 +145,43 @@ def test_every_edge_event_reaches_the_aggregator(
     nodes = _api(url, "/api/nodes", token)["items"]
     node = next(n for n in nodes if n["node"] == "e2e-node")
     assert node["state"] == "stopped"
+
+
+def test_an_admin_makes_a_live_camera_accept_its_present_view(
+    site: tuple[Broker, str, subprocess.Popen[bytes]], tmp_path: Path, shared_dir: Path, vtest_path: Path
+) -> None:
+    """Dashboard button -> API -> MQTT command -> the running node's health checks take a new reference."""
+    broker, url, _ = site
+    cfg = tmp_path / "edge.yaml"
+    live = EDGE.replace("    detect_fps: 10\n", "    detect_fps: 2\n    realtime: true\n    loop: true\n")
+    cfg.write_text(
+        live.format(data=shared_dir, port=broker.port, outbox=tmp_path / "outbox.sqlite"), encoding="utf-8"
+    )
+    log_path = tmp_path / "edge.log"
+    with log_path.open("wb") as log:
+        node = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", str(cfg)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        token = _api(url, "/api/login", body={"username": "admin", "password": "e2e-pass"})["token"]
+        deadline = time.monotonic() + 60
+        while True:  # the node is known once its first stats name the camera
+            nodes = {n["node"]: n for n in _api(url, "/api/nodes", token)["items"]}
+            known = nodes.get("e2e-node")
+            if known and known["state"] == "online" and known["cameras"]:
+                break
+            assert node.poll() is None, log_path.read_text(encoding="utf-8")[-3000:]
+            assert time.monotonic() < deadline, "the node never reported its camera"
+            time.sleep(0.2)
+        sent = _api(url, "/api/nodes/e2e-node/cameras/campus/take-reference", token, body={})
+        assert sent["status"] == "sent" and sent["command_id"]
+        deadline = time.monotonic() + 10
+        wanted = f"new health reference requested by admin (command {sent['command_id']})"
+        while wanted not in log_path.read_text(encoding="utf-8"):
+            assert time.monotonic() < deadline, log_path.read_text(encoding="utf-8")[-3000:]
+            time.sleep(0.1)
+        audit = _api(url, "/api/audit", token)["items"]
+        assert any(a["action"] == "take_reference" and a["target"] == "e2e-node/campus" for a in audit)
+    finally:
+        node.terminate()
+        assert node.wait(timeout=30) == 0, log_path.read_text(encoding="utf-8")[-3000:]

@@ -68,6 +68,9 @@ export const ackEvent = (eventId, note = "") =>
   api(`/api/events/${encodeURIComponent(eventId)}/ack`, { method: "POST", body: { note } });
 export const listCounts = (params) => api(`/api/counts${query(params)}`);
 export const listNodes = () => api("/api/nodes");
+export const takeReference = (node, camera) =>
+  api(`/api/nodes/${encodeURIComponent(node)}/cameras/${encodeURIComponent(camera)}/take-reference`,
+    { method: "POST" });
 
 /** Only snapshot URLs of this server's snapshot route are shown; anything else in a payload is ignored. */
 export function safeSnapshotUrl(url) {

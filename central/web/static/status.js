@@ -2,7 +2,7 @@
 // updated by `node` messages on the live stream.
 
 import * as API from "./api.js";
-import { el, fillSelect, state } from "./context.js";
+import { announce, el, fillSelect, state } from "./context.js";
 import { h, timeAgo } from "./dom.js";
 import { renderCounts } from "./hourchart.js";
 import { named } from "./i18n.js";
@@ -56,10 +56,11 @@ export function renderStatus() {
         h("td", {}, h("span", { class: `dot stream-${stream}`, "aria-hidden": "true" }), named(t, "stream", stream)),
         h("td", { class: "num" }, num(cam.fps, 1)),
         h("td", { class: "num" }, num(cam.inference_ms, 0)),
-        h("td", { class: "num" }, num(cam.dropped_frames, 0)));
+        h("td", { class: "num" }, num(cam.dropped_frames, 0)),
+        ...(isAdmin() ? [h("td", {}, referenceButton(node, cam.camera))] : []));
     });
     return h("tbody", { class: `node node-${nodeState}`, dataset: { node: node.node } },
-      h("tr", { class: "node-row" }, h("th", { scope: "rowgroup", colspan: "5" },
+      h("tr", { class: "node-row" }, h("th", { scope: "rowgroup", colspan: isAdmin() ? "6" : "5" },
         h("span", { class: `dot node-${nodeState}`, "aria-hidden": "true" }),
         h("strong", {}, node.node), " ",
         h("span", { class: "badge state" }, named(t, "node", nodeState)), " ",
@@ -71,8 +72,36 @@ export function renderStatus() {
       h("th", { scope: "col" }, t("status.camera")), h("th", { scope: "col" }, t("status.stream")),
       h("th", { scope: "col", class: "num" }, t("status.fps")),
       h("th", { scope: "col", class: "num" }, t("status.inference")),
-      h("th", { scope: "col", class: "num" }, t("status.dropped")))),
+      h("th", { scope: "col", class: "num" }, t("status.dropped")),
+      ...(isAdmin() ? [h("th", { scope: "col" }, t("status.view"))] : []))),
     bodies)));
+}
+
+function isAdmin() {
+  return state.user !== null && state.user.role === "admin";
+}
+
+/** "Accept the present view": after a technician re-aimed a camera on purpose, its health checks take
+ *  a new reference so the "camera moved" alert ends. Only for online nodes (nodes keep no session). */
+function referenceButton(node, camera) {
+  const button = h("button", { type: "button", class: "small", disabled: node.state !== "online" },
+    state.t("status.take_reference"));
+  button.title = state.t("status.take_reference.hint");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await API.takeReference(node.node, camera);
+      announce(state.t("status.take_reference.sent", { camera }));
+      button.textContent = state.t("status.take_reference.sent.short");
+    } catch (err) {
+      button.disabled = false;
+      announce(state.t("status.take_reference.failed", { camera }));
+      el.toast.textContent = state.t("status.take_reference.failed", { camera });
+      el.toast.hidden = false;
+      window.setTimeout(() => { el.toast.hidden = true; }, 5000);
+    }
+  });
+  return button;
 }
 
 export async function loadCounts() {
