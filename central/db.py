@@ -17,7 +17,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import psycopg
 
 PG_SCHEMES = ("postgresql://", "postgres://")
 
@@ -125,6 +128,17 @@ class StoreRefusedError(Exception):
     """The server answered and refused us (password, user, database name): waiting will not help."""
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a failed write is the database being away (down, locked, disk full or failing) rather than
+    a bug in what was written: the first is waited out, the second must not block ingest forever."""
+    if isinstance(exc, StoreUnavailableError | sqlite3.OperationalError):
+        return True
+    # psycopg's OperationalError (server gone, connection lost), without importing psycopg for SQLite
+    return any(
+        c.__name__ == "OperationalError" and c.__module__.startswith("psycopg") for c in type(exc).__mro__
+    )
+
+
 # libpq reports these at connection time without an SQLSTATE; anything else counts as unreachable
 _REFUSALS = (
     "password authentication failed",
@@ -175,13 +189,17 @@ class PgConn:
     dialect = POSTGRES
 
     def __init__(self, url: str, password: str | None) -> None:
+        self._url, self._password = url, password
+        self._conn = self._open()
+
+    def _open(self) -> psycopg.Connection[Any]:
         import psycopg
 
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 10}
-        if password is not None:
-            kwargs["password"] = password
+        if self._password is not None:
+            kwargs["password"] = self._password
         try:
-            self._conn = psycopg.connect(url, **kwargs)
+            return psycopg.connect(self._url, **kwargs)
         except psycopg.OperationalError as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if any(marker in reason for marker in _REFUSALS):
@@ -193,6 +211,23 @@ class PgConn:
         return bool(self._conn.closed)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
+        """Run one statement. A connection the server dropped (a restart) is only noticed when it is
+        used: outside a transaction (reads, BEGIN) the statement is retried once on a new connection,
+        so the first request after a database restart does not fail; inside one the error stands and
+        the caller's transaction is retried whole."""
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
+        idle = self._conn.info.transaction_status == TransactionStatus.IDLE
+        try:
+            return self._run(sql, args)
+        except psycopg.OperationalError:
+            if not (idle and self._conn.closed):
+                raise
+        self._conn = self._open()
+        return self._run(sql, args)
+
+    def _run(self, sql: str, args: Sequence[Any]) -> Cursor:
         if not args:  # psycopg leaves `%` alone when there are no parameters
             return self._conn.execute(sql)
         return self._conn.execute(pg_sql(sql), list(args))

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from central.db import is_unavailable
 from central.forward import Forwarder
 from central.health import HealthMonitor
 from central.ingest import Ack, EventItem, Item, SnapshotItem, StatsItem, StatusItem
@@ -24,7 +25,8 @@ from central.store import EventRow, Store
 
 log = logging.getLogger(__name__)
 
-APPLY_ATTEMPTS = 3
+APPLY_ATTEMPTS = 3  # for errors that are not the database being away
+MAX_RETRY_DELAY_S = 5.0
 
 
 class Writer:
@@ -113,19 +115,37 @@ class Writer:
                 log.exception("writer housekeeping failed")
 
     def _apply_with_retry(self, batch: list[Item]) -> None:
-        """Apply a batch, retrying a few times (a locked or full disk may recover).
+        """Apply a batch; acknowledged only after its commit.
 
-        A batch that still fails is not acknowledged: the broker keeps those messages in our session and
-        delivers them again after the next reconnect, where the idempotent insert sorts out what was kept.
+        While the database is away (server down, locked, disk full) the batch is retried until it
+        commits, with capped backoff: nothing is acknowledged meanwhile, so the broker's flow control
+        (MQTT 5 receive maximum) holds further messages in our session instead of letting them through to
+        fail. The watchdog keeps being fed: waiting for the database is not a hang. Any other error is
+        retried a few times, then the batch is left unacknowledged (the broker delivers it again after
+        the next reconnect) so one bad batch cannot stop ingest.
         """
-        for attempt in range(APPLY_ATTEMPTS):
+        attempt = 0
+        while True:
             try:
                 self.apply(batch, time.time())
+                if attempt >= APPLY_ATTEMPTS:
+                    log.warning("store is back: a batch of %d messages committed", len(batch))
                 return
-            except Exception:  # a worker loop logs, counts and goes on
+            except Exception as exc:  # a worker loop logs, counts and goes on
                 self.errors += 1
-                log.exception("writer failed on a batch of %d messages (attempt %d)", len(batch), attempt + 1)
-                time.sleep(0.2 * 2**attempt)
+                attempt += 1
+                waiting = is_unavailable(exc) and not self._stop.is_set()
+                if attempt <= APPLY_ATTEMPTS:
+                    log.exception("writer failed on a batch of %d messages (attempt %d)", len(batch), attempt)
+                elif waiting:
+                    log.error(
+                        "store unavailable (%s); batch of %d held, attempt %d", exc, len(batch), attempt
+                    )
+                if attempt >= APPLY_ATTEMPTS and not waiting:
+                    break
+            if self.heartbeat is not None:
+                self.heartbeat()
+            self._stop.wait(min(0.2 * 2 ** (attempt - 1), MAX_RETRY_DELAY_S))
         log.error(
             "gave up on a batch of %d messages; unacknowledged, the broker delivers them again", len(batch)
         )

@@ -162,3 +162,36 @@ def test_a_refused_database_login_is_a_config_error_not_a_wait(
     assert proc.wait(30) == 2  # systemd does not restart on 2
     assert "store: connection failed" in log.read_text(encoding="utf-8")
     assert "password authentication failed" in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_events_published_while_postgresql_restarts_are_all_stored(
+    broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away under a running aggregator: batches are held unacknowledged and every event
+    is stored once it is back; the broker's flow control keeps the rest meanwhile."""
+    root = Path(tempfile.mkdtemp(prefix="roadwatch-pg-restart-"))
+    pg = make_postgres(root)
+    pg.start()
+    running_pg = True
+    monkeypatch.setenv("RW_TEST_DB_PW", pg.password)
+    store = {"url": pg.url("postgres"), "password": {"env": "RW_TEST_DB_PW"}}
+    cfg = central_config(tmp_path, broker.port, store=store)
+    before = [make_event(i) for i in range(1, 51)]
+    during = [make_event(i) for i in range(51, 151)]
+    try:
+        with running(cfg) as agg, publisher(broker.port) as pub:
+            publish_all(pub, [(event_topic(p), dumps(p)) for p in before])
+            wait_for(lambda: agg.writer.stored_events == 50, 10)
+            pg.stop()
+            running_pg = False
+            publish_all(pub, [(event_topic(p), dumps(p)) for p in during])
+            wait_for(lambda: agg.writer.errors >= 2, 10)  # it is holding a batch, not dropping it
+            pg.start()
+            running_pg = True
+            wait_for(lambda: agg.writer.stored_events == 150, 30)
+            assert set(agg.store.event_ids()) == {p["event_id"] for p in before + during}
+    finally:
+        if running_pg:
+            pg.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from test_central_support import make_event, wait_for
 
+from central import writer as writer_module
 from central.config import HealthSettings
 from central.health import HealthMonitor
 from central.ingest import Ack, EventItem, Item, SnapshotItem, event_row
@@ -74,6 +75,62 @@ def test_failed_batch_is_retried_and_acknowledged_only_after_commit(
     wait_for(lambda: writer.stored_events == 2, 5)
     writer.stop()
     assert [a.mid for a in acks] == [11, 12] and writer.errors == 1 and store.count_events() == 2
+    store.close()
+
+
+def test_a_database_that_is_away_is_waited_for_without_losing_or_acking_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight failures in a row (a PostgreSQL restart, a full disk) do not drop the batch: it is held,
+    unacknowledged, with the watchdog fed, and commits once the database is back."""
+    monkeypatch.setattr(writer_module, "MAX_RETRY_DELAY_S", 0.05)
+    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+    acks: list[Ack] = []
+    writer, inbox = _writer(store, RecordingHub(), acks)
+    beats = [0]
+    writer.heartbeat = lambda: beats.__setitem__(0, beats[0] + 1)
+    real = store.insert_events
+    calls = [0]
+
+    def away(rows: list[EventRow]) -> list[EventRow]:
+        calls[0] += 1
+        if calls[0] <= 8:
+            assert acks == []
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(rows)
+
+    monkeypatch.setattr(store, "insert_events", away)
+    inbox.put(_item(make_event(1), 21))
+    writer.start()
+    wait_for(lambda: writer.stored_events == 1, 10)
+    writer.stop()
+    assert [a.mid for a in acks] == [21] and writer.errors == 8 and beats[0] >= 8
+    store.close()
+
+
+def test_a_batch_that_fails_for_another_reason_is_left_unacked_and_ingest_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "MAX_RETRY_DELAY_S", 0.05)
+    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+    acks: list[Ack] = []
+    writer, inbox = _writer(store, RecordingHub(), acks)
+    real = store.insert_events
+    poison = make_event(1)
+
+    def buggy(rows: list[EventRow]) -> list[EventRow]:
+        if any(r.event_id == poison["event_id"] for r in rows):
+            raise ValueError("a bug, not the database")
+        return real(rows)
+
+    monkeypatch.setattr(store, "insert_events", buggy)
+    inbox.put(_item(poison, 31))
+    writer.start()
+    wait_for(lambda: writer.errors == 3, 5)
+    inbox.put(_item(make_event(2), 32))
+    wait_for(lambda: writer.stored_events == 1, 5)
+    writer.stop()
+    assert [a.mid for a in acks] == [32]  # the broker redelivers 31 after a reconnect
     store.close()
 
 
