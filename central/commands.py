@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from typing import Literal
 
 from central.contract import iso_from_epoch
-from central.ingest import PublishResult
+from central.ingest import Publish, PublishResult
 
 CommandName = Literal["take_reference"]
-Publish = Callable[[str, bytes], PublishResult]
 
 
 def command_topic(prefix: str, node: str, camera: str, command: CommandName) -> str:

@@ -28,15 +28,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A table to copy: its columns, the key to page by, and whether that key is an identity column."""
+    """A table to copy: its columns, the key to page by (None: a small table read whole), and whether that
+    key is an identity column."""
 
     name: str
     columns: tuple[str, ...]
-    key: str
+    key: str | None
     identity: bool = False
 
 
-def _table(name: str, columns: str, key: str, identity: bool = False) -> Table:
+def _table(name: str, columns: str, key: str | None, identity: bool = False) -> Table:
     return Table(name, tuple(columns.split()), key, identity)
 
 
@@ -60,11 +61,7 @@ TABLES: tuple[Table, ...] = (
         identity=True,
     ),
     _table("sessions", "token_hash username created_epoch expires_epoch", "token_hash"),
-    _table(
-        "forward_throttle",
-        "forward_rule node camera event_rule last_epoch",
-        "forward_rule, node, camera, event_rule",
-    ),
+    _table("forward_throttle", "forward_rule node camera event_rule last_epoch", None),
 )
 
 
@@ -90,7 +87,7 @@ def copy_store(
     with target.tx() as dst:
         for table in TABLES:
             rows[table.name] = _copy_table(source.conn(), dst, table, batch, progress)
-            if table.identity:
+            if table.identity and table.key is not None:
                 reset = dst.dialect.reset_identity
                 if reset is not None:
                     dst.execute(reset.format(table=table.name, column=table.key))
@@ -104,29 +101,26 @@ def _copy_table(
     """Page through the source by key (constant memory on either engine) and insert each page."""
     cols = ", ".join(table.columns)
     insert = f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(table.columns))})"
-    single_key = "," not in table.key
+    key = table.key
     copied = 0
     last: object = None
     while True:
-        if not single_key:  # a small table with a composite key: read it whole
+        if key is None:  # a small table (one row per forwarding key): read whole
             page = src.execute(f"SELECT {cols} FROM {table.name}").fetchall()
         elif last is None:
-            page = src.execute(
-                f"SELECT {cols} FROM {table.name} ORDER BY {table.key} LIMIT ?", (batch,)
-            ).fetchall()
+            page = src.execute(f"SELECT {cols} FROM {table.name} ORDER BY {key} LIMIT ?", (batch,)).fetchall()
         else:
             page = src.execute(
-                f"SELECT {cols} FROM {table.name} WHERE {table.key} > ? ORDER BY {table.key} LIMIT ?",
-                (last, batch),
+                f"SELECT {cols} FROM {table.name} WHERE {key} > ? ORDER BY {key} LIMIT ?", (last, batch)
             ).fetchall()
         if page:
             dst.executemany(insert, [tuple(r) for r in page])
             copied += len(page)
             if progress is not None:
                 progress(table.name, copied)
-        if not single_key or len(page) < batch:
+        if key is None or len(page) < batch:
             return copied
-        last = page[-1][table.columns.index(table.key)]
+        last = page[-1][table.columns.index(key)]
 
 
 def _copy_snapshot_files(source: Store, target: Store) -> int:

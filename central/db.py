@@ -189,6 +189,11 @@ class PgConn:
     dialect = POSTGRES
 
     def __init__(self, url: str, password: str | None) -> None:
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
+        self._operational_error = psycopg.OperationalError
+        self._idle = TransactionStatus.IDLE
         self._url, self._password = url, password
         self._conn = self._open()
 
@@ -215,13 +220,10 @@ class PgConn:
         used: outside a transaction (reads, BEGIN) the statement is retried once on a new connection,
         so the first request after a database restart does not fail; inside one the error stands and
         the caller's transaction is retried whole."""
-        import psycopg
-        from psycopg.pq import TransactionStatus
-
-        idle = self._conn.info.transaction_status == TransactionStatus.IDLE
+        idle = self._conn.info.transaction_status == self._idle
         try:
             return self._run(sql, args)
-        except psycopg.OperationalError:
+        except self._operational_error:
             if not (idle and self._conn.closed):
                 raise
         self._conn = self._open()

@@ -18,20 +18,18 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
 from central.contract import iso_from_epoch, parse_ts
-from central.ingest import PublishResult
+from central.ingest import Publish
 from central.store import Store
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Roadwatch-Signature"
-Publish = Callable[[str, bytes], PublishResult]
 
 
 def sign(secret: str, body: bytes) -> str:

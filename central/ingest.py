@@ -18,6 +18,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from central.store import EventRow
 log = logging.getLogger(__name__)
 
 PublishResult = Literal["sent", "queued", "failed"]
+Publish = Callable[[str, bytes], PublishResult]  # topic, payload: how alerts and commands go out
 
 LOG_PAYLOAD_CHARS = 120
 LOG_PER_MINUTE = 10  # rejections logged per reason and minute: a broken node must not flood the journal

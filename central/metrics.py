@@ -28,6 +28,31 @@ LAG_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 LAG_WINDOW_S = 60.0
 SCRAPE_TIMEOUT_S = 10.0
 
+# one sample each, from a key of `render_metrics`' status: (name after the prefix, type, help, key)
+SCALARS: tuple[tuple[str, str, str, str], ...] = (
+    ("events_stored_total", "counter", "Events stored since start", "events_stored"),
+    (
+        "duplicate_events_total",
+        "counter",
+        "Events received again and dropped by the idempotent insert",
+        "duplicates",
+    ),
+    ("snapshots_stored_total", "counter", "Snapshot images stored since start", "snapshots_stored"),
+    ("alerts_forwarded_total", "counter", "Alerts published to MQTT by forwarding rules", "alerts_published"),
+    (
+        "alerts_queued_offline_total",
+        "counter",
+        "Alerts raised while the broker was away, sent after reconnecting",
+        "alerts_queued_offline",
+    ),
+    ("alerts_throttled_total", "counter", "Alerts suppressed by a rule's throttle", "alerts_throttled"),
+    ("ingest_queue_depth", "gauge", "Messages between MQTT and the writer", "queue_depth"),
+    ("writer_errors_total", "counter", "Failed writer batches", "writer_errors"),
+    ("mqtt_connected", "gauge", "1 while connected to the broker", "mqtt_connected"),
+    ("live_clients", "gauge", "Open live (SSE) connections", "live_clients"),
+    ("uptime_seconds", "gauge", "Seconds since the aggregator started", "uptime_s"),
+)
+
 
 def escape(value: str) -> str:
     """A label value as the text format wants it: backslash, double quote and newline escaped."""
@@ -149,21 +174,8 @@ def render_metrics(status: dict[str, Any]) -> str:
     """
     t = _Text()
     p = "roadwatch_central_"
-    t.add(
-        f"{p}events_stored_total", "counter", "Events stored since start", [("", status.get("events_stored"))]
-    )
-    t.add(
-        f"{p}duplicate_events_total",
-        "counter",
-        "Events received again and dropped by the idempotent insert",
-        [("", status.get("duplicates"))],
-    )
-    t.add(
-        f"{p}snapshots_stored_total",
-        "counter",
-        "Snapshot images stored since start",
-        [("", status.get("snapshots_stored"))],
-    )
+    for name, kind, help_text, key in SCALARS:
+        t.add(p + name, kind, help_text, [("", status.get(key))])
     t.add(
         f"{p}messages_accepted_total",
         "counter",
@@ -178,24 +190,6 @@ def render_metrics(status: dict[str, Any]) -> str:
             "Invalid MQTT messages, acknowledged and dropped, by reason",
             [(_labels(reason=str(r)), n) for r, n in sorted(rejected.items())],
         )
-    t.add(
-        f"{p}alerts_forwarded_total",
-        "counter",
-        "Alerts published to MQTT by forwarding rules",
-        [("", status.get("alerts_published"))],
-    )
-    t.add(
-        f"{p}alerts_queued_offline_total",
-        "counter",
-        "Alerts raised while the broker was away, sent after reconnecting",
-        [("", status.get("alerts_queued_offline"))],
-    )
-    t.add(
-        f"{p}alerts_throttled_total",
-        "counter",
-        "Alerts suppressed by a rule's throttle",
-        [("", status.get("alerts_throttled"))],
-    )
     webhooks = status.get("webhooks")
     if webhooks is not None:
         t.add(
@@ -204,20 +198,6 @@ def render_metrics(status: dict[str, Any]) -> str:
             "Webhook calls by state: pending (the queue), delivered, dead (dead-lettered)",
             [(_labels(state=s), int(webhooks.get(s, 0))) for s in WEBHOOK_STATES],
         )
-    t.add(
-        f"{p}ingest_queue_depth",
-        "gauge",
-        "Messages between MQTT and the writer",
-        [("", status.get("queue_depth"))],
-    )
-    t.add(f"{p}writer_errors_total", "counter", "Failed writer batches", [("", status.get("writer_errors"))])
-    t.add(
-        f"{p}mqtt_connected", "gauge", "1 while connected to the broker", [("", status.get("mqtt_connected"))]
-    )
-    t.add(f"{p}live_clients", "gauge", "Open live (SSE) connections", [("", status.get("live_clients"))])
-    t.add(
-        f"{p}uptime_seconds", "gauge", "Seconds since the aggregator started", [("", status.get("uptime_s"))]
-    )
     gaps = status.get("open_gaps")
     if gaps is not None:
         t.add(

@@ -214,11 +214,8 @@ class Node:
         return result
 
     def _apply_commands(self) -> None:
-        while True:
-            try:
-                command = self.commands.get_nowait()
-            except queue.Empty:
-                return
+        while not self.commands.empty():  # one consumer (this loop): empty() then get() cannot block
+            command = self.commands.get()
             an = self.analyzers.get(command.camera)
             if an is None or an.health is None:
                 log.warning("camera %s: %s ignored: no health checks", command.camera, command.command)
