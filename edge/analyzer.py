@@ -15,13 +15,13 @@ from typing import Protocol
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.capture.health import CameraHealth
+from edge.capture.motion import MotionGate, motion_explained
 from edge.events import EventFactory
-from edge.filters import ClassFilter
-from edge.health import CameraHealth
-from edge.motion import MotionGate, motion_explained
 from edge.records import Detections, Event, Frame, ImageArray, Tracks
 from edge.rules import CameraRules, build_rules
-from edge.tracker import Tracker
+from edge.vision.filters import ClassFilter
+from edge.vision.tracker import Tracker
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from edge.capture.sourceurl import has_inline_password
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
-from edge.sourceurl import has_inline_password
 from edge.yamlconf import Strict
 
 COCO_NAMES: tuple[str, ...] = (
@@ -107,7 +107,7 @@ class MotionSettings(Strict):
 
 
 class HealthSettings(Strict):
-    """Camera-health checks (edge.health): frozen picture and tampering, evaluated on a small grey image.
+    """Camera-health checks (edge.capture.health): frozen picture and tampering, evaluated on a small grey image.
 
     Each condition must hold for its `*_s` time before a `start` event, and be gone for `clear_s`
     before the `end` event, so a person walking past the lens or one dark frame does not flap.

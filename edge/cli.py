@@ -17,8 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from edge.commands import Command
 from edge.config import NodeConfig, load_config
+from edge.transport.commands import Command
 from edge.yamlconf import ConfigError
 
 log = logging.getLogger("edge.cli")
@@ -96,7 +96,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _make_detector(cfg: NodeConfig) -> Any:
-    from edge.detector import Detector, ModelError
+    from edge.vision.detector import Detector, ModelError
 
     try:
         return Detector(cfg.model)
@@ -108,9 +108,9 @@ def _make_detector(cfg: NodeConfig) -> Any:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     import cv2
 
+    from edge.capture.sources import grab_frame
     from edge.draw import draw_detections, draw_geometry
-    from edge.filters import ClassFilter
-    from edge.sources import grab_frame
+    from edge.vision.filters import ClassFilter
 
     cfg = _load(args.config)
     try:
@@ -152,8 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     publisher = None
     commands: queue.SimpleQueue[Command] = queue.SimpleQueue()  # from the station, applied by the node
     if not args.no_mqtt:
-        from edge.outbox import Outbox
-        from edge.publisher import OutboxSink, Publisher
+        from edge.transport.outbox import Outbox
+        from edge.transport.publisher import OutboxSink, Publisher
 
         outbox = Outbox(cfg.outbox.path, cfg.outbox, topic_prefix=cfg.mqtt.topic_prefix)
         publisher = Publisher(
@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     stats_stop = threading.Event()
     if publisher is not None:
-        from edge.stats import node_stats
+        from edge.transport.stats import node_stats
 
         def _stats_loop() -> None:
             while not stats_stop.wait(cfg.mqtt.stats_interval_s):
@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     metrics = None
     if cfg.metrics.enabled:
         from edge.metrics import MetricsServer, render_metrics
-        from edge.stats import node_stats
+        from edge.transport.stats import node_stats
 
         try:
             metrics = MetricsServer(

@@ -8,7 +8,7 @@ YAML and validation problems into one line per problem, `file: cameras.gate.sour
 Secrets never live in the YAML: the file names an environment variable or a file that holds them.
 This module holds the node-level sections (model, MQTT, outbox, metrics) and loading; a camera's sections
 are in `edge/camera_config.py`, the YAML reading and error formatting in `edge/yamlconf.py`, and the
-data directory and stream URL secrets in `edge/sourceurl.py`.
+data directory and stream URL secrets in `edge/capture/sourceurl.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.camera_config import CameraConfig
-from edge.sourceurl import env_refs
+from edge.capture.sourceurl import env_refs
 from edge.yamlconf import ConfigError, Strict, error_lines, read_yaml
 
 

@@ -3,7 +3,7 @@
 Threads (one process, as suits a Raspberry Pi): one capture thread per live camera writes into a
 one-frame slot; this module's inference loop owns the model session and runs each camera when it is due
 (`detect_fps`); a snapshot worker encodes JPEGs and hands events to the sinks in order, so JPEG encoding
-never blocks detection; the publisher (edge.publisher) drains the outbox. Only this module owns threads.
+never blocks detection; the publisher (edge.transport.publisher) drains the outbox. Only this module owns threads.
 
 Video files that are neither looped nor paced in real time are read synchronously, every frame, so
 `--max-frames`, the benchmark and the counting evaluation are deterministic.
@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 from edge.analyzer import CameraAnalyzer, DetectorLike, FrameResult
 from edge.camera_config import CameraConfig
-from edge.commands import Command
 from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
-from edge.wire import event_payload
+from edge.transport.commands import Command
+from edge.transport.wire import event_payload
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class Node:
         self.stats = {cam.id: CameraStats() for cam in config.cameras}
         self._stop = threading.Event()
         self._watchdog: Callable[[], object] = watchdog or (lambda: None)
-        # station commands (edge/commands.py), put by the MQTT thread and applied here between frames:
+        # station commands (edge/transport/commands.py), put by the MQTT thread and applied here between frames:
         # analyzers are owned by the detection loop and are not thread-safe
         self.commands: queue.SimpleQueue[Command] = commands if commands is not None else queue.SimpleQueue()
 
@@ -254,7 +254,7 @@ class Node:
         return True
 
     def _run_files(self, cams: list[CameraConfig]) -> None:
-        from edge.sources import iter_file_frames
+        from edge.capture.sources import iter_file_frames
 
         iters: dict[str, Iterator[Frame]] = {c.id: iter_file_frames(c) for c in cams}
         counts = dict.fromkeys(iters, 0)
@@ -276,7 +276,7 @@ class Node:
                     del iters[cam_id]
 
     def _run_live(self, cams: list[CameraConfig]) -> None:
-        from edge.sources import CameraReader
+        from edge.capture.sources import CameraReader
 
         readers = {c.id: CameraReader(c) for c in cams}
         for r in readers.values():

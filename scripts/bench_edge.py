@@ -28,9 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.camera_config import CameraConfig
+from edge.capture.sourceurl import expand_path
 from edge.config import ModelSettings, NodeConfig, load_config
 from edge.events import EventFactory
-from edge.sourceurl import expand_path
 
 
 def _frames(video: str, n: int) -> list[np.ndarray]:
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=10.0, help="frame rate used for the frame clock")
     args = p.parse_args(argv)
 
-    from edge.detector import Detector
+    from edge.vision.detector import Detector
 
     cam, tz = _camera(args)
     video = args.video if not args.config else cam.source

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.config import MqttSettings, OutboxSettings
 from edge.events import EventFactory
-from edge.outbox import Outbox
-from edge.publisher import Publisher
+from edge.transport.outbox import Outbox
+from edge.transport.publisher import Publisher
 
 
 def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:

@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge.capture.sourceurl import expand_path
 from edge.config import load_config
 from edge.records import Event
-from edge.sourceurl import expand_path
 
 
 class _Collect:
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from edge.detector import Detector
     from edge.pipeline import Node
+    from edge.vision.detector import Detector
 
     cfg = load_config(args.config)
     if args.model:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.sourceurl import data_dir
+from edge.capture.sourceurl import data_dir
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.config import MqttSettings, OutboxSettings, SecretRef
 from edge.events import EventFactory
-from edge.outbox import Outbox
-from edge.publisher import Publisher
+from edge.transport.outbox import Outbox
+from edge.transport.publisher import Publisher
 
 
 @dataclass(frozen=True)

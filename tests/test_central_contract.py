@@ -25,9 +25,9 @@ from central.contract import (
     validate_stats,
     validate_status,
 )
-from edge import wire
-from edge.commands import parse_command
 from edge.events import EventFactory
+from edge.transport import wire
+from edge.transport.commands import parse_command
 
 ROOT = Path(__file__).resolve().parents[1]
 

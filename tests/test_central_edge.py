@@ -13,8 +13,8 @@ from test_central_support import central_config, login, running, wait_for
 
 from edge.config import MqttSettings
 from edge.events import EventFactory
-from edge.outbox import Outbox
-from edge.publisher import OutboxSink, Publisher
+from edge.transport.outbox import Outbox
+from edge.transport.publisher import OutboxSink, Publisher
 
 pytestmark = pytest.mark.integration
 

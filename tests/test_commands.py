@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edge.commands import Command, CommandError, command_filter, parse_command, topic_command
+from edge.transport.commands import Command, CommandError, command_filter, parse_command, topic_command
 
 PREFIX = "roadwatch/v1"
 CAMERAS = frozenset({"gate", "market"})

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from edge.capture.sourceurl import has_inline_password
 from edge.cli import main
 from edge.config import load_config
-from edge.sourceurl import has_inline_password
 from edge.yamlconf import ConfigError
 
 GOOD = """\
@@ -263,7 +263,7 @@ def test_literal_passwords_in_stream_urls_are_refused(url: str, refused: bool) -
 
 
 def test_camera_secret_is_expanded_only_when_opening(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edge.sourceurl import expand_source
+    from edge.capture.sourceurl import expand_source
 
     url = "rtsp://viewer:${RW_TEST_CAM_PW}@10.0.0.2:554/Streaming/Channels/102"
     monkeypatch.delenv("RW_TEST_CAM_PW", raising=False)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edge.decode import (
+from edge.vision.decode import (
     PAD_VALUE,
     Letterbox,
     box_iou,

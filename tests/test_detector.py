@@ -18,9 +18,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edge.camera_config import COCO_NAMES
 from edge.config import ModelSettings
-from edge.decode import yolox_anchor_count
-from edge.detector import Detector, ModelError
 from edge.records import Detections
+from edge.vision.decode import yolox_anchor_count
+from edge.vision.detector import Detector, ModelError
 
 # --- tiny models ---------------------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_missing_or_broken_model_file(tmp_path: Path) -> None:
 
 def test_unavailable_providers_fall_back_to_cpu(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     model = constant_model(tmp_path / "u.onnx", ultralytics_table(), metadata=NAMES_META)
-    with caplog.at_level(logging.INFO, logger="edge.detector"):
+    with caplog.at_level(logging.INFO, logger="edge.vision.detector"):
         det = Detector(settings(model, providers=["NoSuchExecutionProvider"], intra_op_threads=1))
     assert det.session.get_providers() == ["CPUExecutionProvider"]
     assert "NoSuchExecutionProvider" in caplog.text

@@ -8,10 +8,10 @@ import cv2
 import pytest
 
 from edge.camera_config import COCO_NAMES
+from edge.capture.sourceurl import expand_path
 from edge.config import load_config
 from edge.events import EventFactory
 from edge.rules import build_rules
-from edge.sourceurl import expand_path
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_CONFIGS = sorted(

@@ -215,8 +215,8 @@ def test_export_yaml_model_loads_in_the_edge_detector(
     export_python: Path, tmp_path: Path, source: str, imgsz: int, int8: bool
 ) -> None:
     from edge.config import ModelSettings
-    from edge.detector import Detector
     from edge.records import Detections
+    from edge.vision.detector import Detector
 
     env, net_log = _guarded_env(tmp_path)
     work = tmp_path / "work"

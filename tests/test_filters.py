@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from edge.camera_config import COCO_NAMES, CameraConfig
-from edge.filters import ClassFilter, filter_detections
 from edge.records import Detections
+from edge.vision.filters import ClassFilter, filter_detections
 
 PERSON, BICYCLE, CAR, BUS, TRAIN, TRUCK, DOG = (COCO_NAMES.index(n) for n in (
     "person", "bicycle", "car", "bus", "train", "truck", "dog"
@@ -77,7 +77,7 @@ def test_lookup_arrays_and_floor() -> None:
 def test_model_with_other_classes(caplog: pytest.LogCaptureFixture) -> None:
     """Names the model lacks are ignored with a warning; ids beyond the names are dropped, not an error."""
     names = ("car", "person")
-    with caplog.at_level(logging.WARNING, logger="edge.filters"):
+    with caplog.at_level(logging.WARNING, logger="edge.vision.filters"):
         f = ClassFilter.from_camera(camera(classes=["car", "bus"]), names, 100, 100)
     assert "camera gate" in caplog.text and "'bus'" in caplog.text
     out = f.apply(dets((0, 0.9, BOX), (1, 0.9, BOX), (7, 0.9, BOX), (-1, 0.9, BOX)))

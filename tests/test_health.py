@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from edge.camera_config import CameraConfig, HealthSettings
+from edge.capture.health import CameraHealth
+from edge.capture.sources import StreamChange, iter_file_frames
 from edge.events import EventFactory
-from edge.health import CameraHealth
 from edge.records import Event, Frame
-from edge.sources import StreamChange, iter_file_frames
 
 Edit = Callable[[np.ndarray], np.ndarray]
 T0 = 1_790_000_000.0

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edge.camera_config import CameraConfig, MotionSettings
-from edge.motion import MotionGate, small_grey
-from edge.sources import iter_file_frames
+from edge.capture.motion import MotionGate, small_grey
+from edge.capture.sources import iter_file_frames
 
 W, H = 640, 480
 
@@ -135,7 +135,7 @@ def test_gate_is_cheap(vtest_path: Path) -> None:
 def test_motion_explained_by_known_boxes(
     motion: list[list[float]], tracks: list[list[float]], explained: bool
 ) -> None:
-    from edge.motion import motion_explained
+    from edge.capture.motion import motion_explained
 
     m = np.array(motion, np.float32).reshape(-1, 4)
     t = np.array(tracks, np.float32).reshape(-1, 4)

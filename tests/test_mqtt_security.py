@@ -23,12 +23,12 @@ from conftest import Broker, free_port, make_broker, require
 from mqtt_node_proc import Receiver
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.commands import Command
 from edge.config import MqttSettings, SecretRef, TlsSettings
 from edge.events import EventFactory
-from edge.outbox import Outbox
-from edge.publisher import OutboxSink, Publisher
-from edge.wire import load_schema
+from edge.transport.commands import Command
+from edge.transport.outbox import Outbox
+from edge.transport.publisher import OutboxSink, Publisher
+from edge.transport.wire import load_schema
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +106,7 @@ def test_wrong_password_fails_clearly_once_without_retry_storm(
     publisher = Publisher(
         "n1", node_settings(secure_broker.port, "n1", "RW_TEST_PW", protocol=protocol), outbox
     )
-    caplog.set_level(logging.INFO, logger="edge.publisher")
+    caplog.set_level(logging.INFO, logger="edge.transport.publisher")
     publisher.start()
     try:
         assert wait_for(lambda: publisher.auth_failed, 5)
@@ -115,7 +115,7 @@ def test_wrong_password_fails_clearly_once_without_retry_storm(
         assert refused_connects(secure_broker) == (2, 1)
     finally:
         publisher.stop(1)
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "edge.publisher"]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "edge.transport.publisher"]
     assert len(errors) == 1
     message = errors[0].getMessage()
     assert "refused" in message and "password" in message

@@ -27,9 +27,9 @@ from mqtt_node_proc import Receiver
 
 from edge.config import MqttSettings, OutboxSettings
 from edge.events import EventFactory
-from edge.outbox import Outbox
-from edge.publisher import OutboxSink, Publisher
-from edge.wire import load_schema
+from edge.transport.outbox import Outbox
+from edge.transport.publisher import OutboxSink, Publisher
+from edge.transport.wire import load_schema
 
 pytestmark = pytest.mark.integration
 

@@ -48,7 +48,7 @@ for info in pkgutil.walk_packages(edge.__path__, "edge."):
         failed[info.name] = repr(exc)
 
 from edge.config import ModelSettings
-from edge.detector import Detector
+from edge.vision.detector import Detector
 
 frame = np.full((576, 768, 3), 90, np.uint8)
 for path in sys.argv[1:]:
@@ -77,7 +77,7 @@ def test_edge_runtime_never_imports_torch_or_ultralytics(shared_dir: Path) -> No
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["attempts"] == [], f"edge tried to import {report['attempts']}"
     assert report["loaded"] == []
-    assert {"edge.detector", "edge.decode", "edge.filters", "edge.config", "edge.records"} <= set(
+    assert {"edge.vision.detector", "edge.vision.decode", "edge.vision.filters", "edge.config", "edge.records"} <= set(
         report["imported"]
     )
-    assert "edge.detector" not in report["failed"] and "edge.filters" not in report["failed"]
+    assert "edge.vision.detector" not in report["failed"] and "edge.vision.filters" not in report["failed"]

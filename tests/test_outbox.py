@@ -12,8 +12,8 @@ import pytest
 
 from edge.config import OutboxSettings
 from edge.events import EventFactory
-from edge.outbox import Outbox
 from edge.records import Event
+from edge.transport.outbox import Outbox
 
 TS = 1795878000.0
 

@@ -15,8 +15,8 @@ from conftest import free_port, make_broker, require
 
 from edge.config import MqttSettings, SecretRef
 from edge.events import EventFactory
-from edge.outbox import Outbox
-from edge.publisher import OutboxSink, Publisher
+from edge.transport.outbox import Outbox
+from edge.transport.publisher import OutboxSink, Publisher
 
 
 def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:
@@ -103,7 +103,7 @@ def test_auth_failure_heals_after_the_retry_interval(
     settings = MqttSettings(port=broker.port, username="n1", password=SecretRef(env="RW_TEST_PW"))
     outbox = Outbox(tmp_path / "o.sqlite")
     publisher = Publisher("n1", settings, outbox, auth_retry_s=2.0)
-    caplog.set_level(logging.INFO, logger="edge.publisher")
+    caplog.set_level(logging.INFO, logger="edge.transport.publisher")
     publisher.start()
     try:
         assert wait_for(lambda: publisher.auth_failed, 5)

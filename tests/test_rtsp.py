@@ -19,9 +19,9 @@ import pytest
 from conftest import free_port, require, wait_port
 
 from edge.camera_config import CameraConfig
+from edge.capture.health import CameraHealth
+from edge.capture.sources import CameraReader
 from edge.events import EventFactory
-from edge.health import CameraHealth
-from edge.sources import CameraReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

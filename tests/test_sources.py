@@ -15,7 +15,7 @@ import pytest
 from conftest import free_port
 
 from edge.camera_config import CameraConfig
-from edge.sources import (
+from edge.capture.sources import (
     FFMPEG_OPTIONS_ENV,
     CameraReader,
     SourceError,

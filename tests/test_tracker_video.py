@@ -33,9 +33,9 @@ import pytest
 from conftest import require, shared_file
 
 from edge.config import ModelSettings
-from edge.detector import Detector
 from edge.records import Tracks
-from edge.tracker import Tracker
+from edge.vision.detector import Detector
+from edge.vision.tracker import Tracker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ import pytest
 
 from edge.events import EventFactory
 from edge.records import Event
-from edge.wire import (
+from edge.transport.wire import (
     KINDS,
     MAX_ITEMS,
     MAX_STRING,

@@ -32,11 +32,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.commands import Command, CommandError, command_filter, parse_command
 from edge.config import MqttSettings
-from edge.outbox import Outbox, OutboxItem, OutboxStats
 from edge.records import Event
-from edge.wire import RESERVED_NODE_IDS, encode, status_payload, topic_stats, topic_status
+from edge.transport.commands import Command, CommandError, command_filter, parse_command
+from edge.transport.outbox import Outbox, OutboxItem, OutboxStats
+from edge.transport.wire import RESERVED_NODE_IDS, encode, status_payload, topic_stats, topic_status
 
 log = logging.getLogger(__name__)
 

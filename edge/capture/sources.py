@@ -6,11 +6,11 @@ Two ways to read:
   `dropped_frames`, so a slow detector always sees the newest picture and memory never grows. A camera
   that fails is reopened with capped exponential backoff; nothing raises out of the thread. Stream
   state changes (starting / ok / lost / ended) are kept in a bounded queue for `status_changes()`,
-  which the pipeline turns into `stream_lost` / `stream_restored` events (edge.health).
+  which the pipeline turns into `stream_lost` / `stream_restored` events (edge.capture.health).
 - `iter_file_frames` (files read as fast as the consumer goes): every frame, in order, on the caller's
   thread, so `--max-frames`, benchmarks and the counting evaluation are deterministic.
 
-Frozen-picture detection is not done here: it needs picture analysis and lives in edge.health; the
+Frozen-picture detection is not done here: it needs picture analysis and lives in edge.capture.health; the
 reader reports only whether frames arrive.
 """
 
@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.capture.sourceurl import expand_path, expand_source
 from edge.records import Frame
-from edge.sourceurl import expand_path, expand_source
 
 log = logging.getLogger(__name__)
 

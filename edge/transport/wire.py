@@ -39,7 +39,7 @@ KINDS: tuple[str, ...] = (
 NodeState = Literal["online", "offline", "stopped"]
 StreamState = Literal["ok", "lost", "frozen", "starting"]
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
 def topic_event(prefix: str, node: str, camera: str, kind: str) -> str:

@@ -24,8 +24,10 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.camera_config import COCO_NAMES
+from edge.capture.sourceurl import expand_path
 from edge.config import ModelSettings
-from edge.decode import (
+from edge.records import Detections, ImageArray
+from edge.vision.decode import (
     decode_ultralytics,
     decode_yolox,
     letterbox,
@@ -33,8 +35,6 @@ from edge.decode import (
     yolox_anchor_count,
     yolox_grid,
 )
-from edge.records import Detections, ImageArray
-from edge.sourceurl import expand_path
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Pure-numpy pre- and post-processing of YOLO-family detectors: letterbox, decode, class-aware NMS.
 
-Kept apart from `edge.detector` so that the maths can be tested on hand-made tensors without a model
+Kept apart from `edge.vision.detector` so that the maths can be tested on hand-made tensors without a model
 and without onnxruntime. The per-frame path works on whole arrays: its only Python loop is the greedy
 NMS loop, which runs once per *kept* box (a few dozen per frame), never once per candidate.
 

@@ -1,6 +1,6 @@
 """The node's stats payload: per-camera figures from the pipeline, outbox figures, board health.
 
-The payload layout itself lives in `edge.wire` (the contract); this module only gathers the numbers.
+The payload layout itself lives in `edge.transport.wire` (the contract); this module only gathers the numbers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edge.config import NodeConfig
-from edge.wire import CameraHealth, read_system_health, stats_payload
+from edge.transport.wire import CameraHealth, read_system_health, stats_payload
 
 _STATES = ("ok", "lost", "frozen", "starting")
 

@@ -14,7 +14,7 @@ with numpy only:
 - Matching is greedy by IoU, highest first, on a vectorised IoU matrix against the Kalman-predicted boxes;
   with a handful of objects per camera this equals the optimal assignment almost always and needs no
   `scipy`.
-- One constant-velocity Kalman filter (`edge.kalman`) holds the states of all tracks in arrays; `dt`
+- One constant-velocity Kalman filter (`edge.vision.kalman`) holds the states of all tracks in arrays; `dt`
   comes from frame times, so the detector may run at any, varying, rate.
 - A track gets its public id only when confirmed (`min_hits` matches in a row), from a counter owned by the
   `Tracker` instance: ids are unique per camera, start at 1, are never reused, and tentative tracks (false
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import numpy.typing as npt
 
-from edge.kalman import BoxKalman, cxcywh_to_xyxy
 from edge.records import Detections, Tracks
+from edge.vision.kalman import BoxKalman, cxcywh_to_xyxy
 
 log = logging.getLogger(__name__)
 

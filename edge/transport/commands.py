@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from edge.wire import WIRE_VERSION
+from edge.transport.wire import WIRE_VERSION
 
 CommandName = Literal["take_reference"]
 COMMANDS: tuple[CommandName, ...] = ("take_reference",)

@@ -40,8 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.camera_config import HealthSettings
+from edge.capture.motion import small_grey
 from edge.events import EventFactory
-from edge.motion import small_grey
 from edge.records import Event, Frame, ImageArray, Phase
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ REFERENCE_WARMUP = 5
 
 
 class StreamChangeLike(Protocol):
-    """What `stream_events` needs of `edge.sources.StreamChange`."""
+    """What `stream_events` needs of `edge.capture.sources.StreamChange`."""
 
     @property
     def previous(self) -> str: ...

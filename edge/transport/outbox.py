@@ -31,7 +31,7 @@ from pathlib import Path
 
 from edge.config import OutboxSettings
 from edge.records import Event
-from edge.wire import (
+from edge.transport.wire import (
     DEFAULT_PREFIX,
     SnapshotMeta,
     encode,

@@ -1,0 +1,1 @@
+"""Capture stage: camera sources and their URLs, the motion gate, camera health."""
