@@ -64,7 +64,9 @@ def discover_clips(data: Path | None = None) -> list[Clip]:
     found: dict[str, Clip] = {}
     for truth in sorted((data / "eval").glob("*.truth.json")):
         name = truth.name.removesuffix(".truth.json")
-        video = next((p for p in sorted((data / "eval").glob(f"{name}.*")) if not p.name.endswith(".json")), None)
+        video = next(
+            (p for p in sorted((data / "eval").glob(f"{name}.*")) if not p.name.endswith(".json")), None
+        )
         if video is not None and (EVAL_CONFIGS / f"{name}.yaml").is_file():
             found[name] = Clip(name, video, truth, EVAL_CONFIGS / f"{name}.yaml")
     for truth in sorted(EVAL_CONFIGS.glob("*.truth.json")):
@@ -135,7 +137,13 @@ def compare(events: list[Event], truth: dict[str, Any]) -> dict[str, Any]:
         c = sum(n for (d, _), n in counted.items() if d == direction)
         t = sum(n for (d, _), n in want.items() if d == direction)
         totals.append(
-            {"direction": direction, "counted": c, "truth": t, "abs_error": c - t, "rel_error": _rel(c - t, t)}
+            {
+                "direction": direction,
+                "counted": c,
+                "truth": t,
+                "abs_error": c - t,
+                "rel_error": _rel(c - t, t),
+            }
         )
     wrong = sum(abs(r["abs_error"]) for r in totals)
     true = sum(r["truth"] for r in totals)
@@ -274,7 +282,9 @@ def _pct(x: float | None) -> str:
 
 
 def print_all(result: dict[str, Any]) -> None:
-    print(f"\n{'model':<20}{'clip':<22}{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}")
+    print(
+        f"\n{'model':<20}{'clip':<22}{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}"
+    )
     for model, m in result["models"].items():
         for name, r in m["clips"].items():
             counted = sum(t["counted"] for t in r["totals"])
@@ -287,7 +297,9 @@ def print_all(result: dict[str, Any]) -> None:
 
 
 def print_single(name: str, result: dict[str, Any], ok: bool) -> None:
-    print(f"\n{name}: {result['frames']} frames, {result['seconds']:.1f} s, error {_pct(result['error_rate'])}")
+    print(
+        f"\n{name}: {result['frames']} frames, {result['seconds']:.1f} s, error {_pct(result['error_rate'])}"
+    )
     print(f"{'direction':<10}{'class':<12}{'counted':>8}{'truth':>7}{'abs err':>9}{'rel err':>9}")
     for r in [*result["per_class"], *({**t, "class": "TOTAL"} for t in result["totals"])]:
         print(

@@ -139,7 +139,9 @@ def test_central_never_imports_edge() -> None:
 
 
 @pytest.mark.parametrize(("frame_seq", "expected"), [(None, None), (57, 57)])
-def test_edge_frame_index_passes_central_and_may_be_absent(frame_seq: int | None, expected: int | None) -> None:
+def test_edge_frame_index_passes_central_and_may_be_absent(
+    frame_seq: int | None, expected: int | None
+) -> None:
     """`frame` is optional on the wire: a node that sends it and an older node that omits it both pass."""
     payload = _edge_event("line_crossing", frame_seq=frame_seq)
     topic = parse_topic(wire.topic_event(PREFIX, "n1", "gate", "line_crossing"), PREFIX)

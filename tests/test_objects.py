@@ -115,7 +115,9 @@ GROUP_CASES = [
 
 
 @pytest.mark.parametrize(("given", "expected"), GROUP_CASES)
-def test_group_suppression(given: list[tuple[Box, float, int]], expected: list[tuple[Box, float, int]]) -> None:
+def test_group_suppression(
+    given: list[tuple[Box, float, int]], expected: list[tuple[Box, float, int]]
+) -> None:
     assert sorted(merged(*given)) == sorted(expected)
 
 

@@ -76,8 +76,7 @@ class ObjectMerger:
         if riders.size == 0 or bikes.size == 0:
             return dets
         pairs = rider_pairs(dets.xyxy[riders], dets.xyxy[bikes], self.rider_min_overlap)
-        r_idx, b_idx = np.nonzero(pairs)
-        if r_idx.size == 0:
+        if not pairs.any():
             return dets
         # Each rider joins the one two-wheeler it covers best (two on one bike both join it).
         cover = _vertical_cover(dets.xyxy[riders], dets.xyxy[bikes])
@@ -96,7 +95,9 @@ class ObjectMerger:
         return Detections(xyxy[keep], scores[keep], ids[keep])
 
 
-def _vertical_cover(persons: npt.NDArray[np.float32], bikes: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+def _vertical_cover(
+    persons: npt.NDArray[np.float32], bikes: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float64]:
     """Share of each bike's height (columns) that each person's box (rows) covers."""
     top = np.maximum(persons[:, None, 1], bikes[None, :, 1])
     bottom = np.minimum(persons[:, None, 3], bikes[None, :, 3])

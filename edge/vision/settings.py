@@ -41,7 +41,9 @@ class TrackerConfig(Strict):
     max_age_s: float = Field(
         default=1.5, ge=0, le=30, description="How long a confirmed track survives without a detection"
     )
-    match_iou: float = Field(default=0.2, gt=0, lt=1, description="Minimum IoU, confirmed tracks, first stage")
+    match_iou: float = Field(
+        default=0.2, gt=0, lt=1, description="Minimum IoU, confirmed tracks, first stage"
+    )
     low_match_iou: float = Field(default=0.4, gt=0, lt=1, description="Minimum IoU, second (low-score) stage")
     tentative_match_iou: float = Field(default=0.3, gt=0, lt=1, description="Minimum IoU, tentative tracks")
     assignment: Literal["greedy", "optimal"] = Field(
