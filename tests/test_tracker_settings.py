@@ -104,7 +104,7 @@ def test_flicker_does_not_double_count(min_hits: int) -> None:
 
 def test_jitter_back_across_the_line_counts_once() -> None:
     ys = [80, 90, 100, 110, 117, 123, 119, 127, 135, 145, 155, 165]
-    frames = [[((100, y - 10, 130, y + 10), 0.8, CAR)] for y in ys]
+    frames = [[((100, y - 20, 160, y + 20), 0.8, CAR)] for y in ys]
     assert [c[1:] for c in crossings(frames)] == [("car", "in")]
 
 
