@@ -41,6 +41,15 @@ class ObjectMerger:
     two_wheeler: BoolArray  # per class id
     rider_min_overlap: float
 
+    @property
+    def needs(self) -> BoolArray:
+        """Classes this merger looks at besides the camera's own: persons and two-wheelers for riders."""
+        out = np.zeros(self.two_wheeler.shape[0], np.bool_)
+        if self.person >= 0:
+            out[self.person] = True
+            out |= self.two_wheeler
+        return out
+
     @classmethod
     def build(cls, settings: ObjectsConfig, names: tuple[str, ...]) -> ObjectMerger:
         index = {name: i for i, name in enumerate(names)}
