@@ -129,11 +129,13 @@ def iter_file_frames(
         try:
             fps = float(cap.get(cv2.CAP_PROP_FPS))
             period = 1.0 / fps if math.isfinite(fps) and 0.1 < fps < 1000 else 0.04
+            announced = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             index = 0
             last_t = -math.inf
             while stop is None or not stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
+                    _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
                     break
                 pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 local = pos if math.isfinite(pos) and pos > last_t else index * period
@@ -159,6 +161,21 @@ def iter_file_frames(
             return
         offset += last_t + period
         log.debug("camera %s: file ended, looping (offset %.3f s)", camera.id, offset)
+
+
+def _warn_if_cut(camera_id: str, path: str, frames: int, t: float, announced: float) -> None:
+    """A file that ends well before the frame count in its header was cut off (a copy interrupted, a
+    recorder losing power): say where, so nobody takes its few events for the whole clip."""
+    if frames and math.isfinite(announced) and frames < announced - max(2.0, 0.02 * announced):
+        log.warning(
+            "camera %s: video file %s ended at frame %d (%.1f s) of the %d its header announces: "
+            "the file is truncated or damaged",
+            camera_id,
+            path,
+            frames,
+            t,
+            int(announced),
+        )
 
 
 def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) -> Frame | None:
