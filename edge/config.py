@@ -175,7 +175,7 @@ def validate_config(data: Any, source: str = "<config>") -> NodeConfig:
     try:
         cfg = NodeConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(error_lines(exc, data, source, "roadwatch-edge schema")) from None
+        raise ConfigError(error_lines(exc, data, source, "roadwatch-edge schema", NodeConfig)) from None
     problems = [f"{source}: {path}: {msg}" for path, msg in check_secrets(cfg)]
     if problems:
         raise ConfigError(problems)
