@@ -103,7 +103,9 @@ def stored_ids(out: queue.Queue[Item]) -> set[str]:
     return ids
 
 
-def test_a_node_cannot_kick_off_the_aggregator_or_another_node(shipped_broker: Broker, tmp_path: Path) -> None:
+def test_a_node_cannot_kick_off_the_aggregator_or_another_node(
+    shipped_broker: Broker, tmp_path: Path
+) -> None:
     agg, _ = ingest(shipped_broker.port)
     n2, _ = node(shipped_broker.port, "n2", tmp_path)
     try:
