@@ -109,7 +109,9 @@ class MqttSettings(Strict):
         default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic (no wildcards)"
     )
     client_id: str | None = Field(
-        default=None, description="Stable client id; defaults to roadwatch-edge-<node_id>"
+        default=None,
+        description="Stable client id without a username; defaults to roadwatch-edge-<node_id>. With a "
+        "username the client id is the username (the shipped broker enforces it)",
     )
     username: str | None = None
     password: SecretRef | None = Field(
