@@ -29,8 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detcache import load_or_detect
-from eval_counts import Clip, compare, discover_clips, replay, with_model
+from eval_counts import Clip, cached_detections, compare, discover_clips, replay, with_model
 
 from edge.config import NodeConfig, load_config
 
@@ -76,7 +75,7 @@ def sweep(models: Sequence[str], clips: list[Clip], grid: dict[str, list[Any]]) 
     shape = tuple(len(grid[k]) for k in keys)
     base = {c.name: load_config(c.config) for c in clips}
     truths = {c.name: json.loads(c.truth.read_text(encoding="utf-8")) for c in clips}
-    cached = {(m, c.name): load_or_detect(c.video, m) for m in models for c in clips}
+    cached = {(m, c.name): cached_detections(with_model(base[c.name], m)) for m in models for c in clips}
     results: dict[tuple[int, ...], dict[str, Any]] = {}
     for index in itertools.product(*(range(n) for n in shape)):
         setting = {k: grid[k][i] for k, i in zip(keys, index, strict=True)}
