@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from central import sdnotify
 from central.auth import hash_password, hash_token, new_token
 from central.config import CentralConfig, ConfigError, load_config
+from common import sdnotify
 
 if TYPE_CHECKING:
     from central.service import Aggregator

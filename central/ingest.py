@@ -28,15 +28,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from central.config import MqttSettings
-from central.contract import (
+from central.store import EventRow
+from contract.topics import parse_topic
+from contract.validate import (
     Rejection,
-    parse_topic,
     validate_event,
     validate_snapshot,
     validate_stats,
     validate_status,
 )
-from central.store import EventRow
 
 log = logging.getLogger(__name__)
 

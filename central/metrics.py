@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from contract.states import STREAM_STATES
+
 log = logging.getLogger(__name__)
 
 NODE_STATES = ("online", "offline", "stopped")
-STREAM_STATES = ("starting", "ok", "lost", "frozen", "ended")
 WEBHOOK_STATES = ("pending", "delivered", "dead")
 LAG_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 LAG_WINDOW_S = 60.0

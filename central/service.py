@@ -17,10 +17,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from central import sdnotify
 from central.api import WEB_DIR, create_app
 from central.auth import Authenticator, SessionTable
-from central.commands import CommandName, send_command
+from central.commands import send_command
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker, queue_counts
 from central.health import HealthMonitor
@@ -29,6 +28,8 @@ from central.live import LiveHub
 from central.metrics import MetricsServer, render_metrics
 from central.store import Store
 from central.writer import Writer
+from common import sdnotify
+from contract.commands import CommandName
 
 log = logging.getLogger(__name__)
 

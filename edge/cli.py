@@ -17,8 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from contract.commands import Command
 from edge.config import NodeConfig, load_config
-from edge.transport.commands import Command
 from edge.yamlconf import ConfigError
 
 log = logging.getLogger("edge.cli")
@@ -140,7 +140,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge import sdnotify
+    from common import sdnotify
     from edge.pipeline import EventSink, JsonlSink, Node
 
     cfg = _load(args.config)

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from contract.states import STREAM_STATES
+
 log = logging.getLogger(__name__)
 
-_STREAM_STATES = ("starting", "ok", "lost", "frozen", "ended")
 
 
 def _esc(value: str) -> str:
@@ -80,7 +81,7 @@ def render_metrics(stats: dict[str, Any], counters: dict[str, float] | None = No
         [
             (f'{cam_labels(c)},state="{s}"', int(v.get("stream_state") == s))
             for c, v in cams.items()
-            for s in _STREAM_STATES
+            for s in STREAM_STATES
         ],
     )
     outbox = stats.get("outbox", {})

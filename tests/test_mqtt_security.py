@@ -23,12 +23,12 @@ from conftest import Broker, free_port, make_broker, require
 from mqtt_node_proc import Receiver
 from paho.mqtt.enums import CallbackAPIVersion
 
+from contract.commands import Command
+from contract.schemas import load_schema
 from edge.config import MqttSettings, SecretRef, TlsSettings
 from edge.events import EventFactory
-from edge.transport.commands import Command
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher
-from edge.transport.wire import load_schema
 
 pytestmark = pytest.mark.integration
 

@@ -32,11 +32,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from contract.commands import Command, CommandError, parse_command
+from contract.topics import RESERVED_NODE_IDS, command_filter, topic_stats, topic_status
 from edge.config import MqttSettings
 from edge.records import Event
-from edge.transport.commands import Command, CommandError, command_filter, parse_command
 from edge.transport.outbox import Outbox, OutboxItem, OutboxStats
-from edge.transport.wire import RESERVED_NODE_IDS, encode, status_payload, topic_stats, topic_status
+from edge.transport.wire import encode, status_payload
 
 log = logging.getLogger(__name__)
 
