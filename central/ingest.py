@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central.config import MqttSettings
+from central.config import StationMqttSettings
 from central.store import EventRow
 from contract.topics import parse_topic
 from contract.validate import (
@@ -164,7 +164,7 @@ def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: floa
 class MqttIngest:
     """The aggregator's MQTT connection: subscribes, validates, queues, acknowledges, publishes alerts."""
 
-    def __init__(self, settings: MqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
+    def __init__(self, settings: StationMqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
         self.settings = settings
         self.out = out
         self.counters = counters

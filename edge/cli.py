@@ -17,9 +17,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from common.yamlconf import ConfigError
 from contract.commands import Command
 from edge.config import NodeConfig, load_config
-from edge.yamlconf import ConfigError
 
 log = logging.getLogger("edge.cli")
 

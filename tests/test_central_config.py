@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from central.auth import verify_password
-from central.config import ConfigError, load_config
+from central.config import load_config
+from common.yamlconf import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,8 @@ from conftest import Broker, make_broker
 from mqtt_node_proc import Receiver
 
 from contract.schemas import load_schema
-from edge.config import MqttSettings, OutboxSettings
+from edge.config import NodeMqttSettings as MqttSettings
+from edge.config import OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher

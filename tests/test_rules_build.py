@@ -10,6 +10,7 @@ import pytest
 import yaml
 from rules_paths import Obj, build, path, run
 
+from common.yamlconf import ConfigError
 from contract.kinds import KIND_NAMES
 from edge.camera_config import COCO_NAMES
 from edge.config import validate_config
@@ -18,7 +19,6 @@ from edge.records import Event, Tracks
 from edge.rules import CameraRules, ground_plane
 from edge.rules.settings import DEFAULT_CLASSES
 from edge.texts import CLASS_NAMES, describe
-from edge.yamlconf import ConfigError
 
 NODE = """\
 node_id: n1

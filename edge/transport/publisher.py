@@ -34,7 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.commands import Command, CommandError, parse_command
 from contract.topics import RESERVED_NODE_IDS, command_filter, topic_stats, topic_status
-from edge.config import MqttSettings
+from edge.config import NodeMqttSettings
 from edge.records import Event
 from edge.transport.outbox import Outbox, OutboxItem, OutboxStats
 from edge.transport.wire import encode, status_payload
@@ -78,7 +78,7 @@ class Publisher:
     def __init__(
         self,
         node_id: str,
-        settings: MqttSettings,
+        settings: NodeMqttSettings,
         outbox: Outbox,
         *,
         window: int = 32,

@@ -1,14 +1,15 @@
 """Reading a technician's YAML file and turning validation errors into `file: field.path: reason` lines.
 
-PyYAML silently keeps the last of two equal keys; this loader refuses them. Pydantic locations become
-dotted paths that name cameras by id (`cameras.gate.rules[1].line`), the way a technician reads the file.
+Used by the node's and the station's `load_config`. PyYAML silently keeps the last of two equal keys; this
+loader refuses them. Pydantic locations become dotted paths that name cameras by id
+(`cameras.gate.rules[1].line`), the way a technician reads the file.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -98,13 +99,13 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError([f"{path}: {where}YAML error: {problem}"]) from None
 
 
-def error_lines(exc: ValidationError, data: Any, source: str, schema_command: str) -> list[str]:
-    """One `source: field.path: reason` line per pydantic error."""
+def error_lines(exc: ValidationError, data: Any, source: str, see: str) -> list[str]:
+    """One `source: field.path: reason` line per pydantic error; `see` is where valid keys are listed."""
     lines = []
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key (check the spelling; see `{schema_command}`)"
+            msg = f"unknown key (check the spelling; see {see})"
         where = format_loc(tuple(err["loc"]), data)
         inner = _INNER_PATH.match(msg)
         if inner:  # a model validator names the field inside its model: join the two paths
@@ -112,3 +113,18 @@ def error_lines(exc: ValidationError, data: Any, source: str, schema_command: st
             msg = inner.group(2)
         lines.append(f"{source}: {where}: {msg}")
     return lines
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_mapping(model: type[ModelT], data: Any, source: str, see: str) -> ModelT:
+    """Validate a parsed YAML document against `model`; ConfigError with one line per problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(error_lines(exc, data, source, see)) from None
