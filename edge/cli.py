@@ -192,7 +192,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     metrics = None
     if cfg.metrics.enabled:
-        from edge.metrics import MetricsServer, render_metrics
+        from common.metrics import MetricsServer
+        from edge.metrics import render_metrics
         from edge.transport.stats import node_stats
 
         try:
