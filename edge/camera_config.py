@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from common.yamlconf import Strict
 from edge.capture.sourceurl import has_inline_password
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
 from edge.vision.settings import ObjectsConfig, TrackerConfig
-from edge.yamlconf import Strict
 
 COCO_NAMES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
