@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from edge.capture.sourceurl import has_inline_password
 from edge.localname import Name
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
+from edge.vision.settings import ObjectsConfig, TrackerConfig
 from edge.yamlconf import Strict
 
 COCO_NAMES: tuple[str, ...] = (
@@ -202,6 +203,10 @@ class CameraConfig(Strict):
     max_box_area: float = Field(
         default=1.0, gt=0, le=1, description="Largest box area kept, as a fraction of the frame"
     )
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker thresholds")
+    objects: ObjectsConfig = Field(
+        default_factory=ObjectsConfig, description="Rider fusion and cross-class suppression before tracking"
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
@@ -246,6 +251,10 @@ class CameraConfig(Strict):
         for name in self.class_min_score:
             if name not in COCO_NAMES:
                 raise ValueError(f"class_min_score: unknown class {name!r}")
+        for i, group in enumerate(self.objects.groups):
+            unknown = [c for c in group if c not in COCO_NAMES]
+            if unknown:
+                raise ValueError(f"objects.groups[{i}]: unknown class name(s) {unknown}")
         seen: set[str] = set()
         for rule in self.rules:
             if rule.name in seen:

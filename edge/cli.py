@@ -224,7 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 cfg.metrics.host,
                 cfg.metrics.port,
                 lambda: render_metrics(
-                    node_stats(cfg, node, publisher.stats().outbox if publisher else None)
+                    node_stats(cfg, node, publisher.stats().outbox if publisher else None),
+                    {"outbox_recovered_total": publisher.stats().outbox.recovered} if publisher else None,
                 ),
             )
             metrics.start()
