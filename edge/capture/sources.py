@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.capture.privacy import FrameMasker
 from edge.capture.sourceurl import expand_path, expand_source
 from edge.records import Frame
 
@@ -161,6 +162,7 @@ def iter_file_frames(
     the file's rate. Raises SourceError if the file cannot be opened or yields no frame at all.
     """
     path = expand_path(camera_source(camera))
+    masker = FrameMasker(camera)
     start_wall = wallclock()
     start_mono = clock()
     seq = 0
@@ -191,7 +193,7 @@ def iter_file_frames(
                             stop.wait(delay)
                         else:
                             time.sleep(delay)
-                yield Frame(camera.id, seq, t, start_wall + t, np.asarray(image, np.uint8))
+                yield Frame(camera.id, seq, t, start_wall + t, masker(np.asarray(image, np.uint8)))
                 seq += 1
                 index += 1
                 if max_frames is not None and seq >= max_frames:
@@ -237,7 +239,7 @@ def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) ->
         while cap.isOpened() and time.monotonic() < deadline:
             ok, image = cap.read()
             if ok and image is not None:
-                return Frame(camera.id, 0, 0.0, time.time(), np.asarray(image, np.uint8))
+                return Frame(camera.id, 0, 0.0, time.time(), FrameMasker(camera)(np.asarray(image, np.uint8)))
         log.error("camera %s: no frame from %s within %.0f s", camera.id, camera_source(camera), timeout_s)
         return None
     finally:
@@ -454,12 +456,13 @@ class CameraReader:
             if not cap.isOpened():
                 raise SourceError(f"cannot open {self.kind} source")
             seq = self.frames_read
+            masker = FrameMasker(self.camera)
             while not self._stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
                     raise SourceError("read failed or timed out")
                 t = self._clock()
-                self._put(Frame(self.camera.id, seq, t, self._wallclock(), np.asarray(image, np.uint8)))
+                self._put(Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8))))
                 seq += 1
         finally:
             cap.release()
