@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from common.yamlconf import Strict
 from edge.capture.sourceurl import has_inline_password
+from edge.localname import Name
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
 from edge.vision.settings import ObjectsConfig, TrackerConfig
 
@@ -41,9 +42,11 @@ class LineDef(Strict):
     """
 
     points: tuple[Point, Point] = Field(description="Two points [x, y]: the segment A -> B")
-    in_name: str = Field(default="in", min_length=1, max_length=64, description="Name of the 'in' direction")
-    out_name: str = Field(
-        default="out", min_length=1, max_length=64, description="Name of the 'out' direction"
+    in_name: Name = Field(
+        default="in", description="Name of the 'in' direction: text, or {vi: ..., en: ...} per language"
+    )
+    out_name: Name = Field(
+        default="out", description="Name of the 'out' direction: text, or {vi: ..., en: ...} per language"
     )
 
     @model_validator(mode="after")
