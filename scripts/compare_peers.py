@@ -6,11 +6,13 @@
         --model '{data}/models/yolo11n_int8.onnx'
 
 For every clip x model, three counters run on the same frames:
-- Roadwatch: scripts/eval_counts.py with the clip's eval config (configs/eval/<clip>.yaml, or one made from
-  the truth file), in this interpreter's virtualenv;
+- Roadwatch: `eval_counts.count_clip` with the clip's eval config (configs/eval/<clip>.yaml), in this
+  interpreter's virtualenv: the node's tracker and rules over the model's detections (cached per clip);
 - Ultralytics: `ObjectCounter` (model.track(persist=True) with ByteTrack), scripts/peers/run_ultralytics.py;
-- supervision: ByteTrack + LineZone, scripts/peers/run_supervision.py, fed by Ultralytics' predictions or,
-  for a model Ultralytics cannot load (YOLOX's raw head, no class names), by Roadwatch's detector.
+  "n/a" for a model Ultralytics cannot load (YOLOX's raw head: no class names in the file);
+- supervision: ByteTrack + LineZone, scripts/peers/run_supervision.py, fed by default with the very
+  detections Roadwatch counts from (the cache), or with Ultralytics' predictions
+  (--supervision-detections ultralytics, for models Ultralytics loads).
 The peers run in their own virtualenv (`make peers-venv`, or --peers-python), never in the runtime one.
 Error rate = sum over directions of |counted - true| / sum of true crossings, per clip and in total.
 Prints JSON, then one table (rows clip x model). `{data}` is the data directory.
@@ -22,15 +24,17 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import eval_counts
+
 from edge.camera_config import COCO_NAMES
-from edge.capture.sourceurl import data_dir, expand_path
-from edge.config import load_config
+from edge.capture.sourceurl import expand_path
+from edge.config import NodeConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ("{data}/models/yolo11n_int8.onnx", "{data}/models/yolox_nano.onnx")
@@ -39,46 +43,23 @@ TOOLS = ("roadwatch", "ultralytics", "supervision")
 DIRECTIONS = ("in", "out")
 
 
-def labelled_clips() -> list[tuple[Path, Path]]:
-    """(truth, clip) for every labelled clip: the data directory's eval/ and the project's configs/eval/."""
-    found = []
-    for truth in sorted((data_dir() / "eval").glob("*.truth.json")):
-        found.append((truth, truth.parent / json.loads(truth.read_text(encoding="utf-8"))["clip"]))
-    for truth in sorted((ROOT / "configs" / "eval").glob("*.truth.json")):
-        clip = data_dir() / "videos" / json.loads(truth.read_text(encoding="utf-8"))["clip"]
-        if clip.is_file():
-            found.append((truth, clip))
-    return found
+def one_clip(truth: Path, video: Path | None) -> eval_counts.Clip:
+    """A clip named by its truth file; its config is configs/eval/<clip>.yaml, as for eval_counts.py."""
+    name = truth.name.removesuffix(".truth.json")
+    known = {c.name: c for c in eval_counts.discover_clips()}
+    config = eval_counts.EVAL_CONFIGS / f"{name}.yaml"
+    if video is None:
+        if name not in known:
+            raise SystemExit(f"{truth}: no clip {name} with a config {config} and its video in the data directory")
+        video = known[name].video
+    if not config.is_file():
+        raise SystemExit(f"{truth}: no eval config {config}")
+    return eval_counts.Clip(name, video, truth, config)
 
 
-def clip_stem(truth: Path) -> str:
-    return truth.name.removesuffix(".truth.json")
-
-
-def eval_config(truth: Path, clip: Path, spec: dict[str, Any], workdir: Path) -> Path:
-    """The clip's eval config, or one written from the truth: its line, every frame, the centre anchor."""
-    own = ROOT / "configs" / "eval" / f"{clip_stem(truth)}.yaml"
-    if own.is_file():
-        return own
-    x1, y1, x2, y2 = spec["line"]
-    camera = {
-        "id": "clip",
-        "source": str(clip),
-        "detect_fps": float(spec["fps"]),
-        "reference_size": list(spec["resolution"]),
-        "min_score": 0.2,
-        "motion": {"max_skip_frames": 0},
-        "lines": {"count": {"points": [[x1, y1], [x2, y2]]}},
-        "rules": [{"kind": "line_crossing", "name": "count", "line": "count", "anchor": "center"}],
-    }
-    path = workdir / f"{clip_stem(truth)}.yaml"
-    path.write_text(json.dumps({"node_id": "eval", "cameras": [camera]}), encoding="utf-8")  # JSON is YAML
-    return path
-
-
-def counted_classes(config: Path) -> list[int]:
+def counted_classes(cfg: NodeConfig) -> list[int]:
     """COCO ids that Roadwatch counts with this config: the camera's classes the counting rule keeps."""
-    camera = load_config(str(config)).cameras[0]
+    camera = cfg.cameras[0]
     rule = next(r for r in camera.rules if r.kind == "line_crossing")
     names = [c for c in camera.classes if c in getattr(rule, "classes", camera.classes)]
     return sorted(COCO_NAMES.index(c) for c in names)
@@ -100,49 +81,44 @@ def error_rate(counts: dict[str, int], truth: dict[str, int]) -> tuple[int, int,
     return wrong, total, (round(wrong / total, 4) if total else None)
 
 
-def _run_json(cmd: list[str], timeout_s: float) -> dict[str, Any]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=ROOT)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode not in (0, 3) or not lines:  # eval_counts exits 3 when outside its tolerance
-        raise RuntimeError(f"{Path(cmd[1]).name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    text = proc.stdout if cmd[1].endswith("eval_counts.py") else lines[-1]
-    return dict(json.loads(text))
-
-
-def run_roadwatch(config: Path, truth: Path, model: Path, timeout_s: float) -> dict[str, Any]:
-    cmd = [sys.executable, str(ROOT / "scripts" / "eval_counts.py"), "--config", str(config)]
-    out = _run_json([*cmd, "--truth", str(truth), "--model", str(model), "--json-only"], timeout_s)
-    totals = {t["direction"]: int(t["counted"]) for t in out["totals"]}
-    return {"in": totals.get("in", 0), "out": totals.get("out", 0), "seconds": out.get("seconds")}
+def run_roadwatch(cfg: NodeConfig, truth: Path) -> dict[str, Any]:
+    result = eval_counts.count_clip(cfg, truth)
+    counted = {t["direction"]: int(t["counted"]) for t in result["totals"]}
+    return {"in": counted.get("in", 0), "out": counted.get("out", 0), "seconds": result["seconds"]}
 
 
 def run_peer(tool: str, python: Path, args: list[str], timeout_s: float) -> dict[str, Any]:
-    return _run_json([str(python), str(ROOT / "scripts" / "peers" / f"run_{tool}.py"), *args], timeout_s)
+    """One peer in its own virtualenv; its last stdout line is its JSON result."""
+    cmd = [str(python), str(ROOT / "scripts" / "peers" / f"run_{tool}.py"), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=ROOT)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"run_{tool}.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return dict(json.loads(lines[-1]))
 
 
 def compare_clip(
-    truth: Path, clip: Path, model: Path, peers_python: Path, workdir: Path, timeout_s: float
+    clip: eval_counts.Clip, model: Path, peers_python: Path, sv_source: str, timeout_s: float
 ) -> dict[str, Any]:
     """One row: the three counters on one clip with one model."""
-    spec = json.loads(truth.read_text(encoding="utf-8"))
+    spec = json.loads(clip.truth.read_text(encoding="utf-8"))
     want = {d: sum(int(n) for n in spec["totals"].get(d, {}).values()) for d in DIRECTIONS}
-    config = eval_config(truth, clip, spec, workdir)
-    classes = counted_classes(config)
+    cfg = eval_counts.with_model(load_config(str(clip.config)), str(model))
+    cfg = cfg.model_copy(update={"cameras": [cfg.cameras[0].model_copy(update={"source": str(clip.video)})]})
+    classes = counted_classes(cfg)
     line = [str(v) for v in spec["line"]]
-    common = ["--model", str(model), "--clip", str(clip), "--line", *line, "--classes", *map(str, classes)]
+    common = ["--model", str(model), "--clip", str(clip.video), "--line", *line, "--classes", *map(str, classes)]
     loads = ultralytics_loads(model)
+    sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_source if loads else "roadwatch"]
     results: dict[str, dict[str, Any] | None] = {
-        "roadwatch": run_roadwatch(config, truth, model, timeout_s),
+        "roadwatch": run_roadwatch(cfg, clip.truth),  # first: fills the detection cache supervision reads
         "ultralytics": run_peer("ultralytics", peers_python, common, timeout_s) if loads else None,
-        "supervision": run_peer(
-            "supervision", peers_python, [*common, "--detections", "ultralytics" if loads else "roadwatch"],
-            timeout_s,
-        ),
-    }  # fmt: skip
+        "supervision": run_peer("supervision", peers_python, sv_args, timeout_s),
+    }
     for counts in results.values():
         if counts is not None:
             counts["abs_error"], _, counts["error"] = error_rate(counts, want)
-    return {"clip": clip_stem(truth), "model": model.stem, "classes": classes, "truth": want, **results}
+    return {"clip": clip.name, "model": model.stem, "classes": classes, "truth": want, **results}
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -189,32 +165,32 @@ def main(argv: list[str] | None = None) -> int:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every labelled clip (data eval/ and configs/eval/)")
     which.add_argument("--truth", help="one truth file; {data} is the data directory")
-    p.add_argument("--clip", help="the truth's clip (default: named in the truth, beside it or in videos/)")
+    p.add_argument("--clip", help="the truth's video (default: found as eval_counts.py finds it)")
     p.add_argument("--model", action="append", help=f"ONNX model, repeatable (default: {', '.join(DEFAULT_MODELS)})")
     p.add_argument("--peers-python", default=str(PEERS_PYTHON), help="python of the peers' virtualenv")
+    p.add_argument("--supervision-detections", choices=("roadwatch", "ultralytics"), default="roadwatch",
+                   help="what feeds supervision's tracker (models Ultralytics cannot load: always roadwatch)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed to one counter on one clip")
+    p.add_argument("--jobs", type=int, default=1, help="clip x model rows run at once (default 1)")
     p.add_argument("--json-only", action="store_true")
     args = p.parse_args(argv)
 
     if args.all:
-        clips = labelled_clips()
+        clips = eval_counts.discover_clips()
     else:
-        truth = Path(expand_path(args.truth))
-        spec = json.loads(truth.read_text(encoding="utf-8"))
-        beside, in_videos = truth.parent / spec["clip"], data_dir() / "videos" / spec["clip"]
-        clip = Path(expand_path(args.clip)) if args.clip else (beside if beside.is_file() else in_videos)
-        clips = [(truth, clip)]
+        clips = [one_clip(Path(expand_path(args.truth)), Path(expand_path(args.clip)) if args.clip else None)]
     peers_python = Path(args.peers_python)
     if not peers_python.exists():
         print(f"{peers_python} is missing: run `make peers-venv` (or pass --peers-python)", file=sys.stderr)
         return 2
     models = [Path(expand_path(m)) for m in (args.model or DEFAULT_MODELS)]
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="compare-peers-") as tmp:
-        for truth, clip in clips:
-            for model in models:
-                print(f"{clip_stem(truth)} x {model.stem} ...", file=sys.stderr, flush=True)
-                rows.append(compare_clip(truth, clip, model, peers_python, Path(tmp), args.timeout))
+    def row(pair: tuple[eval_counts.Clip, Path]) -> dict[str, Any]:
+        print(f"{pair[0].name} x {pair[1].stem} ...", file=sys.stderr, flush=True)
+        return compare_clip(*pair, peers_python, args.supervision_detections, args.timeout)
+
+    pairs = [(clip, model) for clip in clips for model in models]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # the peers are subprocesses; ONNX drops the GIL
+        rows = list(pool.map(row, pairs))
     total = totals(rows)
     print(json.dumps({"rows": rows, "totals": total}, indent=2))
     if not args.json_only:

@@ -115,11 +115,18 @@ def test_totals_and_table_over_clips_and_models() -> None:
     assert lines[5].split()[:3] == ["ALL", "(wrong/true)", "m1"] and "1/71" in lines[5]
 
 
+def test_one_clip_needs_a_config(tmp_path: Path) -> None:
+    truth = tmp_path / "nowhere.truth.json"
+    with pytest.raises(SystemExit, match="nowhere"):
+        compare_peers.one_clip(truth, None)
+    with pytest.raises(SystemExit, match=r"no eval config .*nowhere\.yaml"):
+        compare_peers.one_clip(truth, tmp_path / "nowhere.mp4")
+
+
 @pytest.mark.integration
-def test_labelled_clips_are_found(shared_dir: Path) -> None:
-    found = {compare_peers.clip_stem(truth): clip for truth, clip in compare_peers.labelled_clips()}
-    assert {"cdnet_highway", "eu_highway_cctv"} <= set(found)
-    assert all(clip.is_file() for clip in found.values())
+def test_one_clip_finds_the_eval_setup(shared_dir: Path) -> None:
+    clip = compare_peers.one_clip(shared_dir / "eval" / "cdnet_highway.truth.json", None)
+    assert clip.video.is_file() and clip.config.name == "cdnet_highway.yaml"
 
 
 def _peers_python() -> Path | None:
@@ -150,7 +157,7 @@ def test_peers_count_cdnet_highway_plausibly(
     result = json.loads(document)
     (row,) = result["rows"]
     assert (row["clip"], row["model"], row["truth"]) == ("cdnet_highway", "yolo11n_int8", {"in": 27, "out": 0})
-    assert row["supervision"]["detections"] == "ultralytics"
+    assert row["supervision"]["detections"] == "roadwatch"  # the boxes Roadwatch counted, from the cache
     for tool in compare_peers.TOOLS:
         counted = row[tool]
         assert set(counted) >= {"in", "out", "abs_error", "error"}
