@@ -101,7 +101,8 @@ class MqttSettings(Strict):
         default="roadwatch-central",
         min_length=1,
         max_length=128,
-        description="Fixed client id: the broker keeps this session's queue while the aggregator is down",
+        description="Fixed client id: the broker keeps this session's queue while the aggregator is down. "
+        "With a username the client id is the username (the shipped broker enforces it)",
     )
     session_expiry_s: int = Field(
         default=7 * 86400,

@@ -175,7 +175,8 @@ class MqttIngest:
         v5 = settings.protocol == "5"
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
+            # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
+            client_id=settings.username or settings.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
             manual_ack=True,
