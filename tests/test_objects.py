@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from common.yamlconf import ConfigError
 from edge.camera_config import COCO_NAMES, CameraConfig
 from edge.records import Detections
 from edge.vision.objects import ObjectMerger, rider_pairs
 from edge.vision.settings import ObjectsConfig
-from edge.yamlconf import ConfigError
 
 PERSON, BICYCLE, CAR, MOTO, BUS, TRUCK = 0, 1, 2, 3, 5, 7
 Box = tuple[float, float, float, float]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.yamlconf import Strict
+from common.yamlconf import Strict
 
 DEFAULT_GROUPS: tuple[tuple[str, ...], ...] = (("car", "truck", "bus"), ("motorcycle", "bicycle"))
 TWO_WHEELERS: tuple[str, ...] = ("motorcycle", "bicycle")
