@@ -18,15 +18,17 @@ import uvicorn
 from fastapi import FastAPI
 
 from central import sdnotify
-from central.api import WEB_DIR, create_app
-from central.auth import Authenticator, SessionTable
+from central.api import WEB_DIR, ApiContext, make_app
+from central.auth import Authenticator
 from central.commands import CommandName, send_command
 from central.config import CentralConfig
-from central.forward import Forwarder, WebhookWorker, queue_counts
+from central.forward import Forwarder, WebhookWorker
+from central.forwardstate import queue_counts
 from central.health import HealthMonitor
 from central.ingest import IngestCounters, Item, MqttIngest, PublishResult
 from central.live import LiveHub
 from central.metrics import MetricsServer, render_metrics
+from central.sessions import SessionTable
 from central.store import Store
 from central.writer import Writer
 
@@ -71,16 +73,10 @@ class Aggregator:
             cfg.http.login_max_failures,
             cfg.http.login_window_s,
             sessions=SessionTable(self.store),
+            max_failures_per_address=cfg.http.login_max_failures_per_address,
         )
-        self.app: FastAPI = create_app(
-            self.store,
-            self.auth,
-            self.hub,
-            http=cfg.http,
-            status=self.status,
-            command=self._command,
-            web_dir=web_dir,
-        )
+        api = ApiContext(self.store, self.auth, self.hub, cfg.http, self.status, self._command, web_dir)
+        self.app: FastAPI = make_app(api)
         self.server: uvicorn.Server | None = None
         self._stopping = threading.Event()
         self._checkpointer = threading.Thread(

@@ -33,7 +33,8 @@ from test_central_support import (
 )
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
-from central.forward import Forwarder, WebhookWorker, deadletters, in_window, rule_matches, sign
+from central.forward import Forwarder, WebhookWorker, in_window, rule_matches, sign
+from central.forwardstate import deadletters
 from central.ingest import PublishResult
 from central.store import Store
 

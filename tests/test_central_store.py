@@ -13,7 +13,7 @@ from conftest import Postgres
 from test_central_support import make_event
 
 from central.db import StoreRefusedError, connect
-from central.forward import deadletters, enqueue_webhooks, queue_counts, requeue
+from central.forwardstate import deadletters, enqueue_webhooks, queue_counts, requeue
 from central.ingest import event_row
 from central.queries import EventFilter
 from central.schema import MIGRATIONS
