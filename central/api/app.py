@@ -39,7 +39,9 @@ def healthz() -> Done:
 def index(ctx: Ctx) -> Response:
     page = ctx.web_dir / "index.html"
     if page.is_file():
-        return FileResponse(page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+        )
     return HTMLResponse(PLACEHOLDER)
 
 

@@ -18,7 +18,9 @@ from central.api.context import Ctx, Viewer
 router = APIRouter(prefix="/api", tags=["live"])
 
 
-@router.get("/stream", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/stream", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}}
+)
 async def stream(request: Request, who: Viewer, ctx: Ctx) -> StreamingResponse:
     hub, heartbeat_s = ctx.hub, ctx.heartbeat_s
 
