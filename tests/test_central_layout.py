@@ -110,3 +110,20 @@ def test_the_watchdog_is_fed_only_while_the_writer_makes_progress(
     writer.beat()
     assert writer.alive(WRITER_STALL_S)
     store.close()
+
+
+def test_dashboard_modules_import_each_other_without_cycles() -> None:
+    static = CENTRAL / "web" / "static"
+    imports = {
+        js.name: set(re.findall(r'^import .* from "\./([\w.]+)";', js.read_text(encoding="utf-8"), re.M))
+        for js in static.glob("*.js")
+    }
+    assert imports["feed.js"] and imports["search.js"]
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in imports.get(start, set()) - seen:
+            if nxt == goal or reaches(nxt, goal, seen | {nxt}):
+                return True
+        return False
+
+    assert [name for name in sorted(imports) if reaches(name, name, set())] == []
