@@ -19,6 +19,7 @@ from conftest import Broker, Postgres, free_port, make_broker
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from support import wait_for
 from test_central_support import (
     PREFIX,
     central_config,
@@ -29,7 +30,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
 )
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook

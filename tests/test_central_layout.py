@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_central_support import wait_for
+from support import wait_for
 
 from central.announce import Announcer
 from central.config import HealthSettings

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_central_support import make_event, wait_for
+from support import wait_for
+from test_central_support import make_event
 
 from central import writer as writer_module
 from central.announce import Announcer
