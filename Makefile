@@ -1,6 +1,7 @@
 # The two commands of the README. Each creates its own virtualenv and installs what it needs.
 #   make demo   - local Mosquitto + aggregator + edge node on a sample clip, prints the dashboard address
-#   make test   - the whole test suite
+#   make test   - the whole test suite (what CI runs)
+#   make test-fast - unit tests only (no real broker, database, video or installers), for a quick loop
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,7 +15,7 @@ EXPORT_VENV ?= .venv-export
 EXPORT_STAMP := $(EXPORT_VENV)/.installed
 EXPORT_TORCH ?= torch==2.13.0
 
-.PHONY: demo test lint typecheck system venv export-venv clean
+.PHONY: demo test test-fast lint typecheck system venv export-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,9 @@ test: system $(STAMP) $(EXPORT_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not integration and not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

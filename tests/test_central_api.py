@@ -43,7 +43,7 @@ def _row(payload: dict[str, Any]) -> EventRow:
     return event_row(payload, T0 + payload["seq"] * 60, T0 + payload["seq"] * 60 + 0.1)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every API test runs on both engines: the API must not tell them apart."""
     if request.param == "sqlite":

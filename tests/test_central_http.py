@@ -105,6 +105,7 @@ def _chunks(total: int, size: int = 64 * 1024, chunked: bool = False) -> Iterato
         yield (f"{size:x}\r\n".encode("ascii") + piece + b"\r\n") if chunked else piece
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_100_mb_login_body_is_refused_with_413_before_it_is_read(
     server: tuple[str, Store], chunked: bool
@@ -124,6 +125,7 @@ def test_a_100_mb_login_body_is_refused_with_413_before_it_is_read(
     assert store.audit_log(10, 0)[1] == 1  # only the good login reached the handler
 
 
+@pytest.mark.slow
 def test_100_parallel_logins_from_one_address_try_at_most_the_limit(server: tuple[str, Store]) -> None:
     base, store = server
     with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=100)) as client:
@@ -144,6 +146,7 @@ def _client(base: str, source: str) -> httpx.Client:
     return httpx.Client(base_url=base, timeout=10, transport=httpx.HTTPTransport(local_address=source))
 
 
+@pytest.mark.slow
 def test_failed_logins_from_one_address_do_not_lock_the_admin_out_elsewhere(
     server: tuple[str, Store],
 ) -> None:

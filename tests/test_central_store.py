@@ -24,7 +24,7 @@ NOW = 1_795_000_000.0
 OpenStore = Callable[[], Store]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
     """Opens a Store on one database (each call reopens the same one); closes them all afterwards."""
     opened: list[Store] = []
