@@ -138,7 +138,7 @@ def test_throttle_is_per_rule_camera_and_zone(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def test_throttle_windows_survive_a_restart(
     engine: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
