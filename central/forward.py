@@ -23,7 +23,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
-from central.contract import iso_from_epoch, parse_ts
 from central.forwardstate import (
     due_calls,
     enqueue_webhooks,
@@ -36,6 +35,7 @@ from central.forwardstate import (
 )
 from central.ingest import Publish
 from central.store import Store
+from contract.times import iso_from_epoch, parse_ts
 
 log = logging.getLogger(__name__)
 

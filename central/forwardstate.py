@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from central.contract import iso_from_epoch
 from central.store import Store
+from contract.times import iso_from_epoch
 
 ThrottleKey = tuple[str, str, str, str]  # forwarding rule, node, camera, event rule
 

@@ -18,22 +18,24 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from central import sdnotify
 from central.announce import Announcer
 from central.api import WEB_DIR, ApiContext, make_app
 from central.auth import Authenticator
-from central.commands import CommandName, send_command
+from central.commands import send_command
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker
 from central.forwardstate import queue_counts
 from central.health import HealthMonitor
 from central.ingest import IngestCounters, Item, MqttIngest, PublishResult
 from central.live import LiveHub
-from central.metrics import MetricsServer, render_metrics
+from central.metrics import render_metrics
 from central.scheduler import Scheduler, Task
 from central.sessions import SessionTable
 from central.store import Store
 from central.writer import Writer
+from common import sdnotify
+from common.metrics import MetricsServer
+from contract.commands import CommandName
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,16 @@ class Aggregator:
             sessions=SessionTable(self.store),
             max_failures_per_address=cfg.http.login_max_failures_per_address,
         )
-        api = ApiContext(self.store, self.auth, self.hub, cfg.http, self.status, self._command, web_dir)
+        api = ApiContext(
+            self.store,
+            self.auth,
+            self.hub,
+            cfg.http,
+            self.status,
+            self._command,
+            web_dir,
+            write_failure=lambda: self.writer.write_failure,
+        )
         self.app: FastAPI = make_app(api)
         self.server: uvicorn.Server | None = None
         self.watchdog = sdnotify.Watchdog()
@@ -176,7 +187,9 @@ class Aggregator:
         if not m.enabled:
             return
         try:
-            self.metrics = MetricsServer(m.host, m.port, lambda: render_metrics(self.metrics_status()))
+            self.metrics = MetricsServer(
+                m.host, m.port, lambda: render_metrics(self.metrics_status()), name="central-metrics"
+            )
         except OSError as exc:
             log.error("metrics endpoint not started: cannot listen on %s:%d: %s", m.host, m.port, exc)
             return

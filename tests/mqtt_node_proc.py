@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support import wait_for
 
-from edge.config import MqttSettings, OutboxSettings, SecretRef
+from common.settings import SecretRef
+from edge.config import NodeMqttSettings as MqttSettings
+from edge.config import OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import Publisher

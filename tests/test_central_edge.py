@@ -12,7 +12,7 @@ from conftest import Broker, free_port
 from support import wait_for
 from test_central_support import central_config, login, running
 
-from edge.config import MqttSettings
+from edge.config import NodeMqttSettings as MqttSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher

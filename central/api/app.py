@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -20,6 +20,7 @@ from central.api import admin, events, feed, nodes, session, snapshots
 from central.api.context import ApiContext, Ctx
 from central.api.middleware import BodyLimit, SecurityHeaders
 from central.api.models import Done
+from central.contract_api import contract_router
 
 PLACEHOLDER = (
     "<!doctype html><html lang=vi><meta charset=utf-8><title>Roadwatch</title>"
@@ -30,8 +31,11 @@ PLACEHOLDER = (
 pages = APIRouter()
 
 
-@pages.get("/healthz", response_model=Done, tags=["health"])
-def healthz() -> Done:
+@pages.get("/healthz", response_model=Done, tags=["health"], responses={503: {}})
+def healthz(ctx: Ctx) -> Done:
+    failure = ctx.write_failure() if ctx.write_failure is not None else None
+    if failure is not None:  # up but storing nothing is not healthy
+        raise HTTPException(503, f"store writes failing: {failure[:200]}")
     return Done(status="ok")
 
 
@@ -66,5 +70,6 @@ def make_app(ctx: ApiContext) -> FastAPI:
     for router in (pages, session.router, events.router, snapshots.router, nodes.router, admin.router):
         app.include_router(router)
     app.include_router(feed.router)
+    app.include_router(contract_router())
     app.mount("/static", StaticFiles(directory=ctx.web_dir / "static", check_dir=False), name="static")
     return app

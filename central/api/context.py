@@ -16,22 +16,26 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 
 from central.auth import Authenticator, Principal
-from central.commands import CommandName
 from central.config import HttpSettings, Role
 from central.ingest import PublishResult
 from central.live import LiveHub
 from central.store import Store
+from contract.commands import CommandName
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 COOKIE = "rw_session"
+# Readable by the page, holds nothing: it tells the dashboard a session may exist, so a signed-out page
+# shows the login without asking /api/me (whose 401 every browser logs as a console error).
+SIGNED_IN_COOKIE = "rw_signed_in"
 
 SendCommand = Callable[[str, str, CommandName, str], tuple[str, PublishResult]]  # node, camera, name, by
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    """The parts of the aggregator the API uses; `status` supplies ingest counters for /api/status and
-    `command` sends a command to a camera over MQTT (both absent in tests of the API alone)."""
+    """The parts of the aggregator the API uses; `status` supplies ingest counters for /api/status,
+    `command` sends a command to a camera over MQTT, `write_failure` says why the store refuses writes
+    (all three absent in tests of the API alone)."""
 
     store: Store
     auth: Authenticator
@@ -41,6 +45,7 @@ class ApiContext:
     command: SendCommand | None = None
     web_dir: Path = WEB_DIR
     heartbeat_s: float = 15.0
+    write_failure: Callable[[], str | None] | None = None
 
 
 def context(request: Request) -> ApiContext:

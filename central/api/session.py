@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from central.api.context import COOKIE, Ctx, Remote, Viewer, bearer
+from central.api.context import COOKIE, SIGNED_IN_COOKIE, Ctx, Remote, Viewer, bearer
 from central.api.models import Done, LoginBody, Me, Session
 from central.auth import LoginLimitedError
 
@@ -37,6 +37,14 @@ def login(body: LoginBody, response: Response, ctx: Ctx, remote: Remote) -> Sess
         secure=ctx.http.cookie_secure,
         path="/",
     )
+    response.set_cookie(
+        SIGNED_IN_COOKIE,
+        "1",
+        max_age=int(ctx.auth.session_ttl_s),
+        samesite="strict",
+        secure=ctx.http.cookie_secure,
+        path="/",
+    )
     return Session(token=token, role=who.role, username=who.username)
 
 
@@ -46,6 +54,7 @@ def logout(request: Request, response: Response, ctx: Ctx) -> Done:
     if token:
         ctx.auth.logout(token)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(SIGNED_IN_COOKIE, path="/", samesite="strict")
     return Done(status="ok")
 
 
