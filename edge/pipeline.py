@@ -58,7 +58,7 @@ class JsonlSink:
         self._file.close()
 
 
-_STOP_BOUND_S = 2.0  # at stop, wait at most this long for workers and readers together
+_STOP_BOUND_S = 1.0  # at stop, wait at most this long for workers and readers together (SIGTERM < 5 s)
 _IDLE_WAIT_S = 0.5  # an idle worker wakes at least this often (watchdog, stop, stream changes)
 
 
