@@ -28,6 +28,7 @@ STORE_LAYER = {
     "schema.py",
     "store.py",
     "queries.py",
+    "integrity.py",
     "sessions.py",
     "forwardstate.py",
     "copystore.py",
