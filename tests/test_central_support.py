@@ -18,6 +18,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from support import wait_for  # noqa: F401  (re-exported: tests import it from here too)
 
 from central.auth import hash_password
 from central.config import CentralConfig, validate_config
