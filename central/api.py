@@ -26,14 +26,15 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from central.auth import Authenticator, Principal
-from central.commands import CommandName
 from central.config import HttpSettings, Role
+from central.contract_api import contract_router
 from central.forward import deadletters, requeue
 from central.ingest import PublishResult
 from central.live import LiveHub
 from central.queries import EventFilter
 from central.snapshots import SHA256_RE
 from central.store import Store
+from contract.commands import CommandName
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "rw_session"
@@ -127,6 +128,7 @@ def create_app(
     app = FastAPI(title="Roadwatch central", version="1", lifespan=lifespan)
 
     app.add_middleware(SecurityHeaders)
+    app.include_router(contract_router())
 
     def principal(request: Request) -> Principal:
         token = _token(request)

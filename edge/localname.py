@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from edge.yamlconf import Strict
+from common.yamlconf import Strict
 
 
 class LocalName(Strict):

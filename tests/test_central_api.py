@@ -33,6 +33,7 @@ from central.config import Account, ApiToken, HttpSettings
 from central.ingest import PublishResult, event_row
 from central.live import LiveHub
 from central.store import EventRow, Store
+from contract.kinds import ALL_KINDS
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 TOKEN = "static-token-for-tests-0123456789"
@@ -440,3 +441,19 @@ def test_take_reference_is_for_admins_and_known_online_cameras(
     assert [(a["action"], a["target"], a["detail"]) for a in audit if a["action"] == "take_reference"] == [
         ("take_reference", "n1/gate", "cmd-1")
     ]
+
+
+def test_contract_kinds_are_served_from_the_contract_table(app_client: httpx.Client) -> None:
+    """The dashboard's kind labels come from `contract.kinds` (no session needed), not a copy."""
+    response = app_client.get("/api/contract/kinds")
+    assert response.status_code == 200
+    data = response.json()
+    assert [k["name"] for k in data["kinds"]] == list(ALL_KINDS)
+    assert next(k for k in data["kinds"] if k["name"] == "suspected_collision") == {
+        "name": "suspected_collision",
+        "vi": "Nghi có va chạm giao thông",
+        "en": "Suspected collision",
+        "severity": "high",
+        "source": "node",
+    }
+    assert data["stream_states"] == ["starting", "ok", "lost", "frozen", "ended"]

@@ -4,21 +4,12 @@
 import { safeSnapshotUrl } from "./api.js";
 import { formatInstant, h, splitLocalTime } from "./dom.js";
 import { named } from "./i18n.js";
+import { severity } from "./kinds.js";
 
-const SEVERITY = {
-  intrusion: "high", suspected_collision: "high", wrong_way: "high", speeding: "high", crowding: "high",
-  stopped_vehicle: "high", loitering: "high",
-  stream_lost: "health", frozen_picture: "health", camera_blocked: "health", camera_defocused: "health",
-  camera_moved: "health", node_offline: "health", camera_stream_lost: "health",
-  stream_restored: "ok",
-  line_crossing: "info", count_summary: "info", zone_occupancy: "info",
-};
+export { severity };
+
 const MEASUREMENT_ORDER = ["direction_name", "speed_kmh", "limit_kmh", "dwell_s", "distance_m", "count"];
 const MAX_MEASUREMENTS = 4;
-
-export function severity(kind) {
-  return SEVERITY[kind] || "high";
-}
 
 export function isInfo(event) {
   return severity(event.kind) === "info";
