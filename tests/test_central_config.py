@@ -70,7 +70,7 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
         ("http: {port: 70000}\n", "http.port: Input should be less than or equal to 65535"),
         (
             "forwarding: {rules: [{name: a, webhooks: [police]}]}\n",
-            "forwarding.rules[0].webhooks: no webhook named 'police' (have [])",
+            "forwarding.rules[a].webhooks: no webhook named 'police' (have [])",
         ),
         (
             "forwarding: {rules: [{name: a, time_of_day: {from: '25:00', to: '05:00'}}]}\n",
