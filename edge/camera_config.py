@@ -12,10 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from common.yamlconf import Strict
 from edge.capture.sourceurl import has_inline_password
+from edge.localname import Name
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
 from edge.vision.settings import ObjectsConfig, TrackerConfig
-from edge.yamlconf import Strict
 
 COCO_NAMES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -41,9 +42,11 @@ class LineDef(Strict):
     """
 
     points: tuple[Point, Point] = Field(description="Two points [x, y]: the segment A -> B")
-    in_name: str = Field(default="in", min_length=1, max_length=64, description="Name of the 'in' direction")
-    out_name: str = Field(
-        default="out", min_length=1, max_length=64, description="Name of the 'out' direction"
+    in_name: Name = Field(
+        default="in", description="Name of the 'in' direction: text, or {vi: ..., en: ...} per language"
+    )
+    out_name: Name = Field(
+        default="out", description="Name of the 'out' direction: text, or {vi: ..., en: ...} per language"
     )
 
     @model_validator(mode="after")
@@ -223,6 +226,13 @@ class CameraConfig(Strict):
     objects: ObjectsConfig = Field(
         default_factory=ObjectsConfig, description="Rider fusion and cross-class suppression before tracking"
     )
+    detect_regions: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Rectangles [x1, y1, x2, y2] (same units as lines) the detector runs on, each at the "
+        "model's input size, instead of the whole frame: small far objects near a line are seen at full "
+        "resolution; one inference per rectangle. Let neighbours overlap by an object's size",
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
@@ -287,6 +297,11 @@ class CameraConfig(Strict):
                         f"rules[{rule.name}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
                     )
             self._check_rule(rule)
+        for i, (x1, y1, x2, y2) in enumerate(self.detect_regions):
+            if not (0 <= x1 < x2 <= limit[0] and 0 <= y1 < y2 <= limit[1]):
+                raise ValueError(
+                    f"detect_regions[{i}]: [{x1}, {y1}, {x2}, {y2}] must have x1 < x2, y1 < y2 inside the frame ({unit})"
+                )
         if self.min_box_area >= self.max_box_area:
             raise ValueError("min_box_area must be below max_box_area")
         return self

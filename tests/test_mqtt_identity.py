@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.config import MqttSettings as CentralMqtt
 from central.config import SecretRef as CentralSecret
 from central.ingest import EventItem, IngestCounters, Item, MqttIngest
-from edge.config import MqttSettings, SecretRef
+from common.settings import MqttSettings, SecretRef
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher

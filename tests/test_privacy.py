@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from common.yamlconf import ConfigError
 from edge.analyzer import CameraAnalyzer
 from edge.camera_config import COCO_NAMES, CameraConfig
 from edge.capture.privacy import FrameMasker, PrivacyMask
@@ -19,7 +20,6 @@ from edge.events import EventFactory
 from edge.records import Detections
 from edge.vision.detector import Detector
 from edge.vision.filters import ClassFilter
-from edge.yamlconf import ConfigError
 
 PERSON, CAR = COCO_NAMES.index("person"), COCO_NAMES.index("car")
 
