@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.records import Detections, IntArray
-from edge.vision.decode import nms
 from edge.vision.settings import TWO_WHEELERS, ObjectsConfig
+from edge.vision.tracker import iou_matrix
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -87,8 +87,7 @@ class ObjectMerger:
         known = (dets.class_ids >= 0) & (dets.class_ids < self.group_keys.shape[0])
         keys = np.where(known, self.group_keys[np.clip(dets.class_ids, 0, self.group_keys.shape[0] - 1)], -1)
         keys = np.where(known, keys, 10_000 + dets.class_ids)  # unknown ids: never merged with anything
-        keep = np.sort(nms(dets.xyxy, dets.scores, keys, self.group_iou, max_det=len(dets)))
-        return dets[keep]
+        return dets[~suppressed_in_groups(dets, keys, self.group_iou)]
 
     def narrow_cars(self, dets: Detections) -> Detections:
         """`car` boxes narrower than `narrow_aspect` (width / height) become motorcycles."""
@@ -127,6 +126,24 @@ class ObjectMerger:
         keep = np.ones(len(dets), np.bool_)
         keep[r_sel] = False
         return Detections(xyxy[keep], scores[keep], ids[keep])
+
+
+def suppressed_in_groups(dets: Detections, keys: IntArray, iou: float) -> BoolArray:
+    """Boxes overlapping (IoU above `iou`) a better-scored box of the same group: one matrix pass.
+
+    Boxes of one class were already suppressed by the detector's NMS, so only cross-class pairs within a
+    group matter here; a box loses to any better one it overlaps (chains of three classes on one object,
+    where greedy NMS would keep the third, do not occur with two or three classes per group).
+    """
+    n = len(dets)
+    overlap = iou_matrix(dets.xyxy, dets.xyxy) > iou
+    same = keys[:, None] == keys[None, :]
+    order = np.argsort(-dets.scores, kind="stable")
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    better = rank[None, :] < rank[:, None]  # [i, j]: box j ranks above box i
+    out: BoolArray = (overlap & same & better).any(axis=1)
+    return out
 
 
 def _vertical_cover(
