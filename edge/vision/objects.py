@@ -129,11 +129,10 @@ class ObjectMerger:
 
 
 def suppressed_in_groups(dets: Detections, keys: IntArray, iou: float) -> BoolArray:
-    """Boxes overlapping (IoU above `iou`) a better-scored box of the same group: one matrix pass.
+    """Boxes overlapping (IoU above `iou`) a better-scored kept box of the same group: greedy NMS.
 
-    Boxes of one class were already suppressed by the detector's NMS, so only cross-class pairs within a
-    group matter here; a box loses to any better one it overlaps (chains of three classes on one object,
-    where greedy NMS would keep the third, do not occur with two or three classes per group).
+    The overlaps are one matrix; only boxes that overlap a better one are visited, best first, and lose
+    when one of those better boxes is itself kept (as in NMS: a box suppressed by a suppressed box stays).
     """
     n = len(dets)
     overlap = iou_matrix(dets.xyxy, dets.xyxy) > iou
@@ -141,8 +140,11 @@ def suppressed_in_groups(dets: Detections, keys: IntArray, iou: float) -> BoolAr
     order = np.argsort(-dets.scores, kind="stable")
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    better = rank[None, :] < rank[:, None]  # [i, j]: box j ranks above box i
-    out: BoolArray = (overlap & same & better).any(axis=1)
+    beaten = overlap & same & (rank[None, :] < rank[:, None])  # [i, j]: box j ranks above box i and covers it
+    out: BoolArray = np.zeros(n, np.bool_)
+    # Greedy NMS order, but the loop visits only the few boxes that overlap a better one.
+    for i in sorted(np.flatnonzero(beaten.any(axis=1)).tolist(), key=lambda k: int(rank[k])):
+        out[i] = bool((beaten[i] & ~out).any())
     return out
 
 
