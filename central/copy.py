@@ -62,6 +62,7 @@ TABLES: tuple[Table, ...] = (
     ),
     _table("sessions", "token_hash username created_epoch expires_epoch", "token_hash"),
     _table("forward_throttle", "forward_rule node camera event_rule last_epoch", None),
+    _table("snapshot_orphans", "event_id node sha256 bytes received_epoch", None),
 )
 
 

@@ -68,6 +68,7 @@ class SnapshotItem:
     data: bytes
     received_epoch: float
     ack: Ack | None
+    node: str = ""  # the node in the topic: it must be the event's node (central/binding.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,7 @@ def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: floa
         return EventItem(event_row(data, event.epoch(), now), ack)
     if parsed.channel == "snapshots":
         snap = validate_snapshot(parsed, payload)
-        return snap if isinstance(snap, Rejection) else SnapshotItem(parsed.leaf, snap, now, ack)
+        return snap if isinstance(snap, Rejection) else SnapshotItem(parsed.leaf, snap, now, ack, parsed.node)
     if parsed.channel == "status":
         status = validate_status(parsed, payload)
         return status if isinstance(status, Rejection) else StatusItem(status.node, status.state, now, ack)

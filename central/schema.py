@@ -65,6 +65,16 @@ MIGRATIONS: tuple[str, ...] = (
         last_epoch REAL NOT NULL, PRIMARY KEY (forward_rule, node, camera, event_rule)
     );
     """,
+    # 3: snapshots that arrived before their event, under their own per-node quota (central/binding.py)
+    """
+    CREATE TABLE snapshot_orphans (
+        event_id TEXT NOT NULL, node TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
+        received_epoch REAL NOT NULL, PRIMARY KEY (event_id, node, sha256)
+    );
+    CREATE INDEX snapshot_orphans_node ON snapshot_orphans (node);
+    CREATE INDEX snapshot_orphans_sha ON snapshot_orphans (sha256);
+    CREATE INDEX snapshot_orphans_received ON snapshot_orphans (received_epoch);
+    """,
 )
 
 

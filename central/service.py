@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from central import sdnotify
 from central.api import WEB_DIR, create_app
 from central.auth import Authenticator, SessionTable
+from central.binding import SnapshotBinder
 from central.commands import CommandName, send_command
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker, queue_counts
@@ -63,6 +64,12 @@ class Aggregator:
             retention=self._retain,
             retention_interval_s=cfg.retention.interval_s,
             heartbeat=sdnotify.Watchdog(),
+            binder=SnapshotBinder(
+                self.store,
+                self.counters,
+                int(cfg.retention.max_orphan_snapshot_mb * 1024 * 1024),
+                cfg.retention.orphan_snapshot_ttl_s,
+            ),
         )
         self.auth = Authenticator(
             cfg.accounts,
@@ -103,6 +110,7 @@ class Aggregator:
     def _retain(self, now: float) -> None:
         r = self.cfg.retention
         self.store.retain(r.max_age_days * 86400, int(r.max_snapshot_mb * 1024 * 1024), now)
+        self.writer.binder.expire(now)
 
     def status(self) -> dict[str, Any]:
         """Counters for /api/status and the benchmarks."""

@@ -27,6 +27,7 @@ from central.db import Conn, connect, is_postgres
 from central.integrity import corruption_guard, verify_store
 from central.queries import StoreReads
 from central.schema import migrate
+from central.snapshot_sql import SnapshotSql
 from central.snapshots import SnapshotFiles
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class EventRow:
     payload: dict[str, Any]
 
 
-class Store(StoreReads):
+class Store(StoreReads, SnapshotSql):
     """The event store; create once per process and share between threads.
 
     `db` is a SQLite file path or a `postgresql://user@host:port/dbname` URL; `password` (PostgreSQL only)
@@ -310,11 +311,7 @@ class Store(StoreReads):
                     conn.execute("DELETE FROM snapshot_links WHERE event_id=?", (event_id,))
                     doomed.append(sha)
                     total -= int(size)
-            orphans = [
-                sha
-                for sha in set(doomed)
-                if conn.execute("SELECT 1 FROM snapshot_links WHERE sha256=?", (sha,)).fetchone() is None
-            ]
+            orphans = [sha for sha in set(doomed) if not self.referenced(conn, sha)]
         for sha in orphans:
             self.snapshots.delete(sha)
         if n_events or orphans:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from central.binding import SnapshotBinder
 from central.db import is_unavailable
 from central.forward import Forwarder
 from central.health import HealthMonitor
@@ -45,6 +46,7 @@ class Writer:
         retention_interval_s: float = 600.0,
         snapshot_wait_s: float = 1.0,
         heartbeat: Callable[[], object] | None = None,
+        binder: SnapshotBinder | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
@@ -58,6 +60,7 @@ class Writer:
         self.retention_interval_s = retention_interval_s
         self.snapshot_wait_s = snapshot_wait_s
         self.heartbeat = heartbeat  # the systemd watchdog: pinged while this loop makes progress
+        self.binder = binder or SnapshotBinder(store)
         self.stored_events = 0
         self.errors = 0
         self.write_failure: str | None = None  # why the last batch did not commit; /healthz fails meanwhile
@@ -157,9 +160,10 @@ class Writer:
         """Store one batch, acknowledge it, announce what is new."""
         events = [i.row for i in batch if isinstance(i, EventItem)]
         snaps = [i for i in batch if isinstance(i, SnapshotItem)]
-        links = [(s.event_id, self.store.snapshots.put(s.data), len(s.data), s.received_epoch) for s in snaps]
         new = self.store.insert_events(events)
+        links = self.binder.bind(snaps, events, now)  # only from the event's node, with its sha256
         relinked = self.store.link_snapshots(links)
+        self.binder.settle()
         self.store.track_sequences([(r.node, r.seq) for r in new], now)
         for item in batch:
             if isinstance(item, StatusItem):
@@ -173,7 +177,7 @@ class Writer:
         self.ack([i.ack for i in batch if i.ack is not None])
         self.stored_events += len(new)
         self.duplicates += len(events) - len(new)
-        self.stored_snapshots += len(snaps)
+        self.stored_snapshots += len(links)
         self.lag.observe([now - r.ts_epoch for r in new], now)
         if self.on_stored is not None:
             self.on_stored(new, now)
