@@ -123,6 +123,12 @@ class MqttSettings(Strict):
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    max_clock_skew_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="Events dated later than receive time + this are rejected (counted as clock_skew)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -51,8 +51,10 @@ TABLES: tuple[Table, ...] = (
     ),
     _table("snapshot_links", "event_id sha256 bytes received_epoch", "event_id"),
     _table("nodes", "node state state_since last_seen stats", "node"),
-    _table("seq_state", "node max_seq", "node"),
-    _table("seq_gaps", "id node first_seq last_seq detected_epoch resolved_epoch", "id", identity=True),
+    _table("seq_state", "node max_seq max_ts_epoch generation replays", "node"),
+    _table(
+        "seq_gaps", "id node first_seq last_seq detected_epoch resolved_epoch generation", "id", identity=True
+    ),
     _table("audit", "id at_epoch actor action target detail remote", "id", identity=True),
     _table(
         "webhook_queue",

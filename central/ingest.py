@@ -139,8 +139,13 @@ def event_row(data: dict[str, Any], epoch: float, received: float) -> EventRow:
     )
 
 
-def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: float) -> Item | Rejection:
-    """Turn one MQTT message into a writer item, or say why it is refused."""
+def classify(
+    topic: str, payload: bytes, prefix: str, ack: Ack | None, now: float, max_skew_s: float = 300.0
+) -> Item | Rejection:
+    """Turn one MQTT message into a writer item, or say why it is refused.
+
+    An event dated beyond `now + max_skew_s` (a node clock gone wrong, a forged 9999-12-31) is refused:
+    it would stay first in every listing forever. Its receive time is stored beside its own time."""
     parsed = parse_topic(topic, prefix)
     if parsed is None:
         return Rejection("unknown_topic", topic[:200])
@@ -149,7 +154,10 @@ def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: floa
         if isinstance(result, Rejection):
             return result
         event, data = result
-        return EventItem(event_row(data, event.epoch(), now), ack)
+        epoch = event.epoch()
+        if epoch > now + max_skew_s:
+            return Rejection("clock_skew", f"event dated {epoch - now:.0f} s after its arrival")
+        return EventItem(event_row(data, epoch, now), ack)
     if parsed.channel == "snapshots":
         snap = validate_snapshot(parsed, payload)
         return snap if isinstance(snap, Rejection) else SnapshotItem(parsed.leaf, snap, now, ack, parsed.node)
@@ -280,7 +288,10 @@ class MqttIngest:
                 client.ack(msg.mid, msg.qos)
             return
         try:
-            item = classify(msg.topic, bytes(msg.payload), self.settings.topic_prefix, ack, time.time())
+            s = self.settings
+            item = classify(
+                msg.topic, bytes(msg.payload), s.topic_prefix, ack, time.time(), s.max_clock_skew_s
+            )
         except Exception:  # a validator bug must not stop ingest
             log.exception("unexpected error validating a message on %s", msg.topic[:200])
             item = Rejection("internal_error", "see the traceback above")

@@ -75,6 +75,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX snapshot_orphans_sha ON snapshot_orphans (sha256);
     CREATE INDEX snapshot_orphans_received ON snapshot_orphans (received_epoch);
     """,
+    # 4: sequence tracking tells a node restart (newer events, generation + 1) from a replayed old number
+    """
+    ALTER TABLE seq_state ADD COLUMN max_ts_epoch REAL NOT NULL DEFAULT 0;
+    ALTER TABLE seq_state ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE seq_state ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE seq_gaps ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -27,6 +27,7 @@ from central.db import Conn, connect, is_postgres
 from central.integrity import corruption_guard, verify_store
 from central.queries import StoreReads
 from central.schema import migrate
+from central.sequences import SequenceSql
 from central.snapshot_sql import SnapshotSql
 from central.snapshots import SnapshotFiles
 
@@ -51,7 +52,7 @@ class EventRow:
     payload: dict[str, Any]
 
 
-class Store(StoreReads, SnapshotSql):
+class Store(StoreReads, SnapshotSql, SequenceSql):
     """The event store; create once per process and share between threads.
 
     `db` is a SQLite file path or a `postgresql://user@host:port/dbname` URL; `password` (PostgreSQL only)
@@ -191,52 +192,6 @@ class Store(StoreReads, SnapshotSql):
             self.conn().execute("SELECT 1 FROM snapshot_links WHERE event_id=?", (event_id,)).fetchone()
             is not None
         )
-
-    def track_sequences(self, seqs: Sequence[tuple[str, int]], now: float) -> None:
-        """Record gaps in each node's event sequence and resolve the ones that late events fill.
-
-        A sequence far below the maximum that fills no gap means the node restarted its counter; that
-        resets the maximum instead of inventing a gap.
-        """
-        if not seqs:
-            return
-        with self.tx() as conn:
-            for node, seq in seqs:
-                row = conn.execute("SELECT max_seq FROM seq_state WHERE node=?", (node,)).fetchone()
-                top = int(row[0]) if row else 0
-                if seq > top:
-                    if seq > top + 1 and top > 0:
-                        conn.execute(
-                            "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch)"
-                            " VALUES (?,?,?,?)",
-                            (node, top + 1, seq - 1, now),
-                        )
-                        log.warning("node %s: sequence gap %d..%d", node, top + 1, seq - 1)
-                    conn.execute(
-                        "INSERT INTO seq_state (node, max_seq) VALUES (?,?)"
-                        " ON CONFLICT (node) DO UPDATE SET max_seq=excluded.max_seq",
-                        (node, seq),
-                    )
-                    continue
-                gap = conn.execute(
-                    "SELECT id, first_seq, last_seq FROM seq_gaps WHERE node=? AND resolved_epoch IS NULL"
-                    " AND first_seq<=? AND last_seq>=?",
-                    (node, seq, seq),
-                ).fetchone()
-                if gap is None:
-                    if seq == 1:
-                        log.info("node %s restarted its event sequence", node)
-                        conn.execute("UPDATE seq_state SET max_seq=? WHERE node=?", (seq, node))
-                    continue
-                gid, first, last = int(gap[0]), int(gap[1]), int(gap[2])
-                conn.execute("UPDATE seq_gaps SET resolved_epoch=? WHERE id=?", (now, gid))
-                for lo, hi in ((first, seq - 1), (seq + 1, last)):
-                    if lo <= hi:  # the unfilled rest stays open, keeping its detection time
-                        conn.execute(
-                            "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch)"
-                            " SELECT node, ?, ?, detected_epoch FROM seq_gaps WHERE id=?",
-                            (lo, hi, gid),
-                        )
 
     def upsert_node(self, node: str, state: str | None, seen: float, stats: dict[str, Any] | None) -> None:
         with self.tx() as conn:

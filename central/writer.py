@@ -164,7 +164,7 @@ class Writer:
         links = self.binder.bind(snaps, events, now)  # only from the event's node, with its sha256
         relinked = self.store.link_snapshots(links)
         self.binder.settle()
-        self.store.track_sequences([(r.node, r.seq) for r in new], now)
+        self.store.track_sequences([(r.node, r.seq, r.ts_epoch) for r in new], now)
         for item in batch:
             if isinstance(item, StatusItem):
                 self.store.upsert_node(item.node, item.state, item.received_epoch, None)
