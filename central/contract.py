@@ -103,6 +103,8 @@ class EventPayload(_Timestamped):
     measurements: dict[Text, Measurement] = Field(max_length=MAX_ITEMS)
     texts: dict[Text, Text] = Field(max_length=MAX_ITEMS)
     snapshot: SnapshotRef | None
+    # Optional (older nodes omit it): the frame's decode index (file) or frame counter (live stream).
+    frame: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
     @field_validator("local_time")
     @classmethod

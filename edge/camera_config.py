@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from edge.capture.sourceurl import has_inline_password
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
+from edge.vision.settings import ObjectsConfig, TrackerConfig
 from edge.yamlconf import Strict
 
 COCO_NAMES: tuple[str, ...] = (
@@ -199,6 +200,10 @@ class CameraConfig(Strict):
     max_box_area: float = Field(
         default=1.0, gt=0, le=1, description="Largest box area kept, as a fraction of the frame"
     )
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker thresholds")
+    objects: ObjectsConfig = Field(
+        default_factory=ObjectsConfig, description="Rider fusion and cross-class suppression before tracking"
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
@@ -243,35 +248,39 @@ class CameraConfig(Strict):
         for name in self.class_min_score:
             if name not in COCO_NAMES:
                 raise ValueError(f"class_min_score: unknown class {name!r}")
+        for i, group in enumerate(self.objects.groups):
+            unknown = [c for c in group if c not in COCO_NAMES]
+            if unknown:
+                raise ValueError(f"objects.groups[{i}]: unknown class name(s) {unknown}")
         seen: set[str] = set()
-        for i, rule in enumerate(self.rules):
+        for rule in self.rules:
             if rule.name in seen:
-                raise ValueError(f"rules[{i}].name: duplicate rule name {rule.name!r}")
+                raise ValueError(f"rules[{rule.name}].name: duplicate rule name {rule.name!r}")
             seen.add(rule.name)
             for ref_kind, names in (("line", self.lines), ("zone", self.zones)):
                 ref = getattr(rule, ref_kind, None)
                 if isinstance(ref, str) and ref not in names:
                     raise ValueError(
-                        f"rules[{i}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
+                        f"rules[{rule.name}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
                     )
-            self._check_rule(i, rule)
+            self._check_rule(rule)
         if self.min_box_area >= self.max_box_area:
             raise ValueError("min_box_area must be below max_box_area")
         return self
 
-    def _check_rule(self, i: int, rule: RuleConfig) -> None:
+    def _check_rule(self, rule: RuleConfig) -> None:
         """Per-kind needs a rule has of its camera (classes, a zone direction, a calibration, a limit)."""
         unknown = [c for c in getattr(rule, "classes", ()) if c not in COCO_NAMES]
         if unknown:
-            raise ValueError(f"rules[{i}].classes: unknown class name(s) {unknown}")
+            raise ValueError(f"rules[{rule.name}].classes: unknown class name(s) {unknown}")
         zone = self.zones.get(getattr(rule, "zone", None) or "")
         if rule.kind == "wrong_way" and zone is not None and zone.direction is None:
-            raise ValueError(f"rules[{i}].zone: zone {rule.zone!r} needs a `direction` for wrong_way")
+            raise ValueError(f"rules[{rule.name}].zone: zone {rule.zone!r} needs a `direction` for wrong_way")
         if rule.kind == "speeding":
             if self.calibration is None:
-                raise ValueError(f"rules[{i}]: speeding needs the camera's `calibration`")
+                raise ValueError(f"rules[{rule.name}]: speeding needs the camera's `calibration`")
             if rule.limit_kmh is None and (zone is None or zone.speed_limit_kmh is None):
-                raise ValueError(f"rules[{i}].limit_kmh: set it or the zone's speed_limit_kmh")
+                raise ValueError(f"rules[{rule.name}].limit_kmh: set it or the zone's speed_limit_kmh")
 
     def scale(self, width: int, height: int) -> tuple[float, float]:
         """Factors that turn configured coordinates into pixels of a frame of this size."""
