@@ -242,11 +242,16 @@ class MqttIngest:
             if a.qos > 0 and a.generation == self._generation:
                 self.client.ack(a.mid, a.qos)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> PublishResult:
+    @property
+    def generation(self) -> int:
+        """Counts successful connects: 0 before the first."""
+        return self._generation
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> PublishResult:
         """Publish an alert at QoS 1: `sent`, or `queued` while the broker is away (paho keeps a QoS 1
         message in memory and sends it after reconnecting; the queue is unbounded, alerts are few), or
         `failed`."""
-        rc = self.client.publish(topic, payload, qos=qos).rc
+        rc = self.client.publish(topic, payload, qos=qos, retain=retain).rc
         if rc == mqtt.MQTT_ERR_SUCCESS:
             return "sent"
         return "queued" if rc == mqtt.MQTT_ERR_NO_CONN and qos > 0 else "failed"

@@ -53,6 +53,40 @@ class SequenceSql:
                 "replays": int(row[3])}  # fmt: skip
 
 
+    def fill_gaps(self, seqs: Sequence[tuple[str, int]], now: float) -> None:
+        """Events received again (already stored): close the gaps they lie in. Their first storing was
+        committed but its sequence tracking was not (a crash between the two), else this finds nothing."""
+        if not seqs:
+            return
+        with self.tx() as conn:
+            for node, seq in seqs:
+                gap = conn.execute(
+                    "SELECT g.id, g.first_seq, g.last_seq FROM seq_gaps g JOIN seq_state s ON s.node=g.node"
+                    " WHERE g.node=? AND g.generation=s.generation AND g.resolved_epoch IS NULL"
+                    " AND g.first_seq<=? AND g.last_seq>=?",
+                    (node, seq, seq),
+                ).fetchone()
+                if gap is not None:
+                    _fill(conn, int(gap[0]), int(gap[1]), int(gap[2]), seq, now)
+
+    def watermark(self, node: str) -> tuple[int, list[tuple[int, int]]] | None:
+        """(highest stored seq of the node's current counter, open gaps of that counter)."""
+        with self.tx() as conn:
+            row = conn.execute("SELECT max_seq, generation FROM seq_state WHERE node=?", (node,)).fetchone()
+            if row is None:
+                return None
+            gaps = conn.execute(
+                "SELECT first_seq, last_seq FROM seq_gaps WHERE node=? AND generation=?"
+                " AND resolved_epoch IS NULL ORDER BY first_seq",
+                (node, int(row[1])),
+            ).fetchall()
+        return int(row[0]), [(int(g[0]), int(g[1])) for g in gaps]
+
+    def sequence_nodes(self) -> list[str]:
+        with self.tx() as conn:
+            return [str(r[0]) for r in conn.execute("SELECT node FROM seq_state")]
+
+
 def _track(conn: Conn, node: str, seq: int, ts: float, now: float) -> None:
     row = conn.execute(
         "SELECT max_seq, max_ts_epoch, generation FROM seq_state WHERE node=?", (node,)

@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from central import sdnotify
+from central.acks import AckPublisher
 from central.api import WEB_DIR, create_app
 from central.auth import Authenticator, SessionTable
 from central.binding import SnapshotBinder
@@ -69,6 +70,12 @@ class Aggregator:
                 self.counters,
                 int(cfg.retention.max_orphan_snapshot_mb * 1024 * 1024),
                 cfg.retention.orphan_snapshot_ttl_s,
+            ),
+            acks=AckPublisher(
+                self.store,
+                lambda topic, body, retain: self.ingest.publish(topic, body, retain=retain),
+                cfg.mqtt.topic_prefix,
+                lambda: self.ingest.generation,
             ),
         )
         self.auth = Authenticator(

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from central.acks import AckPublisher
 from central.binding import SnapshotBinder
 from central.db import is_unavailable
 from central.forward import Forwarder
@@ -47,6 +48,7 @@ class Writer:
         snapshot_wait_s: float = 1.0,
         heartbeat: Callable[[], object] | None = None,
         binder: SnapshotBinder | None = None,
+        acks: AckPublisher | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
@@ -61,6 +63,7 @@ class Writer:
         self.snapshot_wait_s = snapshot_wait_s
         self.heartbeat = heartbeat  # the systemd watchdog: pinged while this loop makes progress
         self.binder = binder or SnapshotBinder(store)
+        self.acks = acks  # storage watermarks to the nodes (central/acks.py)
         self.stored_events = 0
         self.errors = 0
         self.write_failure: str | None = None  # why the last batch did not commit; /healthz fails meanwhile
@@ -107,6 +110,8 @@ class Writer:
             if batch:
                 self._apply_with_retry(batch)
             try:
+                if self.acks is not None:
+                    self.acks.flush(time.time())
                 self._flush_pending(time.time())
                 if mono >= next_health:
                     next_health = mono + self.health_interval_s
@@ -165,6 +170,10 @@ class Writer:
         relinked = self.store.link_snapshots(links)
         self.binder.settle()
         self.store.track_sequences([(r.node, r.seq, r.ts_epoch) for r in new], now)
+        if self.acks is not None:
+            new_ids = {r.event_id for r in new}
+            self.store.fill_gaps([(r.node, r.seq) for r in events if r.event_id not in new_ids], now)
+            self.acks.note(r.node for r in events)
         for item in batch:
             if isinstance(item, StatusItem):
                 self.store.upsert_node(item.node, item.state, item.received_epoch, None)

@@ -122,6 +122,14 @@ class MqttSettings(Strict):
     reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     stats_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    delivery: Literal["broker", "aggregator"] = Field(
+        default="broker",
+        description="When an event leaves the outbox: at the broker's PUBACK, or when the aggregator's "
+        "watermark on <prefix>/<node>/ack says it is stored (end to end; needs an aggregator that publishes it)",
+    )
+    ack_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="delivery aggregator: resend what stays unconfirmed this long"
+    )
 
     @model_validator(mode="before")
     @classmethod

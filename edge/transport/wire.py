@@ -58,6 +58,11 @@ def topic_stats(prefix: str, node: str) -> str:
     return f"{prefix}/{node}/stats"
 
 
+def topic_ack(prefix: str, node: str) -> str:
+    """The aggregator's retained storage watermark for one node (edge/schemas/ack.schema.json)."""
+    return f"{prefix}/{node}/ack"
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotMeta:
     """Where an event's JPEG is published and how the receiver checks that it got the right bytes."""
@@ -228,7 +233,7 @@ def stats_payload(
 
 
 @cache
-def load_schema(name: Literal["event", "status", "stats", "command"]) -> dict[str, Any]:
+def load_schema(name: Literal["event", "status", "stats", "command", "ack"]) -> dict[str, Any]:
     """The JSON Schema of one payload, read from edge/schemas/<name>.schema.json."""
     data: dict[str, Any] = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
     return data
