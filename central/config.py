@@ -351,6 +351,29 @@ class ForwardingSettings(Strict):
         return self
 
 
+class SignatureSettings(Strict):
+    policy: Literal["reject", "flag", "off"] = Field(
+        default="flag",
+        description="Unsigned or badly signed events: reject them, store them flagged, or do not check",
+    )
+    keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="Node id -> its Ed25519 public key, base64 of the 32 raw bytes (roadwatch-edge pubkey)",
+    )
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        from central.signatures import load_public_key
+
+        for node, b64 in value.items():
+            try:
+                load_public_key(b64)
+            except ValueError as exc:
+                raise ValueError(f"{node}: {exc}") from exc
+        return value
+
+
 class CentralConfig(Strict):
     timezone: str = Field(
         default="Asia/Ho_Chi_Minh", description="IANA zone for time-of-day rules and alert texts"
@@ -364,6 +387,7 @@ class CentralConfig(Strict):
     api_tokens: list[ApiToken] = Field(default_factory=list)
     forwarding: ForwardingSettings = Field(default_factory=ForwardingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    signatures: SignatureSettings = Field(default_factory=SignatureSettings)
 
     @field_validator("timezone")
     @classmethod

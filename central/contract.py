@@ -105,6 +105,8 @@ class EventPayload(_Timestamped):
     snapshot: SnapshotRef | None
     # Optional (older nodes omit it): the frame's decode index (file) or frame counter (live stream).
     frame: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    # Optional: the node's Ed25519 signature (central/signatures.py); checked by the station's policy.
+    sig: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{86}==$")
 
     @field_validator("local_time")
     @classmethod

@@ -46,7 +46,7 @@ TABLES: tuple[Table, ...] = (
     _table(
         "events",
         "event_id node camera kind phase rule seq ts ts_epoch received_epoch classes payload"
-        " ack_by ack_at ack_note",
+        " ack_by ack_at ack_note sig_status",
         "event_id",
     ),
     _table("snapshot_links", "event_id sha256 bytes received_epoch", "event_id"),

@@ -36,6 +36,7 @@ from central.contract import (
     validate_stats,
     validate_status,
 )
+from central.signatures import SignatureChecker
 from central.store import EventRow
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,9 @@ class IngestCounters:
             }
 
 
-def event_row(data: dict[str, Any], epoch: float, received: float) -> EventRow:
+def event_row(
+    data: dict[str, Any], epoch: float, received: float, sig_status: str | None = None
+) -> EventRow:
     return EventRow(
         event_id=data["event_id"],
         node=data["node"],
@@ -136,11 +139,18 @@ def event_row(data: dict[str, Any], epoch: float, received: float) -> EventRow:
         received_epoch=received,
         classes=tuple(data.get("classes") or ()),
         payload=data,
+        sig_status=sig_status,
     )
 
 
 def classify(
-    topic: str, payload: bytes, prefix: str, ack: Ack | None, now: float, max_skew_s: float = 300.0
+    topic: str,
+    payload: bytes,
+    prefix: str,
+    ack: Ack | None,
+    now: float,
+    max_skew_s: float = 300.0,
+    signatures: SignatureChecker | None = None,
 ) -> Item | Rejection:
     """Turn one MQTT message into a writer item, or say why it is refused.
 
@@ -157,7 +167,10 @@ def classify(
         epoch = event.epoch()
         if epoch > now + max_skew_s:
             return Rejection("clock_skew", f"event dated {epoch - now:.0f} s after its arrival")
-        return EventItem(event_row(data, epoch, now), ack)
+        signed, refused = signatures.check(data) if signatures is not None else (None, None)
+        if refused is not None:
+            return Rejection(refused, f"signature {signed}")
+        return EventItem(event_row(data, epoch, now, signed), ack)
     if parsed.channel == "snapshots":
         snap = validate_snapshot(parsed, payload)
         return snap if isinstance(snap, Rejection) else SnapshotItem(parsed.leaf, snap, now, ack, parsed.node)
@@ -173,8 +186,15 @@ def classify(
 class MqttIngest:
     """The aggregator's MQTT connection: subscribes, validates, queues, acknowledges, publishes alerts."""
 
-    def __init__(self, settings: MqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        out: queue.Queue[Item],
+        counters: IngestCounters,
+        signatures: SignatureChecker | None = None,
+    ) -> None:
         self.settings = settings
+        self.signatures = signatures
         self.out = out
         self.counters = counters
         self.connected = threading.Event()
@@ -295,7 +315,13 @@ class MqttIngest:
         try:
             s = self.settings
             item = classify(
-                msg.topic, bytes(msg.payload), s.topic_prefix, ack, time.time(), s.max_clock_skew_s
+                msg.topic,
+                bytes(msg.payload),
+                s.topic_prefix,
+                ack,
+                time.time(),
+                s.max_clock_skew_s,
+                self.signatures,
             )
         except Exception:  # a validator bug must not stop ingest
             log.exception("unexpected error validating a message on %s", msg.topic[:200])

@@ -82,6 +82,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE seq_state ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE seq_gaps ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: how each event's signature stood when it arrived (central/signatures.py); NULL: not checked
+    """
+    ALTER TABLE events ADD COLUMN sig_status TEXT;
+    """,
 )
 
 

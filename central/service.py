@@ -29,6 +29,7 @@ from central.health import HealthMonitor
 from central.ingest import IngestCounters, Item, MqttIngest, PublishResult
 from central.live import LiveHub
 from central.metrics import MetricsServer, render_metrics
+from central.signatures import SignatureChecker
 from central.store import Store
 from central.writer import Writer
 
@@ -47,7 +48,8 @@ class Aggregator:
         self.counters = IngestCounters()
         self.inbox: queue.Queue[Item] = queue.Queue(maxsize=cfg.store.queue_max)
         self.hub = LiveHub()
-        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters)
+        checker = SignatureChecker(cfg.signatures.keys, cfg.signatures.policy)
+        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters, checker)
         self.forwarder = Forwarder(
             cfg.forwarding, self.store, cfg.mqtt.topic_prefix, cfg.timezone, self._publish
         )

@@ -50,6 +50,7 @@ class EventRow:
     received_epoch: float
     classes: tuple[str, ...]
     payload: dict[str, Any]
+    sig_status: str | None = None  # central/signatures.py: valid, unsigned, unknown_key, invalid
 
 
 class Store(StoreReads, SnapshotSql, SequenceSql):
@@ -146,7 +147,7 @@ class Store(StoreReads, SnapshotSql, SequenceSql):
             new = [r for r in unique.values() if r.event_id not in existing]
             conn.executemany(
                 "INSERT INTO events (event_id, node, camera, kind, phase, rule, seq, ts, ts_epoch,"
-                " received_epoch, classes, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " received_epoch, classes, payload, sig_status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (event_id) DO NOTHING",
                 [
                     (
@@ -162,6 +163,7 @@ class Store(StoreReads, SnapshotSql, SequenceSql):
                         r.received_epoch,
                         json.dumps(list(r.classes)),
                         json.dumps(r.payload, separators=(",", ":")),
+                        r.sig_status,
                     )
                     for r in new
                 ],

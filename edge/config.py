@@ -127,6 +127,10 @@ class MqttSettings(Strict):
         description="When an event leaves the outbox: at the broker's PUBACK, or when the aggregator's "
         "watermark on <prefix>/<node>/ack says it is stored (end to end; needs an aggregator that publishes it)",
     )
+    signing_key_file: str | None = Field(
+        default=None,
+        description="PEM Ed25519 private key (made by the installer): every event payload is signed with it",
+    )
     ack_timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="delivery aggregator: resend what stays unconfirmed this long"
     )

@@ -64,6 +64,7 @@ def test_schema_is_versioned_and_migrations_run_once(open_store: OpenStore) -> N
 def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore) -> None:
     """An aggregator upgraded over an existing database keeps its events and gains the new tables."""
     store = open_store()
+    store.insert_events([event_row(make_event(1), NOW, NOW)])
     with store.tx() as conn:  # wind the schema back to version 1, as the first release left it
         conn.execute("DROP TABLE sessions")
         conn.execute("DROP TABLE forward_throttle")
@@ -71,8 +72,8 @@ def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore) -> Non
         for table, column in (("seq_state", "max_ts_epoch"), ("seq_state", "generation"),
                               ("seq_state", "replays"), ("seq_gaps", "generation")):  # fmt: skip
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # version 4
+        conn.execute("ALTER TABLE events DROP COLUMN sig_status")  # version 5
         conn.execute("DELETE FROM schema_version WHERE version > 1")
-    store.insert_events([event_row(make_event(1), NOW, NOW)])
     store.close()
     upgraded = open_store()
     versions = [r[0] for r in upgraded.conn().execute("SELECT version FROM schema_version")]
