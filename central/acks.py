@@ -17,8 +17,8 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 
-from central.contract import iso_from_epoch
 from central.store import Store
+from contract.times import iso_from_epoch
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from central import sdnotify
 from central.auth import hash_password, hash_token, new_token
-from central.config import CentralConfig, ConfigError, load_config
+from central.config import CentralConfig, load_config
+from common import sdnotify
+from common.yamlconf import ConfigError
 
 if TYPE_CHECKING:
     from central.service import Aggregator

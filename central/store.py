@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from central.contract import iso_from_epoch
 from central.db import Conn, connect, is_postgres
 from central.integrity import corruption_guard, verify_store
 from central.queries import StoreReads
@@ -30,6 +29,7 @@ from central.schema import migrate
 from central.sequences import SequenceSql
 from central.snapshot_sql import SnapshotSql
 from central.snapshots import SnapshotFiles
+from contract.times import iso_from_epoch
 
 log = logging.getLogger(__name__)
 

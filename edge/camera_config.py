@@ -12,10 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from common.yamlconf import Strict
 from edge.capture.sourceurl import has_inline_password
+from edge.localname import Name
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
 from edge.vision.settings import ObjectsConfig, TrackerConfig
-from edge.yamlconf import Strict
 
 COCO_NAMES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -41,9 +42,11 @@ class LineDef(Strict):
     """
 
     points: tuple[Point, Point] = Field(description="Two points [x, y]: the segment A -> B")
-    in_name: str = Field(default="in", min_length=1, max_length=64, description="Name of the 'in' direction")
-    out_name: str = Field(
-        default="out", min_length=1, max_length=64, description="Name of the 'out' direction"
+    in_name: Name = Field(
+        default="in", description="Name of the 'in' direction: text, or {vi: ..., en: ...} per language"
+    )
+    out_name: Name = Field(
+        default="out", description="Name of the 'out' direction: text, or {vi: ..., en: ...} per language"
     )
 
     @model_validator(mode="after")
@@ -67,15 +70,34 @@ class ZoneDef(Strict):
 
     @model_validator(mode="after")
     def _valid_polygon(self) -> ZoneDef:
-        pts = self.points
-        area2 = sum(
-            pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
-            for i in range(len(pts))
-        )
-        if abs(area2) < 1e-9:
-            raise ValueError("zone polygon has no area")
+        _check_area(self.points, "zone")
         if self.direction is not None and self.direction[0] == 0 and self.direction[1] == 0:
             raise ValueError("direction must not be [0, 0]")
+        return self
+
+
+def _check_area(pts: list[Point], what: str) -> None:
+    area2 = sum(
+        pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1] for i in range(len(pts))
+    )
+    if abs(area2) < 1e-9:
+        raise ValueError(f"{what} polygon has no area")
+
+
+class MaskDef(Strict):
+    """A privacy mask: a polygon painted black in every frame as it leaves the capture stage.
+
+    Masked pixels never reach the detector, the health checks, snapshots or drawn pictures, and a
+    detection whose ground point (bottom centre) lies in a mask is dropped, so a private yard or a
+    neighbour's window never raises an event. Written under the commune's usage rules: cameras watch
+    roads and public places, not homes.
+    """
+
+    points: list[Point] = Field(min_length=3, max_length=64, description="Polygon vertices [x, y]")
+
+    @model_validator(mode="after")
+    def _valid_polygon(self) -> MaskDef:
+        _check_area(self.points, "privacy mask")
         return self
 
 
@@ -204,11 +226,22 @@ class CameraConfig(Strict):
     objects: ObjectsConfig = Field(
         default_factory=ObjectsConfig, description="Rider fusion and cross-class suppression before tracking"
     )
+    detect_regions: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Rectangles [x1, y1, x2, y2] (same units as lines) the detector runs on, each at the "
+        "model's input size, instead of the whole frame: small far objects near a line are seen at full "
+        "resolution; one inference per rectangle. Let neighbours overlap by an object's size",
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
     lines: dict[str, LineDef] = Field(default_factory=dict, description="Named counting lines")
     zones: dict[str, ZoneDef] = Field(default_factory=dict, description="Named polygon zones")
+    privacy_masks: dict[str, MaskDef] = Field(
+        default_factory=dict,
+        description="Named polygons painted black at capture and excluded from detection (private yards, windows)",
+    )
     calibration: Calibration | None = Field(default=None, description="Ground calibration for speeds")
     rules: list[RuleConfig] = Field(default_factory=list, description="Analytics rules")
 
@@ -238,7 +271,7 @@ class CameraConfig(Strict):
             else (1.0, 1.0)
         )
         unit = "pixels of reference_size" if self.reference_size else "fractions of the frame (0..1)"
-        for kind, items in (("lines", self.lines), ("zones", self.zones)):
+        for kind, items in (("lines", self.lines), ("zones", self.zones), ("privacy_masks", self.privacy_masks)):
             for name, item in items.items():
                 for x, y in item.points:
                     if x > limit[0] or y > limit[1]:
@@ -264,6 +297,11 @@ class CameraConfig(Strict):
                         f"rules[{rule.name}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
                     )
             self._check_rule(rule)
+        for i, (x1, y1, x2, y2) in enumerate(self.detect_regions):
+            if not (0 <= x1 < x2 <= limit[0] and 0 <= y1 < y2 <= limit[1]):
+                raise ValueError(
+                    f"detect_regions[{i}]: [{x1}, {y1}, {x2}, {y2}] must have x1 < x2, y1 < y2 inside the frame ({unit})"
+                )
         if self.min_box_area >= self.max_box_area:
             raise ValueError("min_box_area must be below max_box_area")
         return self

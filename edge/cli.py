@@ -17,9 +17,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from common.yamlconf import ConfigError
+from contract.commands import Command
 from edge.config import NodeConfig, load_config
-from edge.transport.commands import Command
-from edge.yamlconf import ConfigError
 
 log = logging.getLogger("edge.cli")
 
@@ -136,7 +136,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from edge.draw import draw_detections, draw_geometry
     from edge.vision.filters import ClassFilter
 
-    cfg = _load(args.config)
+    cfg = _load_usable(args.config)
     try:
         cam = cfg.camera(args.camera)
     except KeyError:
@@ -164,7 +164,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge import sdnotify
+    from common import sdnotify
     from edge.pipeline import EventSink, JsonlSink, Node
 
     cfg = _load_usable(args.config)
@@ -225,7 +225,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     metrics = None
     if cfg.metrics.enabled:
-        from edge.metrics import MetricsServer, render_metrics
+        from common.metrics import MetricsServer
+        from edge.metrics import render_metrics
         from edge.transport.stats import node_stats
 
         try:

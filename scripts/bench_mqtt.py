@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.config import MqttSettings, OutboxSettings
+from edge.config import NodeMqttSettings, OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import Publisher
@@ -87,7 +87,7 @@ class Bench:
         return Outbox(self.tmp / name, OutboxSettings(synchronous=self.args.sync, max_mb=4096), sign=sign)
 
     def publisher(self, outbox: Outbox) -> Publisher:
-        settings = MqttSettings(port=self.port, reconnect_min_s=1, reconnect_max_s=2)
+        settings = NodeMqttSettings(port=self.port, reconnect_min_s=1, reconnect_max_s=2)
         return Publisher("bench", settings, outbox, window=self.args.window, on_ack=self._on_ack)
 
     def _on_ack(self, seq: int, _dt: float) -> None:

@@ -19,9 +19,9 @@ from test_central_support import (
     wait_for,
 )
 
-from central.contract import Rejection
 from central.ingest import EventItem, classify
 from central.store import Store
+from contract.validate import Rejection
 
 T0 = 1_796_000_000.0
 Mark = tuple[int, float]  # seq, node time offset from T0

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from common.yamlconf import ConfigError
 from edge.capture.sourceurl import has_inline_password
 from edge.cli import main
 from edge.config import load_config
-from edge.yamlconf import ConfigError
 
 GOOD = """\
 node_id: road-1

@@ -15,8 +15,8 @@ from conftest import Broker, make_secure_broker
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.acks import MAX_MISSING, watermark_payload
+from contract.schemas import load_schema
 from edge.transport.delivery import Awaiting, Watermark, parse_watermark
-from edge.transport.wire import load_schema
 
 USERS = {"n1": "pw-n1", "n2": "pw-n2", "aggregator": "pw-agg"}
 

@@ -10,14 +10,15 @@ import pytest
 import yaml
 from rules_paths import Obj, build, path, run
 
+from common.yamlconf import ConfigError
+from contract.kinds import KIND_NAMES
 from edge.camera_config import COCO_NAMES
 from edge.config import validate_config
 from edge.events import EventFactory
 from edge.records import Event, Tracks
 from edge.rules import CameraRules, ground_plane
 from edge.rules.settings import DEFAULT_CLASSES
-from edge.texts import CLASS_NAMES, KIND_NAMES, describe
-from edge.yamlconf import ConfigError
+from edge.texts import CLASS_NAMES, describe
 
 NODE = """\
 node_id: n1

@@ -24,9 +24,9 @@ from test_central_support import (
     write_config,
 )
 
-from central.contract import Rejection
 from central.ingest import EventItem, classify
 from central.signatures import SignatureChecker, load_public_key, verify
+from contract.validate import Rejection
 from edge.config import OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox

@@ -177,8 +177,8 @@ def test_optimal_assignment_matches_brute_force() -> None:
 
 
 def test_tracker_config_errors_name_the_field() -> None:
+    from common.yamlconf import ConfigError
     from edge.config import validate_config
-    from edge.yamlconf import ConfigError
 
     for tracker, field in (({"min_hits": 0}, "min_hits"), ({"assignment": "best"}, "assignment")):
         doc = {"node_id": "n", "cameras": [{"id": "c", "source": "x.mp4", "tracker": tracker}]}

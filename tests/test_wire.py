@@ -1,4 +1,4 @@
-"""The wire contract: payload builders against the JSON Schemas in edge/schemas/, and the limits."""
+"""The wire contract: payload builders against the JSON Schemas in contract/schemas/, and the limits."""
 
 from __future__ import annotations
 
@@ -11,26 +11,24 @@ import jsonschema
 import numpy as np
 import pytest
 
+from contract.kinds import EVENT_KINDS as KINDS
+from contract.limits import MAX_ITEMS, MAX_STRING
+from contract.schemas import load_schema
+from contract.topics import topic_event, topic_snapshot, topic_stats, topic_status
 from edge.events import EventFactory
 from edge.records import Event
+from edge.transport.board import read_system_health
 from edge.transport.wire import (
-    KINDS,
-    MAX_ITEMS,
-    MAX_STRING,
-    CameraHealth,
+    CameraFigures as CameraHealth,
+)
+from edge.transport.wire import (
     SnapshotMeta,
     SystemHealth,
     encode,
     encode_event,
     event_payload,
-    load_schema,
-    read_system_health,
     stats_payload,
     status_payload,
-    topic_event,
-    topic_snapshot,
-    topic_stats,
-    topic_status,
 )
 
 TS = 1795878000.123  # 2026-11-28T15:00:00.123Z

@@ -30,18 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.limits import DEFAULT_PREFIX
+from contract.topics import topic_event, topic_snapshot
 from edge.config import OutboxSettings
 from edge.records import Event
 from edge.transport.outbox_check import recover_if_corrupt
-from edge.transport.wire import (
-    DEFAULT_PREFIX,
-    SnapshotMeta,
-    encode,
-    encode_event,
-    event_payload,
-    topic_event,
-    topic_snapshot,
-)
+from edge.transport.wire import SnapshotMeta, encode, encode_event, event_payload
 
 log = logging.getLogger(__name__)
 

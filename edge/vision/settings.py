@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edge.yamlconf import Strict
+from common.yamlconf import Strict
 
 DEFAULT_GROUPS: tuple[tuple[str, ...], ...] = (("car", "truck", "bus"), ("motorcycle", "bicycle"))
 TWO_WHEELERS: tuple[str, ...] = ("motorcycle", "bicycle")
@@ -68,6 +68,12 @@ class ObjectsConfig(Strict):
     rider_min_overlap: float = Field(
         default=0.3, gt=0, le=1,
         description="Share of the two-wheeler box's height the rider's box must cover",
+    )  # fmt: skip
+
+    narrow_car_aspect: float = Field(
+        default=0.0, ge=0, le=2,
+        description="A `car` box narrower than this (width / height) is a motorcycle seen head-on or from "
+        "behind (small detectors often call those car); 0 turns it off",
     )  # fmt: skip
 
     @model_validator(mode="after")

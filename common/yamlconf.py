@@ -1,7 +1,8 @@
 """Reading a technician's YAML file and turning validation errors into `file: field.path: reason` lines.
 
-PyYAML silently keeps the last of two equal keys; this loader refuses them. Pydantic locations become
-dotted paths that name cameras by id (`cameras.gate.rules[1].line`), the way a technician reads the file.
+Used by the node's and the station's `load_config`. PyYAML silently keeps the last of two equal keys; this
+loader refuses them. Pydantic locations become dotted paths that name cameras by id
+(`cameras.gate.rules[1].line`), the way a technician reads the file.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 import re
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -144,23 +145,23 @@ def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
-def _unknown_key(loc: tuple[int | str, ...], model: type[BaseModel] | None, schema_command: str) -> str:
+def _unknown_key(loc: tuple[int | str, ...], model: type[BaseModel] | None, see: str) -> str:
     """'unknown key' with the closest known key at that place, when one is close (a typo)."""
     close = difflib.get_close_matches(str(loc[-1]), known_keys(model, loc[:-1]), 1, 0.6) if model else []
     hint = f"did you mean '{close[0]}'? " if close else ""
-    return f"unknown key ({hint}check the spelling; see `{schema_command}`)"
+    return f"unknown key ({hint}check the spelling; see {see})"
 
 
 def error_lines(
-    exc: ValidationError, data: Any, source: str, schema_command: str, model: type[BaseModel] | None = None
+    exc: ValidationError, data: Any, source: str, see: str, model: type[BaseModel] | None = None
 ) -> list[str]:
-    """One `source: field.path: reason` line per pydantic error; with the `model`, a misspelled key
-    gets the closest known one."""
+    """One `source: field.path: reason` line per pydantic error; `see` is where valid keys are listed.
+    With the `model`, a misspelled key gets the closest known one."""
     lines = []
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = _unknown_key(tuple(err["loc"]), model, schema_command)
+            msg = _unknown_key(tuple(err["loc"]), model, see)
         where = format_loc(tuple(err["loc"]), data)
         inner = _INNER_PATH.match(msg)
         if inner:  # a model validator names the field inside its model: join the two paths
@@ -168,3 +169,18 @@ def error_lines(
             msg = inner.group(2)
         lines.append(f"{source}: {where}: {msg}")
     return lines
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_mapping(model: type[ModelT], data: Any, source: str, see: str) -> ModelT:
+    """Validate a parsed YAML document against `model`; ConfigError with one line per problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(error_lines(exc, data, source, see, model)) from None
