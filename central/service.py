@@ -71,17 +71,9 @@ class Aggregator:
             self.announcer,
             self.health,
             batch_max=cfg.store.batch_max,
-            binder=SnapshotBinder(
-                self.store,
-                self.counters,
-                int(cfg.retention.max_orphan_snapshot_mb * 1024 * 1024),
-                cfg.retention.orphan_snapshot_ttl_s,
-            ),
+            binder=self._binder(),
             acks=AckPublisher(
-                self.store,
-                lambda topic, body, retain: self.ingest.publish(topic, body, retain=retain),
-                cfg.mqtt.topic_prefix,
-                lambda: self.ingest.generation,
+                self.store, self._publish_ack, cfg.mqtt.topic_prefix, lambda: self.ingest.generation
             ),
         )
         self.auth = Authenticator(
@@ -110,6 +102,14 @@ class Aggregator:
         self.started_at = time.time()
         self.metrics: MetricsServer | None = None
         self._stored_at_summary = 0
+
+    def _binder(self) -> SnapshotBinder:
+        r = self.cfg.retention
+        quota = int(r.max_orphan_snapshot_mb * 1024 * 1024)
+        return SnapshotBinder(self.store, self.counters, quota, r.orphan_snapshot_ttl_s)
+
+    def _publish_ack(self, topic: str, body: bytes, retain: bool) -> PublishResult:
+        return self.ingest.publish(topic, body, retain=retain)
 
     def _tasks(self) -> list[Task]:
         """The housekeeping; what writes ingested data is handed to the writer thread."""
