@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.capture.sourceurl import expand_path  # noqa: E402
+from edge.records import ImageArray  # noqa: E402
 
 PEER_CODE = """
 import json, os, resource, sys
@@ -147,12 +148,12 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
 
     det = Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=True))
     cap = cv2.VideoCapture(clip)
-    images: list[np.ndarray] = []
+    images: list[ImageArray] = []
     while len(images) < frames:
         ok, img = cap.read()
         if not ok:
             break
-        images.append(img)
+        images.append(np.asarray(img, np.uint8))
     cap.release()
     for img in images[:5]:
         det.detect(img, 0.1)
@@ -177,7 +178,7 @@ def still_clip(clip: str, tmp: Path) -> str:
     if not ok:
         raise SystemExit(f"{clip}: no frame")
     path = tmp / "still.avi"
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (img.shape[1], img.shape[0]))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (img.shape[1], img.shape[0]))
     for _ in range(int(10 * fps)):
         out.write(img)
     out.release()
