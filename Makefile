@@ -1,6 +1,7 @@
 # The two commands of the README. Each creates its own virtualenv and installs what it needs.
 #   make demo   - local Mosquitto + aggregator + edge node on a sample clip, prints the dashboard address
-#   make test   - the whole test suite
+#   make test   - the whole test suite (the model-export tests only where .venv-export exists)
+#   make test-export - build .venv-export (torch + ultralytics, ~1.5 GB) and run the export tests
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,8 +14,18 @@ STAMP := $(VENV)/.installed
 EXPORT_VENV ?= .venv-export
 EXPORT_STAMP := $(EXPORT_VENV)/.installed
 EXPORT_TORCH ?= torch==2.13.0
+# `make test` runs the tests marked `export` only where .venv-export is built; EXPORT_TESTS=no leaves them
+# out anyway (CI runs them once, in `make test-export`).
+EXPORT_TESTS ?= $(if $(wildcard $(EXPORT_STAMP)),yes,no)
+PYTEST_EXPORT := $(if $(filter no,$(EXPORT_TESTS)),-m "not export",)
 
-.PHONY: demo test lint typecheck system venv export-venv clean
+# The peers (Ultralytics, supervision) for scripts/compare_peers.py: their own virtualenv, the same CPU torch
+# as the export tools, never imported by the edge runtime. Built only on demand (`make peers-venv`); the
+# comparison test skips without it unless ROADWATCH_PEERS_PYTHON names one.
+PEERS_VENV ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+.PHONY: demo test test-export lint typecheck system venv export-venv peers-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +43,15 @@ $(EXPORT_STAMP): pyproject.toml
 
 export-venv: $(EXPORT_STAMP)
 
+$(PEERS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet '$(EXPORT_TORCH)' -e '.[peers]'
+	$(PEERS_VENV)/bin/python scripts/peers/check_cpu_torch.py
+	touch $(PEERS_STAMP)
+
+peers-venv: $(PEERS_STAMP)
+
 system:
 	bash scripts/install_system_deps.sh
 
@@ -39,10 +59,13 @@ demo: $(STAMP)
 	bash scripts/install_system_deps.sh demo
 	$(PY) scripts/demo.py
 
-test: system $(STAMP) $(EXPORT_STAMP)
+test: system $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_EXPORT)
+
+test-export: system $(STAMP) $(EXPORT_STAMP)
+	$(PY) -m pytest -q -m export
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -51,4 +74,4 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(PEERS_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,17 +26,21 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from central.auth import Authenticator, Principal
-from central.commands import CommandName
 from central.config import HttpSettings, Role
+from central.contract_api import contract_router
 from central.forward import deadletters, requeue
 from central.ingest import PublishResult
 from central.live import LiveHub
 from central.queries import EventFilter
 from central.snapshots import SHA256_RE
 from central.store import Store
+from contract.commands import CommandName
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "rw_session"
+# Readable by the page, holds nothing: it tells the dashboard a session may exist, so a signed-out page
+# shows the login without asking /api/me (whose 401 every browser logs as a console error).
+SIGNED_IN_COOKIE = "rw_signed_in"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"  # node and camera ids of the contract; nothing that could be a topic
 # the dashboard is served from here only (no CDN: the station may be offline), so nothing else may run
 CSP = (
@@ -111,9 +115,10 @@ def create_app(
     command: Callable[[str, str, CommandName, str], tuple[str, PublishResult]] | None = None,
     web_dir: Path = WEB_DIR,
     heartbeat_s: float = 15.0,
+    write_failure: Callable[[], str | None] | None = None,
 ) -> FastAPI:
     """Build the app; `status` supplies ingest counters for /api/status, `command` sends a command to a
-    camera (node, camera, command, by) over MQTT."""
+    camera (node, camera, command, by) over MQTT, `write_failure` says why the store refuses writes."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,6 +128,7 @@ def create_app(
     app = FastAPI(title="Roadwatch central", version="1", lifespan=lifespan)
 
     app.add_middleware(SecurityHeaders)
+    app.include_router(contract_router())
 
     def principal(request: Request) -> Principal:
         token = _token(request)
@@ -149,6 +155,9 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        failure = write_failure() if write_failure is not None else None
+        if failure is not None:  # up but storing nothing is not healthy
+            raise HTTPException(503, f"store writes failing: {failure[:200]}")
         return {"status": "ok"}
 
     @app.post("/api/login")
@@ -172,6 +181,14 @@ def create_app(
             secure=http.cookie_secure,
             path="/",
         )
+        response.set_cookie(
+            SIGNED_IN_COOKIE,
+            "1",
+            max_age=int(auth.session_ttl_s),
+            samesite="strict",
+            secure=http.cookie_secure,
+            path="/",
+        )
         return {"token": token, "role": who.role, "username": who.username}
 
     @app.post("/api/logout")
@@ -180,6 +197,7 @@ def create_app(
         if token:
             auth.logout(token)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(SIGNED_IN_COOKIE, path="/", samesite="strict")
         return {"status": "ok"}
 
     @app.get("/api/me")

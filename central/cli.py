@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from central import sdnotify
 from central.auth import hash_password, hash_token, new_token
-from central.config import CentralConfig, ConfigError, load_config
+from central.config import CentralConfig, load_config
+from common import sdnotify
+from common.yamlconf import ConfigError
 
 if TYPE_CHECKING:
     from central.service import Aggregator
@@ -155,12 +156,17 @@ def _open_aggregator(cfg: CentralConfig, config_path: str) -> Aggregator | None:
     that systemd's start limit would end for good.
     """
     from central.db import StoreRefusedError, StoreUnavailableError
+    from central.integrity import StoreCorruptError
     from central.service import Aggregator
 
     delay = 1.0
     while True:
         try:
             return Aggregator(cfg)
+        except StoreCorruptError as exc:
+            log.error("%s", exc)
+            print(f"{config_path}: {exc}", file=sys.stderr)
+            return None
         except (ValueError, StoreRefusedError) as exc:  # a vanished secret; a wrong password or database name
             print(f"{config_path}: store: {exc}", file=sys.stderr)
             return None

@@ -6,102 +6,33 @@ broker passwords and webhook secrets name an environment variable or a file; acc
 *hash* (`roadwatch-central hash-password`), which is not a secret. The one exception is the demo account,
 whose password may come from an environment variable with a `default`, logged loudly at start-up.
 
-This module deliberately repeats a little of edge/config.py (error formatting, the duplicate-key YAML
-loader) because `central` must never import `edge`: the two talk only through the MQTT contract.
+YAML reading, error lines and the secret/TLS/MQTT settings are shared with the node through `common`.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from common.settings import MqttSettings, SecretRef, no_inline_secret
+from common.yamlconf import ConfigError, Strict, read_yaml, validate_mapping
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+EXAMPLE = "configs/central.example.yaml"
 
 
-class ConfigError(Exception):
-    """A configuration file that cannot be used; `lines` holds one `file: path: reason` per problem."""
+class StationMqttSettings(MqttSettings):
+    """The aggregator's broker connection: the shared settings plus its persistent session."""
 
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(Strict):
-    """Where a secret comes from: an environment variable or a file (e.g. a systemd credential)."""
-
-    env: str | None = Field(
-        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable name"
-    )
-    file: str | None = Field(default=None, description="File whose content (stripped) is the secret")
-    default: str | None = Field(
-        default=None,
-        description="Demo configs only: value used when the variable is unset (logged as a warning)",
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of 'env' or 'file'")
-        return self
-
-    def resolve(self) -> str:
-        """Read the secret; raises ValueError naming the variable or file when it is missing."""
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                if self.default is not None:
-                    return self.default
-                raise ValueError(f"environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        try:
-            return Path(os.path.expandvars(self.file)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
-
-    def uses_default(self) -> bool:
-        return self.env is not None and self.default is not None and self.env not in os.environ
-
-
-class TlsSettings(Strict):
-    ca_file: str | None = Field(default=None, description="CA certificate (PEM); system CAs when omitted")
-    cert_file: str | None = Field(default=None, description="Client certificate (PEM)")
-    key_file: str | None = Field(default=None, description="Client key (PEM)")
-    insecure: bool = Field(default=False, description="Skip host name checks (testing only)")
-
-
-def _no_inline_secret(data: Any, *keys: str) -> Any:
-    if isinstance(data, dict):
-        for key in keys:
-            if isinstance(data.get(key), str):
-                raise ValueError(
-                    f"{key}: secrets are not read from the YAML; use {key}: {{env: NAME}} or {{file: PATH}}"
-                )
-    return data
-
-
-class MqttSettings(Strict):
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: int = Field(default=1883, ge=1, le=65535)
-    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
-    topic_prefix: str = Field(
-        default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic"
-    )
     client_id: str = Field(
         default="roadwatch-central",
         min_length=1,
         max_length=128,
-        description="Fixed client id: the broker keeps this session's queue while the aggregator is down",
+        description="Fixed client id: the broker keeps this session's queue while the aggregator is down. "
+        "With a username the client id is the username (the shipped broker enforces it)",
     )
     session_expiry_s: int = Field(
         default=7 * 86400,
@@ -114,22 +45,9 @@ class MqttSettings(Strict):
         pattern=r"^[A-Za-z0-9_-]+$",
         description="MQTT 5 shared subscription group: aggregators split the load ($share/<group>/...)",
     )
-    username: str | None = None
-    password: SecretRef | None = Field(
-        default=None, description="Password source: {env: NAME} or {file: PATH}"
-    )
-    tls: TlsSettings | None = None
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
-    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _secret(cls, data: Any) -> Any:
-        return _no_inline_secret(data, "password")
 
     @model_validator(mode="after")
-    def _shared_needs_v5(self) -> MqttSettings:
+    def _shared_needs_v5(self) -> StationMqttSettings:
         if self.shared_group is not None and self.protocol != "5":
             raise ValueError("shared_group: shared subscriptions need protocol '5'")
         return self
@@ -157,7 +75,7 @@ class StoreSettings(Strict):
     @model_validator(mode="before")
     @classmethod
     def _secret(cls, data: Any) -> Any:
-        return _no_inline_secret(data, "password")
+        return no_inline_secret(data, "password")
 
     @field_validator("url")
     @classmethod
@@ -249,7 +167,7 @@ class Account(Strict):
     @model_validator(mode="before")
     @classmethod
     def _secret(cls, data: Any) -> Any:
-        return _no_inline_secret(data, "password")
+        return no_inline_secret(data, "password")
 
     @model_validator(mode="after")
     def _one_source(self) -> Account:
@@ -285,7 +203,7 @@ class Webhook(Strict):
     @model_validator(mode="before")
     @classmethod
     def _secret(cls, data: Any) -> Any:
-        return _no_inline_secret(data, "secret")
+        return no_inline_secret(data, "secret")
 
 
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -339,7 +257,7 @@ class CentralConfig(Strict):
     timezone: str = Field(
         default="Asia/Ho_Chi_Minh", description="IANA zone for time-of-day rules and alert texts"
     )
-    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    mqtt: StationMqttSettings = Field(default_factory=StationMqttSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -372,64 +290,9 @@ class CentralConfig(Strict):
         return self
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _mapping_no_duplicates(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
-
-
-def format_loc(loc: tuple[int | str, ...]) -> str:
-    """Turn a pydantic location into `forwarding.rules[0].kinds`."""
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in ("function-after", "function-before") or "[" in item:
-            continue
-        else:
-            parts.append(("." if parts else "") + item)
-    return "".join(parts).lstrip(".") or "(top level)"
-
-
-_INNER_PATH = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.+)$", re.DOTALL)
-
-
 def validate_config(data: Any, source: str = "<config>") -> CentralConfig:
     """Validate parsed YAML; raise ConfigError with one line per problem."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
-        )
-    try:
-        cfg = CentralConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors(include_url=False):
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; see configs/central.example.yaml)"
-            where = format_loc(tuple(err["loc"]))
-            inner = _INNER_PATH.match(msg)
-            if inner:  # a model validator names the field inside its model: join the two paths
-                where = inner.group(1) if where == "(top level)" else f"{where}.{inner.group(1)}"
-                msg = inner.group(2)
-            lines.append(f"{source}: {where}: {msg}")
-        raise ConfigError(lines) from None
+    cfg = validate_mapping(CentralConfig, {} if data is None else data, source, EXAMPLE)
     problems = [f"{source}: {path}: {msg}" for path, msg in check_secrets(cfg)]
     if problems:
         raise ConfigError(problems)
@@ -456,17 +319,4 @@ def check_secrets(cfg: CentralConfig) -> list[tuple[str, str]]:
 def load_config(path: str | Path) -> CentralConfig:
     """Read and validate the aggregator's YAML file; raise ConfigError with `file: field: reason` lines."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read file: {exc.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: file is not UTF-8 text"]) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}: {where}YAML error: {problem}"]) from None
-    return validate_config(data, str(path))
+    return validate_config(read_yaml(path), str(path))

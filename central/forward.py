@@ -23,9 +23,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
-from central.contract import iso_from_epoch, parse_ts
 from central.ingest import Publish
 from central.store import Store
+from contract.times import iso_from_epoch, parse_ts
 
 log = logging.getLogger(__name__)
 

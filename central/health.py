@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from central.config import HealthSettings
-from central.contract import iso_from_epoch
 from central.store import EventRow
+from contract.times import iso_from_epoch
 
 NODE_CAMERA = "-"  # the camera segment of node-level alerts (topics need one)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections import Counter
@@ -23,20 +22,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central.config import MqttSettings
-from central.contract import (
+from central.config import StationMqttSettings
+from central.store import EventRow
+from common.mqttclient import AUTH_FAILURES, new_client
+from contract.topics import parse_topic
+from contract.validate import (
     Rejection,
-    parse_topic,
     validate_event,
     validate_snapshot,
     validate_stats,
     validate_status,
 )
-from central.store import EventRow
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,7 @@ def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: floa
 class MqttIngest:
     """The aggregator's MQTT connection: subscribes, validates, queues, acknowledges, publishes alerts."""
 
-    def __init__(self, settings: MqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
+    def __init__(self, settings: StationMqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
         self.settings = settings
         self.out = out
         self.counters = counters
@@ -172,28 +171,11 @@ class MqttIngest:
         self._generation = 0
         self._stopping = threading.Event()
         self._alerts_prefix = f"{settings.topic_prefix}/alerts/"
-        v5 = settings.protocol == "5"
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
-            manual_ack=True,
-        )
-        self.client.reconnect_delay_set(int(max(1, settings.reconnect_min_s)), int(settings.reconnect_max_s))
+        self.client = new_client(
+            # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
+            settings,
+            settings.username or settings.client_id, persistent=True, manual_ack=True)
         self.client.max_queued_messages_set(0)
-        if settings.username is not None:
-            password = settings.password.resolve() if settings.password is not None else None
-            self.client.username_pw_set(settings.username, password)
-        if settings.tls is not None:
-            tls = settings.tls
-            self.client.tls_set(
-                ca_certs=tls.ca_file,
-                certfile=tls.cert_file,
-                keyfile=tls.key_file,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            self.client.tls_insecure_set(tls.insecure)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -247,7 +229,7 @@ class MqttIngest:
             log.error(
                 "broker %s:%d refused the connection: %s", self.settings.host, self.settings.port, reason
             )
-            if reason.value in (0x86, 0x87, 4, 5):  # bad user name or password / not authorised
+            if reason.value in AUTH_FAILURES:  # bad credentials: a retry cannot fix it
                 log.error("check mqtt.username and mqtt.password; not retrying")
                 client.disconnect()
             return

@@ -1,8 +1,6 @@
-"""Prometheus metrics of the aggregator, served on localhost by a tiny stdlib HTTP server.
+"""Prometheus metrics of the aggregator, served on localhost by `common.metrics.MetricsServer`.
 
-`central` never imports `edge`, so this repeats the few lines of text exposition format (0.0.4) that
-edge/metrics.py has; the prometheus_client package would add a dependency and a global registry for the
-same result. Figures come from what the aggregator already keeps: `Aggregator.status()`, the writer's
+Figures come from what the aggregator already keeps: `Aggregator.status()`, the writer's
 counters and ingest lag, and the latest status and stats payload of every node (`NodeBoard`), so a
 scrape costs two small queries (webhook queue, open gaps) and no scan of the events table.
 """
@@ -14,19 +12,17 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from common.metrics import MetricText, labels
+from contract.states import NODE_STATES, STREAM_STATES
 
 log = logging.getLogger(__name__)
 
-NODE_STATES = ("online", "offline", "stopped")
-STREAM_STATES = ("starting", "ok", "lost", "frozen", "ended")
 WEBHOOK_STATES = ("pending", "delivered", "dead")
 LAG_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 LAG_WINDOW_S = 60.0
-SCRAPE_TIMEOUT_S = 10.0
 
 # one sample each, from a key of `render_metrics`' status: (name after the prefix, type, help, key)
 SCALARS: tuple[tuple[str, str, str, str], ...] = (
@@ -52,23 +48,6 @@ SCALARS: tuple[tuple[str, str, str, str], ...] = (
     ("live_clients", "gauge", "Open live (SSE) connections", "live_clients"),
     ("uptime_seconds", "gauge", "Seconds since the aggregator started", "uptime_s"),
 )
-
-
-def escape(value: str) -> str:
-    """A label value as the text format wants it: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        return None
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-def _labels(**labels: str) -> str:
-    return ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
 
 
 class LagTracker:
@@ -148,23 +127,6 @@ class NodeBoard:
             }
 
 
-class _Text:
-    """Collects metric families; a family with no finite sample is left out (no sample, no lie)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def add(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[str, Any]]) -> None:
-        rendered = [(labels, _num(v)) for labels, v in samples]
-        kept = [(labels, v) for labels, v in rendered if v is not None]
-        if not kept:
-            return
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        for labels, v in kept:
-            self.lines.append(f"{name}{{{labels}}} {v}" if labels else f"{name} {v}")
-
-
 def render_metrics(status: dict[str, Any]) -> str:
     """Render the aggregator's figures as Prometheus text format.
 
@@ -172,7 +134,7 @@ def render_metrics(status: dict[str, Any]) -> str:
     `open_gaps` (node -> count), `ingest_lag` (`LagTracker.snapshot`) and `nodes` (`NodeBoard.snapshot`).
     Missing keys leave their metrics out.
     """
-    t = _Text()
+    t = MetricText()
     p = "roadwatch_central_"
     for name, kind, help_text, key in SCALARS:
         t.add(p + name, kind, help_text, [("", status.get(key))])
@@ -180,7 +142,7 @@ def render_metrics(status: dict[str, Any]) -> str:
         f"{p}messages_accepted_total",
         "counter",
         "Valid MQTT messages by channel",
-        [(_labels(channel=str(c)), n) for c, n in sorted((status.get("accepted") or {}).items())],
+        [(labels(channel=str(c)), n) for c, n in sorted((status.get("accepted") or {}).items())],
     )
     rejected = status.get("rejected")
     if rejected is not None:
@@ -188,7 +150,7 @@ def render_metrics(status: dict[str, Any]) -> str:
             f"{p}messages_rejected_total",
             "counter",
             "Invalid MQTT messages, acknowledged and dropped, by reason",
-            [(_labels(reason=str(r)), n) for r, n in sorted(rejected.items())],
+            [(labels(reason=str(r)), n) for r, n in sorted(rejected.items())],
         )
     webhooks = status.get("webhooks")
     if webhooks is not None:
@@ -196,7 +158,7 @@ def render_metrics(status: dict[str, Any]) -> str:
             f"{p}webhook_calls",
             "gauge",
             "Webhook calls by state: pending (the queue), delivered, dead (dead-lettered)",
-            [(_labels(state=s), int(webhooks.get(s, 0))) for s in WEBHOOK_STATES],
+            [(labels(state=s), int(webhooks.get(s, 0))) for s in WEBHOOK_STATES],
         )
     gaps = status.get("open_gaps")
     if gaps is not None:
@@ -204,24 +166,23 @@ def render_metrics(status: dict[str, Any]) -> str:
             f"{p}open_sequence_gaps",
             "gauge",
             "Open gaps in a node's event sequence (events not received)",
-            [(_labels(node=str(n)), c) for n, c in sorted(gaps.items())],
+            [(labels(node=str(n)), c) for n, c in sorted(gaps.items())],
         )
     lag = status.get("ingest_lag")
     if lag is not None:
         _lag(t, lag)
     _nodes(t, status.get("nodes") or {})
-    return "\n".join(t.lines) + "\n"
+    return t.text()
 
 
-def _lag(t: _Text, lag: dict[str, Any]) -> None:
-    name = "roadwatch_central_ingest_lag_seconds"
-    t.lines.append(f"# HELP {name} Storage time minus the event's ts")
-    t.lines.append(f"# TYPE {name} histogram")
-    for le, count in lag["buckets"]:
-        bound = "+Inf" if math.isinf(le) else repr(float(le))
-        t.lines.append(f'{name}_bucket{{le="{bound}"}} {count}')
-    t.lines.append(f"{name}_sum {_num(float(lag['sum']))}")
-    t.lines.append(f"{name}_count {lag['count']}")
+def _lag(t: MetricText, lag: dict[str, Any]) -> None:
+    t.histogram(
+        "roadwatch_central_ingest_lag_seconds",
+        "Storage time minus the event's ts",
+        lag["buckets"],
+        lag["sum"],
+        lag["count"],
+    )
     t.add(
         "roadwatch_central_ingest_lag_last_seconds",
         "gauge",
@@ -236,16 +197,16 @@ def _lag(t: _Text, lag: dict[str, Any]) -> None:
     )
 
 
-def _nodes(t: _Text, nodes: dict[str, dict[str, Any]]) -> None:
+def _nodes(t: MetricText, nodes: dict[str, dict[str, Any]]) -> None:
     p = "roadwatch_central_"
     t.add(
         f"{p}node_state",
         "gauge",
         "1 for the node's current state (from its retained status topic)",
-        [(_labels(node=n, state=s), int(v.get("state") == s)) for n, v in nodes.items() for s in NODE_STATES],
+        [(labels(node=n, state=s), int(v.get("state") == s)) for n, v in nodes.items() for s in NODE_STATES],
     )
     cams = [
-        (_labels(node=n, camera=str(c)), cam)
+        (labels(node=n, camera=str(c)), cam)
         for n, v in nodes.items()
         for c, cam in sorted((v.get("stats", {}).get("cameras") or {}).items())
         if isinstance(cam, dict)
@@ -267,7 +228,7 @@ def _nodes(t: _Text, nodes: dict[str, dict[str, Any]]) -> None:
             for s in STREAM_STATES
         ],
     )
-    outboxes = [(_labels(node=n), v.get("stats", {}).get("outbox") or {}) for n, v in nodes.items()]
+    outboxes = [(labels(node=n), v.get("stats", {}).get("outbox") or {}) for n, v in nodes.items()]
     for field, name, kind, help_text in (
         ("depth", "node_outbox_depth", "gauge", "Events in the node's outbox not yet acknowledged"),
         ("dropped_events", "node_outbox_dropped_events_total", "counter", "Events the node's outbox dropped"),
@@ -279,61 +240,3 @@ def _nodes(t: _Text, nodes: dict[str, dict[str, Any]]) -> None:
         ),
     ):
         t.add(f"{p}{name}", kind, help_text, [(labels, box.get(field)) for labels, box in outboxes])
-
-
-class MetricsServer:
-    """Serves `GET /metrics` from `provider()`; bound to localhost unless configured otherwise.
-
-    Requests are handled in threads (a slow client does not block the next scrape), but `provider()`
-    always runs in one worker thread: the store hands out one connection per thread, and a new thread
-    per scrape would leave a connection behind on every scrape.
-    """
-
-    def __init__(self, host: str, port: int, provider: Callable[[], str]) -> None:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="central-metrics")
-        self._pool = pool
-
-        class Handler(BaseHTTPRequestHandler):
-            timeout = SCRAPE_TIMEOUT_S
-
-            def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] != "/metrics":
-                    self.send_error(404, "only /metrics here")
-                    return
-                try:
-                    body = pool.submit(provider).result(timeout=SCRAPE_TIMEOUT_S).encode("utf-8")
-                except Exception:
-                    log.exception("metrics provider failed")
-                    self.send_error(500, "metrics unavailable")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("metrics: " + format, *args)
-
-        try:
-            self._server = ThreadingHTTPServer((host, port), Handler)
-        except BaseException:
-            pool.shutdown(wait=False)
-            raise
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="central-metrics-http", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.server_close()
-        self._pool.shutdown(wait=False)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from central.contract import iso_from_epoch
 from central.db import Conn
+from contract.times import iso_from_epoch
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,18 +17,20 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from central import sdnotify
 from central.api import WEB_DIR, create_app
 from central.auth import Authenticator, SessionTable
-from central.commands import CommandName, send_command
+from central.commands import send_command
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker, queue_counts
 from central.health import HealthMonitor
 from central.ingest import IngestCounters, Item, MqttIngest, PublishResult
 from central.live import LiveHub
-from central.metrics import MetricsServer, render_metrics
+from central.metrics import render_metrics
 from central.store import Store
 from central.writer import Writer
+from common import sdnotify
+from common.metrics import MetricsServer
+from contract.commands import CommandName
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class Aggregator:
             status=self.status,
             command=self._command,
             web_dir=web_dir,
+            write_failure=lambda: self.writer.write_failure,
         )
         self.server: uvicorn.Server | None = None
         self._stopping = threading.Event()
@@ -141,7 +144,9 @@ class Aggregator:
         if not m.enabled:
             return
         try:
-            self.metrics = MetricsServer(m.host, m.port, lambda: render_metrics(self.metrics_status()))
+            self.metrics = MetricsServer(
+                m.host, m.port, lambda: render_metrics(self.metrics_status()), name="central-metrics"
+            )
         except OSError as exc:
             log.error("metrics endpoint not started: cannot listen on %s:%d: %s", m.host, m.port, exc)
             return

@@ -7,8 +7,8 @@ YAML and validation problems into one line per problem, `file: cameras.gate.sour
 
 Secrets never live in the YAML: the file names an environment variable or a file that holds them.
 This module holds the node-level sections (model, MQTT, outbox, metrics) and loading; a camera's sections
-are in `edge/camera_config.py`, the YAML reading and error formatting in `edge/yamlconf.py`, and the
-data directory and stream URL secrets in `edge/capture/sourceurl.py`.
+are in `edge/camera_config.py`, the YAML reading and error formatting in `common/yamlconf.py`, the secret
+and MQTT settings shared with the station in `common/settings.py`, and the data directory and stream URL secrets in `edge/capture/sourceurl.py`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from common.settings import MqttSettings
+from common.yamlconf import ConfigError, Strict, read_yaml, validate_mapping
 from edge.camera_config import CameraConfig
 from edge.capture.sourceurl import env_refs
-from edge.yamlconf import ConfigError, Strict, error_lines, read_yaml
 
 
 class ModelSettings(Strict):
@@ -66,69 +67,15 @@ class ModelSettings(Strict):
     )
 
 
-class SecretRef(Strict):
-    """Where a secret comes from: an environment variable or a file (e.g. a systemd credential)."""
+class NodeMqttSettings(MqttSettings):
+    """The node's broker connection: the shared settings plus its client id and stats period."""
 
-    env: str | None = Field(
-        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable name"
-    )
-    file: str | None = Field(default=None, description="File whose content (stripped) is the secret")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of 'env' or 'file'")
-        return self
-
-    def resolve(self) -> str:
-        """Read the secret; raises ValueError naming the variable or file when it is missing."""
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise ValueError(f"environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        try:
-            return Path(os.path.expandvars(self.file)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
-
-
-class TlsSettings(Strict):
-    ca_file: str | None = Field(default=None, description="CA certificate (PEM); system CAs when omitted")
-    cert_file: str | None = Field(default=None, description="Client certificate (PEM)")
-    key_file: str | None = Field(default=None, description="Client key (PEM)")
-    insecure: bool = Field(default=False, description="Skip host name checks (testing only)")
-
-
-class MqttSettings(Strict):
-    host: str = Field(default="127.0.0.1", min_length=1)
-    port: int = Field(default=1883, ge=1, le=65535)
-    protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version")
-    topic_prefix: str = Field(
-        default="roadwatch/v1", pattern=r"^[^#+]+$", description="Prefix of every topic (no wildcards)"
-    )
     client_id: str | None = Field(
-        default=None, description="Stable client id; defaults to roadwatch-edge-<node_id>"
+        default=None,
+        description="Stable client id without a username; defaults to roadwatch-edge-<node_id>. With a "
+        "username the client id is the username (the shipped broker enforces it)",
     )
-    username: str | None = None
-    password: SecretRef | None = Field(
-        default=None, description="Password source: {env: NAME} or {file: PATH}"
-    )
-    tls: TlsSettings | None = None
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
-    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     stats_interval_s: float = Field(default=30.0, gt=0, le=3600)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_inline_secret(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("password"), str):
-            raise ValueError(
-                "password: secrets are not read from the YAML; use password: {env: NAME} or {file: PATH}"
-            )
-        return data
 
 
 class OutboxSettings(Strict):
@@ -156,7 +103,7 @@ class NodeConfig(Strict):
         default="Asia/Ho_Chi_Minh", description="IANA time zone for schedules and local times"
     )
     model: ModelSettings = Field(default_factory=ModelSettings)
-    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    mqtt: NodeMqttSettings = Field(default_factory=NodeMqttSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     stats_log_interval_s: float = Field(
@@ -193,14 +140,7 @@ class NodeConfig(Strict):
 
 def validate_config(data: Any, source: str = "<config>") -> NodeConfig:
     """Validate parsed YAML; raise ConfigError with one line per problem."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
-        )
-    try:
-        cfg = NodeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(error_lines(exc, data, source, "roadwatch-edge schema")) from None
+    cfg = validate_mapping(NodeConfig, data, source, "`roadwatch-edge schema`")
     problems = [f"{source}: {path}: {msg}" for path, msg in check_secrets(cfg)]
     if problems:
         raise ConfigError(problems)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.localname import name_label
 from edge.records import Detections, FloatArray, ImageArray, Tracks
 
 _PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72)]
@@ -67,6 +68,10 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
                 tipLength=0.3,
             )
     out = np.asarray(cv2.addWeighted(overlay, 0.25, out, 0.75, 0), dtype=np.uint8)
+    for name, mask in camera.privacy_masks.items():  # already black in the frame: outline and name only
+        pts = np.array([[x * sx, y * sy] for x, y in mask.points], dtype=np.int32)
+        cv2.polylines(out, [pts], True, (128, 128, 128), 1, cv2.LINE_AA)
+        _label(out, f"privacy {name}", int(pts[:, 0].min()), int(pts[:, 1].min()) + 14, (90, 90, 90))
     for name, line in camera.lines.items():
         (x1, y1), (x2, y2) = line.points
         a = np.array([x1 * sx, y1 * sy])
@@ -75,7 +80,7 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
         d = b - a
         n = np.array([-d[1], d[0]]) / (math.hypot(d[0], d[1]) or 1.0)  # right-hand normal: the `in` side
         mid = (a + b) / 2
-        for sign, label in ((1, line.in_name), (-1, line.out_name)):
+        for sign, label in ((1, name_label(line.in_name)), (-1, name_label(line.out_name))):
             tip = mid + sign * n * 45
             cv2.arrowedLine(
                 out, (int(mid[0]), int(mid[1])), (int(tip[0]), int(tip[1])), (0, 255, 255), 2, tipLength=0.3

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.records import Event, Phase
+from contract.states import Phase
+from edge.records import Event
 
 TextFn = Callable[[str, Phase, tuple[str, ...], dict[str, Any], str], dict[str, str]]
 
@@ -79,7 +80,3 @@ class EventFactory:
             frame_seq=frame_seq,
         )
 
-
-def utc_iso(ts: float) -> str:
-    """UTC ISO 8601 with a Z suffix and milliseconds."""
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,53 +1,25 @@
-"""Prometheus metrics of the edge node, served on localhost by a tiny stdlib HTTP server.
+"""Prometheus metrics of the edge node, served on localhost by `common.metrics.MetricsServer`.
 
-The text exposition format is a few lines of our own; the prometheus_client package would add a
-dependency and a global registry for the same result. The figures come from the same stats payload
-that goes to the MQTT stats topic, so the two never disagree.
+The figures come from the same stats payload that goes to the MQTT stats topic, so the two never disagree.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-log = logging.getLogger(__name__)
-
-_STREAM_STATES = ("starting", "ok", "lost", "frozen", "ended")
-
-
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        return None
-    return repr(float(value)) if isinstance(value, float) else str(value)
+from common.metrics import MetricText, labels
+from contract.states import STREAM_STATES
 
 
 def render_metrics(stats: dict[str, Any], counters: dict[str, float] | None = None) -> str:
     """Render a stats payload (contract v1) as Prometheus text format."""
-    node = _esc(str(stats.get("node", "")))
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, Any]]) -> None:
-        rendered = [(labels, _num(v)) for labels, v in samples]
-        rendered = [(labels, v) for labels, v in rendered if v is not None]
-        if not rendered:
-            return
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, v in rendered:
-            lines.append(f"{name}{{{labels}}} {v}")
-
+    node = str(stats.get("node", ""))
+    t = MetricText()
+    metric = t.add
     cams: dict[str, dict[str, Any]] = stats.get("cameras", {})
 
     def cam_labels(cam: str) -> str:
-        return f'node="{node}",camera="{_esc(cam)}"'
+        return labels(node=node, camera=cam)
 
     metric(
         "roadwatch_camera_fps",
@@ -80,7 +52,7 @@ def render_metrics(stats: dict[str, Any], counters: dict[str, float] | None = No
         [
             (f'{cam_labels(c)},state="{s}"', int(v.get("stream_state") == s))
             for c, v in cams.items()
-            for s in _STREAM_STATES
+            for s in STREAM_STATES
         ],
     )
     outbox = stats.get("outbox", {})
@@ -88,77 +60,35 @@ def render_metrics(stats: dict[str, Any], counters: dict[str, float] | None = No
         "roadwatch_outbox_depth",
         "gauge",
         "Events stored and not yet acknowledged by the broker",
-        [(f'node="{node}"', outbox.get("depth"))],
+        [(labels(node=node), outbox.get("depth"))],
     )
     metric(
         "roadwatch_outbox_dropped_events_total",
         "counter",
         "Events dropped by the outbox budget",
-        [(f'node="{node}"', outbox.get("dropped_events"))],
+        [(labels(node=node), outbox.get("dropped_events"))],
     )
     metric(
         "roadwatch_outbox_dropped_snapshots_total",
         "counter",
         "Snapshots dropped by the outbox budget",
-        [(f'node="{node}"', outbox.get("dropped_snapshots"))],
+        [(labels(node=node), outbox.get("dropped_snapshots"))],
     )
     metric(
-        "roadwatch_cpu_load", "gauge", "1-minute load average", [(f'node="{node}"', stats.get("cpu_load"))]
+        "roadwatch_cpu_load", "gauge", "1-minute load average", [(labels(node=node), stats.get("cpu_load"))]
     )
     metric(
         "roadwatch_temperature_celsius",
         "gauge",
         "SoC temperature",
-        [(f'node="{node}"', stats.get("temperature_c"))],
+        [(labels(node=node), stats.get("temperature_c"))],
     )
     metric(
         "roadwatch_disk_free_mb",
         "gauge",
         "Free disk space of the data directory",
-        [(f'node="{node}"', stats.get("disk_free_mb"))],
+        [(labels(node=node), stats.get("disk_free_mb"))],
     )
     for name, value in sorted((counters or {}).items()):
-        metric(f"roadwatch_{name}", "counter", name.replace("_", " "), [(f'node="{node}"', value)])
-    return "\n".join(lines) + "\n"
-
-
-class MetricsServer:
-    """Serves `GET /metrics` from `provider()`; bound to localhost unless configured otherwise."""
-
-    def __init__(self, host: str, port: int, provider: Callable[[], str]) -> None:
-        provide = provider
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] != "/metrics":
-                    self.send_error(404, "only /metrics here")
-                    return
-                try:
-                    body = provide().encode("utf-8")
-                except Exception:
-                    log.exception("metrics provider failed")
-                    self.send_error(500, "metrics unavailable")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("metrics: " + format, *args)
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        metric(f"roadwatch_{name}", "counter", name.replace("_", " "), [(labels(node=node), value)])
+    return t.text()

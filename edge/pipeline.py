@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from contract.commands import Command
 from edge.analyzer import CameraAnalyzer, DetectorLike, FrameResult
 from edge.camera_config import CameraConfig
 from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
 from edge.scheduler import FrameScheduler, due
-from edge.transport.commands import Command
 from edge.transport.wire import event_payload
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class Node:
             cam.id: collections.deque(maxlen=512) for cam in config.cameras
         }
         self._watchdog: Callable[[], object] = watchdog or (lambda: None)
-        # station commands (edge/transport/commands.py), put by the MQTT thread and applied here between frames:
+        # station commands (contract/commands.py), put by the MQTT thread and applied here between frames:
         # analyzers are owned by the detection loop and are not thread-safe
         self.commands: queue.SimpleQueue[Command] = commands if commands is not None else queue.SimpleQueue()
 

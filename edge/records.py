@@ -8,17 +8,17 @@ and the boolean-mask indexing of `Detections` / `Tracks` keeps the hot paths fre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from contract.states import Phase
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 ImageArray = npt.NDArray[np.uint8]
 
-Phase = Literal["instant", "start", "update", "end"]
-PHASES: tuple[Phase, ...] = ("instant", "start", "update", "end")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Vietnamese and English display texts for event kinds, phases and object classes.
+"""Vietnamese and English display texts of events: kind names (from `contract.kinds`), phases, classes.
 
 Operators read alerts in their own language; the edge puts both texts in every event so the station,
 phones and webhooks need no translation tables of their own. Texts are built from the event's
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.records import Phase
+from contract.kinds import kind_label
+from contract.states import Phase
 
 LANGS = ("vi", "en")
 
@@ -31,25 +32,6 @@ CLASS_NAMES: dict[str, dict[str, str]] = {
     "handbag": {"vi": "túi xách", "en": "handbag"},
     "suitcase": {"vi": "va li", "en": "suitcase"},
     "umbrella": {"vi": "ô (dù)", "en": "umbrella"},
-}
-
-KIND_NAMES: dict[str, dict[str, str]] = {
-    "line_crossing": {"vi": "Qua vạch đếm", "en": "Line crossing"},
-    "count_summary": {"vi": "Thống kê lưu lượng", "en": "Traffic count"},
-    "zone_occupancy": {"vi": "Có đối tượng trong khu vực", "en": "Zone occupancy"},
-    "crowding": {"vi": "Tập trung đông", "en": "Crowding"},
-    "loitering": {"vi": "Lảng vảng", "en": "Loitering"},
-    "intrusion": {"vi": "Xâm nhập", "en": "Intrusion"},
-    "stopped_vehicle": {"vi": "Xe dừng bất thường", "en": "Stopped vehicle"},
-    "wrong_way": {"vi": "Đi ngược chiều", "en": "Wrong-way driving"},
-    "speeding": {"vi": "Chạy quá tốc độ", "en": "Speeding"},
-    "suspected_collision": {"vi": "Nghi có va chạm giao thông", "en": "Suspected collision"},
-    "stream_lost": {"vi": "Mất tín hiệu camera", "en": "Camera stream lost"},
-    "stream_restored": {"vi": "Có lại tín hiệu camera", "en": "Camera stream restored"},
-    "frozen_picture": {"vi": "Hình ảnh camera bị đứng", "en": "Frozen picture"},
-    "camera_blocked": {"vi": "Camera bị che khuất", "en": "Camera view blocked"},
-    "camera_defocused": {"vi": "Camera bị mất nét", "en": "Camera out of focus"},
-    "camera_moved": {"vi": "Camera bị xoay lệch", "en": "Camera moved"},
 }
 
 PHASE_NAMES: dict[str, dict[str, str]] = {
@@ -97,12 +79,15 @@ def _details(kind: str, phase: Phase, m: dict[str, Any], lang: str) -> list[str]
     vi = lang == "vi"
     parts: list[str] = []
     if kind in ("line_crossing", "count_summary") and "direction_name" in m:
-        parts.append(f"{DIRECTION_WORDS[lang]} {m['direction_name']}")
+        name = m.get(f"direction_name_{lang}", m["direction_name"])  # a line named per language
+        parts.append(f"{DIRECTION_WORDS[lang]} {name}")
     if kind == "count_summary" and "count" in m:
         span = _seconds(m.get("interval_s", 0), lang)
         parts.append(f"{_num(m['count'])} {'lượt trong' if vi else 'in'} {span}")
     if kind in ("zone_occupancy", "crowding") and "count" in m:
-        parts.append(f"{_num(m['count'])} {'đối tượng' if vi else 'objects'}")
+        parts.append(
+            f"{_num(m['count'])} {'đối tượng' if vi else 'object' if m['count'] == 1 else 'objects'}"
+        )
         if phase != "start" and "duration_s" in m:
             parts.append(f"{'thời gian' if vi else 'for'} {_seconds(m['duration_s'], lang)}")
     if "dwell_s" in m:
@@ -133,7 +118,7 @@ def describe(
     "Chạy quá tốc độ: ô tô, tốc độ ước tính 72 km/h, giới hạn 50 km/h, khu vực lane1 (speed_lane1)"."""
     out: dict[str, str] = {}
     for lang in LANGS:
-        title = KIND_NAMES.get(kind, {}).get(lang, kind)
+        title = kind_label(kind, lang)
         phase_word = PHASE_NAMES.get(phase, {}).get(lang, "")
         if phase_word:
             title = f"{title} {phase_word}" if lang == "en" else f"{title} ({phase_word})"

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import MqttSettings, OutboxSettings
+from edge.config import NodeMqttSettings, OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import Publisher
@@ -83,7 +83,7 @@ class Bench:
         return Outbox(self.tmp / name, OutboxSettings(synchronous=self.args.sync, max_mb=4096))
 
     def publisher(self, outbox: Outbox) -> Publisher:
-        settings = MqttSettings(port=self.port, reconnect_min_s=1, reconnect_max_s=2)
+        settings = NodeMqttSettings(port=self.port, reconnect_min_s=1, reconnect_max_s=2)
         return Publisher("bench", settings, outbox, window=self.args.window, on_ack=self._on_ack)
 
     def _on_ack(self, seq: int, _dt: float) -> None:

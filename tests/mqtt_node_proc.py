@@ -26,7 +26,9 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.config import MqttSettings, OutboxSettings, SecretRef
+from common.settings import SecretRef
+from edge.config import NodeMqttSettings as MqttSettings
+from edge.config import OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import Publisher

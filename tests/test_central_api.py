@@ -33,6 +33,7 @@ from central.config import Account, ApiToken, HttpSettings
 from central.ingest import PublishResult, event_row
 from central.live import LiveHub
 from central.store import EventRow, Store
+from contract.kinds import ALL_KINDS
 
 T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 TOKEN = "static-token-for-tests-0123456789"
@@ -164,6 +165,17 @@ def test_login_sets_a_strict_httponly_cookie_and_is_audited(app_client: httpx.Cl
     admin = _login(app_client, "admin")
     actions = [(a["actor"], a["action"]) for a in app_client.get("/api/audit", headers=admin).json()["items"]]
     assert actions[:3] == [("admin", "login"), ("op", "login_failed"), ("op", "login")]
+
+
+def test_login_sets_a_readable_signed_in_hint_that_logout_removes(app_client: httpx.Client) -> None:
+    """The dashboard reads `rw_signed_in` to skip /api/me (and its 401) when nobody is signed in."""
+    r = app_client.post("/api/login", json={"username": "op", "password": PASSWORDS["op"]})
+    (hint,) = [c for c in r.headers.get_list("set-cookie") if c.startswith("rw_signed_in=")]
+    assert hint.startswith("rw_signed_in=1;") and "HttpOnly" not in hint
+    (gone,) = [
+        c for c in app_client.post("/api/logout").headers.get_list("set-cookie") if "rw_signed_in" in c
+    ]
+    assert "Max-Age=0" in gone
 
 
 def test_failed_logins_are_rate_limited(app_client: httpx.Client) -> None:
@@ -429,3 +441,19 @@ def test_take_reference_is_for_admins_and_known_online_cameras(
     assert [(a["action"], a["target"], a["detail"]) for a in audit if a["action"] == "take_reference"] == [
         ("take_reference", "n1/gate", "cmd-1")
     ]
+
+
+def test_contract_kinds_are_served_from_the_contract_table(app_client: httpx.Client) -> None:
+    """The dashboard's kind labels come from `contract.kinds` (no session needed), not a copy."""
+    response = app_client.get("/api/contract/kinds")
+    assert response.status_code == 200
+    data = response.json()
+    assert [k["name"] for k in data["kinds"]] == list(ALL_KINDS)
+    assert next(k for k in data["kinds"] if k["name"] == "suspected_collision") == {
+        "name": "suspected_collision",
+        "vi": "Nghi có va chạm giao thông",
+        "en": "Suspected collision",
+        "severity": "high",
+        "source": "node",
+    }
+    assert data["stream_states"] == ["starting", "ok", "lost", "frozen", "ended"]

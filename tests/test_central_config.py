@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from central.auth import verify_password
-from central.config import ConfigError, load_config
+from central.config import load_config
+from common.yamlconf import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +53,7 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
     [
         (
             "mqtt: {hostt: x}\n",
-            "mqtt.hostt: unknown key (check the spelling; see configs/central.example.yaml)",
+            "mqtt.hostt: unknown key (did you mean 'host'? check the spelling; see configs/central.example.yaml)",
         ),
         (
             "mqtt: {password: hunter2}\n",
@@ -73,7 +74,7 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
         ),
         (
             "forwarding: {rules: [{name: a, time_of_day: {from: '25:00', to: '05:00'}}]}\n",
-            "forwarding.rules[0].time_of_day.from: String should match pattern"
+            "forwarding.rules[a].time_of_day.from: String should match pattern"
             " '^([01][0-9]|2[0-3]):[0-5][0-9]$'",
         ),
         (

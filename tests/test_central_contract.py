@@ -14,20 +14,15 @@ import jsonschema
 import pytest
 from test_central_support import PREFIX, make_event
 
-from central.commands import command_payload, command_topic
-from central.contract import (
-    EVENT_KINDS,
-    Rejection,
-    StatsPayload,
-    StatusPayload,
-    parse_topic,
-    validate_event,
-    validate_stats,
-    validate_status,
-)
+from contract import schemas, topics
+from contract.commands import command_payload, parse_command
+from contract.kinds import EVENT_KINDS
+from contract.models import StatsPayload, StatusPayload
+from contract.topics import parse_topic
+from contract.topics import topic_command as command_topic
+from contract.validate import Rejection, validate_event, validate_stats, validate_status
 from edge.events import EventFactory
 from edge.transport import wire
-from edge.transport.commands import parse_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +44,7 @@ def test_every_edge_event_kind_passes_central_validation(kind: str) -> None:
         box=(1.0, 2.0, 30.0, 40.0),
         measurements={"direction": "in", "count": 2, "per_class": {"car": 1}},
     )
-    topic = parse_topic(wire.topic_event(PREFIX, "n1", "gate", kind), PREFIX)
+    topic = parse_topic(topics.topic_event(PREFIX, "n1", "gate", kind), PREFIX)
     assert topic is not None
     result = validate_event(topic, wire.encode_event(payload))
     assert not isinstance(result, Rejection), result
@@ -60,9 +55,9 @@ def test_every_edge_event_kind_passes_central_validation(kind: str) -> None:
 def test_edge_event_with_snapshot_and_empty_fields_passes() -> None:
     factory = EventFactory("n1", "gate")
     event = factory.make("intrusion", "yard", 1_795_000_000.0)
-    snap = wire.SnapshotMeta.of(wire.topic_snapshot(PREFIX, "n1", "gate", event.event_id), b"\xff\xd8jpeg")
+    snap = wire.SnapshotMeta.of(topics.topic_snapshot(PREFIX, "n1", "gate", event.event_id), b"\xff\xd8jpeg")
     payload = wire.event_payload(event, 1, snap)
-    topic = parse_topic(wire.topic_event(PREFIX, "n1", "gate", "intrusion"), PREFIX)
+    topic = parse_topic(topics.topic_event(PREFIX, "n1", "gate", "intrusion"), PREFIX)
     assert topic is not None
     result = validate_event(topic, wire.encode_event(payload))
     assert not isinstance(result, Rejection), result
@@ -76,7 +71,7 @@ def test_edge_status_and_stats_pass_central_validation() -> None:
     stats = wire.stats_payload(
         "n1",
         1_795_000_000.0,
-        cameras={"gate": wire.CameraHealth(4.9, 31.5, 2, "lost", 3)},
+        cameras={"gate": wire.CameraFigures(4.9, 31.5, 2, "lost", 3)},
         outbox={"depth": 5, "dropped_events": 0, "dropped_snapshots": 1},
         system=wire.SystemHealth(0.4, None, 1234.5),
         seq_next=42,
@@ -87,7 +82,7 @@ def test_edge_status_and_stats_pass_central_validation() -> None:
 
 
 def test_central_test_payloads_satisfy_the_edge_json_schema() -> None:
-    schema = wire.load_schema("event")
+    schema = schemas.load_schema("event")
     jsonschema.Draft202012Validator(schema).validate(make_event(1))
     jsonschema.Draft202012Validator(schema).validate(make_event(2, kind="crowding", phase="start", box=None))
 
@@ -116,14 +111,14 @@ def test_central_rejects_what_the_schema_rejects(change: dict[str, object], reas
     assert isinstance(result, Rejection) and result.reason == reason
     if reason in ("invalid", "unknown_kind", "unknown_version"):
         with pytest.raises(jsonschema.ValidationError):
-            jsonschema.Draft202012Validator(wire.load_schema("event")).validate(payload)
+            jsonschema.Draft202012Validator(schemas.load_schema("event")).validate(payload)
 
 
 def test_central_commands_are_what_the_edge_accepts() -> None:
     """The aggregator writes commands, the node reads them: both sides of that wire, too."""
     topic = command_topic(PREFIX, "n1", "gate", "take_reference")
     payload = command_payload("take_reference", "admin", 1_795_000_000.0)
-    jsonschema.Draft202012Validator(wire.load_schema("command")).validate(json.loads(payload))
+    jsonschema.Draft202012Validator(schemas.load_schema("command")).validate(json.loads(payload))
     command = parse_command(topic, payload, PREFIX, "n1", frozenset({"gate"}))
     assert (command.camera, command.command, command.by) == ("gate", "take_reference", "admin")
 
@@ -136,3 +131,18 @@ def test_central_never_imports_edge() -> None:
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             assert not any(n == "edge" or n.startswith("edge.") for n in names), f"{path} imports {names}"
+
+
+@pytest.mark.parametrize(("frame_seq", "expected"), [(None, None), (57, 57)])
+def test_edge_frame_index_passes_central_and_may_be_absent(
+    frame_seq: int | None, expected: int | None
+) -> None:
+    """`frame` is optional on the wire: a node that sends it and an older node that omits it both pass."""
+    payload = _edge_event("line_crossing", frame_seq=frame_seq)
+    topic = parse_topic(topics.topic_event(PREFIX, "n1", "gate", "line_crossing"), PREFIX)
+    assert topic is not None
+    result = validate_event(topic, wire.encode_event(payload))
+    assert not isinstance(result, Rejection), result
+    assert result[0].frame == expected
+    older = {k: v for k, v in payload.items() if k != "frame"}
+    assert not isinstance(validate_event(topic, wire.encode_event(older)), Rejection)

@@ -11,7 +11,7 @@ import pytest
 from conftest import Broker, free_port
 from test_central_support import central_config, login, running, wait_for
 
-from edge.config import MqttSettings
+from edge.config import NodeMqttSettings as MqttSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher

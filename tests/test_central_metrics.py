@@ -25,8 +25,9 @@ from test_central_support import (
 )
 
 from central.config import CentralConfig, validate_config
-from central.metrics import LagTracker, MetricsServer, NodeBoard, render_metrics
+from central.metrics import LagTracker, NodeBoard, render_metrics
 from central.service import Aggregator
+from common.metrics import MetricsServer
 
 STATS: dict[str, Any] = {
     "v": 1,

@@ -29,7 +29,8 @@ from test_central_support import (
     write_config,
 )
 
-from central.config import ConfigError, validate_config
+from central.config import validate_config
+from common.yamlconf import ConfigError
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from edge.transport.commands import Command, CommandError, command_filter, parse_command, topic_command
+from contract.commands import Command, CommandError, parse_command
+from contract.topics import command_filter, topic_command
 
 PREFIX = "roadwatch/v1"
 CAMERAS = frozenset({"gate", "market"})

@@ -7,7 +7,8 @@ import urllib.request
 
 import pytest
 
-from edge.metrics import MetricsServer, render_metrics
+from common.metrics import MetricsServer
+from edge.metrics import render_metrics
 
 STATS = {
     "v": 1,

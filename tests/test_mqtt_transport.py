@@ -25,11 +25,12 @@ import pytest
 from conftest import Broker, make_broker
 from mqtt_node_proc import Receiver
 
-from edge.config import MqttSettings, OutboxSettings
+from contract.schemas import load_schema
+from edge.config import NodeMqttSettings as MqttSettings
+from edge.config import OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher
-from edge.transport.wire import load_schema
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from conftest import free_port, make_broker, require
 
-from edge.config import MqttSettings, SecretRef
+from common.settings import SecretRef
+from edge.config import NodeMqttSettings as MqttSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher

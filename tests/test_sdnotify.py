@@ -1,7 +1,5 @@
-"""sd_notify clients of edge and central: real AF_UNIX datagram sockets stand in for systemd's socket.
-
-Both copies (central never imports edge) run every test, so they cannot drift apart.
-"""
+"""The sd_notify client that edge and central share: real AF_UNIX datagram sockets stand in for
+systemd's socket."""
 
 from __future__ import annotations
 
@@ -14,11 +12,10 @@ from types import ModuleType
 
 import pytest
 
-from central import sdnotify as central_sdnotify
-from edge import sdnotify as edge_sdnotify
+from common import sdnotify as common_sdnotify
 
 
-@pytest.fixture(params=[edge_sdnotify, central_sdnotify], ids=["edge", "central"])
+@pytest.fixture(params=[common_sdnotify], ids=["common"])
 def sdnotify(request: pytest.FixtureRequest) -> ModuleType:
     module: ModuleType = request.param
     return module
@@ -135,24 +132,12 @@ def test_watchdog_interval(
     assert sdnotify.watchdog_interval_s() == expected
 
 
-def test_the_two_copies_have_the_same_code() -> None:
-    """Only the docstrings may differ between edge/sdnotify.py and central/sdnotify.py."""
-    import ast
-    import inspect
+def test_one_copy_serves_edge_and_central() -> None:
+    """The copies that used to drift (edge/sdnotify.py, central/sdnotify.py) are gone for good."""
+    from pathlib import Path
 
-    def code(module: ModuleType) -> str:
-        tree = ast.parse(inspect.getsource(module))
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if not isinstance(body, list) or not body:
-                continue
-            value = getattr(body[0], "value", None)
-            is_docstring = isinstance(value, ast.Constant) and isinstance(value.value, str)
-            if isinstance(body[0], ast.Expr) and is_docstring:
-                body.pop(0)
-        return ast.dump(tree)
-
-    assert code(edge_sdnotify) == code(central_sdnotify)
+    root = Path(__file__).resolve().parents[1]
+    assert not (root / "edge" / "sdnotify.py").exists() and not (root / "central" / "sdnotify.py").exists()
 
 
 def test_rate_limited_watchdog_pings_every_quarter_period(

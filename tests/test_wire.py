@@ -1,4 +1,4 @@
-"""The wire contract: payload builders against the JSON Schemas in edge/schemas/, and the limits."""
+"""The wire contract: payload builders against the JSON Schemas in contract/schemas/, and the limits."""
 
 from __future__ import annotations
 
@@ -11,26 +11,24 @@ import jsonschema
 import numpy as np
 import pytest
 
+from contract.kinds import EVENT_KINDS as KINDS
+from contract.limits import MAX_ITEMS, MAX_STRING
+from contract.schemas import load_schema
+from contract.topics import topic_event, topic_snapshot, topic_stats, topic_status
 from edge.events import EventFactory
 from edge.records import Event
+from edge.transport.board import read_system_health
 from edge.transport.wire import (
-    KINDS,
-    MAX_ITEMS,
-    MAX_STRING,
-    CameraHealth,
+    CameraFigures as CameraHealth,
+)
+from edge.transport.wire import (
     SnapshotMeta,
     SystemHealth,
     encode,
     encode_event,
     event_payload,
-    load_schema,
-    read_system_health,
     stats_payload,
     status_payload,
-    topic_event,
-    topic_snapshot,
-    topic_stats,
-    topic_status,
 )
 
 TS = 1795878000.123  # 2026-11-28T15:00:00.123Z
@@ -191,3 +189,11 @@ def test_stats_payload_without_optional_health() -> None:
     validate("stats", payload)
     assert "seq_next" not in payload
     assert payload["cpu_load"] is None and payload["outbox"]["depth"] == 0
+
+
+@pytest.mark.parametrize(("frame_seq", "expected"), [(None, None), (0, 0), (1234, 1234)])
+def test_event_payload_carries_frame_index(frame_seq: int | None, expected: int | None) -> None:
+    """The analysed frame's index travels with the event so counts can be matched to labelled frames."""
+    payload = event_payload(make_event(frame_seq=frame_seq), 1, None)
+    validate("event", payload)
+    assert payload["frame"] == expected

@@ -39,10 +39,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from contract.states import Phase
 from edge.camera_config import HealthSettings
 from edge.capture.motion import small_grey
 from edge.events import EventFactory
-from edge.records import Event, Frame, ImageArray, Phase
+from edge.records import Event, Frame, ImageArray
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.capture.privacy import FrameMasker
 from edge.capture.probe import ProbeError, probe_rtsp
 from edge.capture.sharedenv import SharedEnv
 from edge.capture.sourceurl import expand_path, expand_source
@@ -115,6 +116,7 @@ def iter_file_frames(
     the file's rate. Raises SourceError if the file cannot be opened or yields no frame at all.
     """
     path = expand_path(camera_source(camera))
+    masker = FrameMasker(camera)
     start_wall = wallclock()
     start_mono = clock()
     seq = 0
@@ -126,11 +128,13 @@ def iter_file_frames(
         try:
             fps = float(cap.get(cv2.CAP_PROP_FPS))
             period = 1.0 / fps if math.isfinite(fps) and 0.1 < fps < 1000 else 0.04
+            announced = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             index = 0
             last_t = -math.inf
             while stop is None or not stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
+                    _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
                     break
                 pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 local = pos if math.isfinite(pos) and pos > last_t else index * period
@@ -143,7 +147,7 @@ def iter_file_frames(
                             stop.wait(delay)
                         else:
                             time.sleep(delay)
-                yield Frame(camera.id, seq, t, start_wall + t, np.asarray(image, np.uint8))
+                yield Frame(camera.id, seq, t, start_wall + t, masker(np.asarray(image, np.uint8)))
                 seq += 1
                 index += 1
                 if max_frames is not None and seq >= max_frames:
@@ -156,6 +160,21 @@ def iter_file_frames(
             return
         offset += last_t + period
         log.debug("camera %s: file ended, looping (offset %.3f s)", camera.id, offset)
+
+
+def _warn_if_cut(camera_id: str, path: str, frames: int, t: float, announced: float) -> None:
+    """A file that ends well before the frame count in its header was cut off (a copy interrupted, a
+    recorder losing power): say where, so nobody takes its few events for the whole clip."""
+    if frames and math.isfinite(announced) and frames < announced - max(2.0, 0.02 * announced):
+        log.warning(
+            "camera %s: video file %s ended at frame %d (%.1f s) of the %d its header announces: "
+            "the file is truncated or damaged",
+            camera_id,
+            path,
+            frames,
+            t,
+            int(announced),
+        )
 
 
 def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) -> Frame | None:
@@ -178,7 +197,7 @@ def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) ->
         while cap.isOpened() and time.monotonic() < deadline:
             ok, image = cap.read()
             if ok and image is not None:
-                return Frame(camera.id, 0, 0.0, time.time(), np.asarray(image, np.uint8))
+                return Frame(camera.id, 0, 0.0, time.time(), FrameMasker(camera)(np.asarray(image, np.uint8)))
         log.error("camera %s: no frame from %s within %.0f s", camera.id, camera_source(camera), timeout_s)
         return None
     finally:
@@ -395,12 +414,13 @@ class CameraReader:
             if not cap.isOpened():
                 raise SourceError(f"cannot open {self.kind} source")
             seq = self.frames_read
+            masker = FrameMasker(self.camera)
             while not self._stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
                     raise SourceError("read failed or timed out")
                 t = self._clock()
-                self._put(Frame(self.camera.id, seq, t, self._wallclock(), np.asarray(image, np.uint8)))
+                self._put(Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8))))
                 seq += 1
         finally:
             cap.release()

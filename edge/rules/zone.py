@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from edge.records import Event, IntArray, Phase, Tracks
+from contract.states import Phase
+from edge.records import Event, IntArray, Tracks
 from edge.rules.base import TIME_EPS, RuleContext, TrackTable, box_of, select
 from edge.rules.settings import CrowdingRule, IntrusionRule, LoiteringRule, ZoneOccupancyRule, parse_schedule
 

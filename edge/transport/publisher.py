@@ -19,8 +19,6 @@ the drain thread, which does the SQLite work.
 from __future__ import annotations
 
 import logging
-import math
-import ssl
 import threading
 import time
 from collections import deque
@@ -29,20 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.config import MqttSettings
+from common.mqttclient import AUTH_FAILURES, new_client
+from contract.commands import Command, CommandError, parse_command
+from contract.topics import RESERVED_NODE_IDS, command_filter, topic_stats, topic_status
+from edge.config import NodeMqttSettings
 from edge.records import Event
-from edge.transport.commands import Command, CommandError, command_filter, parse_command
 from edge.transport.outbox import Outbox, OutboxItem, OutboxStats
-from edge.transport.wire import RESERVED_NODE_IDS, encode, status_payload, topic_stats, topic_status
+from edge.transport.wire import encode, status_payload
 
 log = logging.getLogger(__name__)
 
-# CONNACK reasons that a retry cannot fix: 0x86 bad user name or password, 0x87 not authorized,
-# 0x8C bad authentication method (MQTT 3.1.1 codes 4 and 5 are mapped onto 0x86/0x87 by paho).
-AUTH_FAILURES = frozenset({0x86, 0x87, 0x8C})
 _QUEUED_OK = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
 
 
@@ -77,7 +74,7 @@ class Publisher:
     def __init__(
         self,
         node_id: str,
-        settings: MqttSettings,
+        settings: NodeMqttSettings,
         outbox: Outbox,
         *,
         window: int = 32,
@@ -110,7 +107,9 @@ class Publisher:
         self._on_command = on_command
         self._cameras = cameras
         self._command_topic = command_filter(settings.topic_prefix, node_id)
-        self.client_id = settings.client_id or f"roadwatch-edge-{node_id}"
+        # The shipped broker replaces the client id with the user name (use_username_as_clientid), so with
+        # a user name we use it as the id too: what we log and what the broker knows are the same.
+        self.client_id = settings.username or settings.client_id or f"roadwatch-edge-{node_id}"
         self._status_topic = topic_status(settings.topic_prefix, node_id)
         self._stats_topic = topic_stats(settings.topic_prefix, node_id)
         self._lock = threading.Lock()
@@ -207,27 +206,7 @@ class Publisher:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        v5 = s.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else True,
-        )
-        if s.username is not None:
-            password = s.password.resolve() if s.password is not None else None
-            client.username_pw_set(s.username, password)
-        if s.tls is not None:
-            client.tls_set(
-                ca_certs=s.tls.ca_file,
-                certfile=s.tls.cert_file,
-                keyfile=s.tls.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            client.tls_insecure_set(s.tls.insecure)
-        # paho takes whole seconds here; sub-second settings round up to 1 s.
-        client.reconnect_delay_set(max(1, math.ceil(s.reconnect_min_s)), max(1, math.ceil(s.reconnect_max_s)))
+        client = new_client(s, self.client_id)
         client.max_inflight_messages_set(2 * self.window + 8)
         self._set_will(client)
         client.on_connect = self._on_connect

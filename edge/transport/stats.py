@@ -1,6 +1,6 @@
 """The node's stats payload: per-camera figures from the pipeline, outbox figures, board health.
 
-The payload layout itself lives in `edge.transport.wire` (the contract); this module only gathers the numbers.
+The payload layout lives in `edge.transport.wire` (after `contract`); this module only gathers the numbers.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from contract.states import STREAM_STATES
 from edge.config import NodeConfig
-from edge.transport.wire import CameraHealth, read_system_health, stats_payload
-
-_STATES = ("ok", "lost", "frozen", "starting")
+from edge.transport.board import read_system_health
+from edge.transport.wire import CameraFigures, stats_payload
 
 
 class _HasCameraStats(Protocol):
@@ -29,11 +29,11 @@ class _OutboxFigures(Protocol):
 def node_stats(cfg: NodeConfig, node: _HasCameraStats, outbox: _OutboxFigures | None) -> dict[str, Any]:
     """The stats payload (contract v1, see docs/mqtt-api.md)."""
     cams = {
-        cam_id: CameraHealth(
+        cam_id: CameraFigures(
             fps=float(v["fps"]),
             inference_ms=float(v["inference_ms"]),
             dropped_frames=int(v["dropped_frames"]),
-            stream_state=v["stream_state"] if v["stream_state"] in _STATES else "lost",
+            stream_state=v["stream_state"] if v["stream_state"] in STREAM_STATES else "lost",
             tracks=int(v["tracks"]),
         )
         for cam_id, v in node.camera_stats().items()

@@ -1,10 +1,10 @@
-"""MQTT wire contract v1: topics and payloads that the edge publishes and central reads.
+"""Turning the node's `Event` records and health figures into contract v1 payloads (see `contract`).
 
-This module is the single place where an `Event` becomes bytes on the wire, so the contract written in
-docs/mqtt-api.md and the JSON Schemas in edge/schemas/ describe exactly one function each. Payloads are
-clamped to the limits central enforces (strings <= 1024 chars, arrays <= 64 items, finite numbers,
-payload <= 64 KiB) here, at the source, so a rule that measures something odd can never produce an event
-that the station would reject after it has waited for days in the outbox.
+The wire format itself (topics, kinds, limits, models, JSON Schemas) lives in the `contract` package; this
+module is the single place where an `Event` becomes bytes on the wire. Payloads are clamped to the limits
+the station enforces (strings, arrays, finite numbers, payload size) here, at the source, so a rule that
+measures something odd can never produce an event that the station would reject after it has waited for
+days in the outbox.
 """
 
 from __future__ import annotations
@@ -12,50 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from edge.events import utc_iso
+from contract.limits import MAX_ITEMS, MAX_PAYLOAD_BYTES, MAX_STRING, WIRE_VERSION
+from contract.states import NodeState, StreamState
+from contract.times import iso_from_epoch
 from edge.records import Event
-
-WIRE_VERSION = 1
-DEFAULT_PREFIX = "roadwatch/v1"
-MAX_PAYLOAD_BYTES = 64 * 1024
-MAX_STRING = 1024
-MAX_ITEMS = 64
-RESERVED_NODE_IDS = frozenset({"alerts"})  # <prefix>/alerts/# is where central forwards alerts
-
-KINDS: tuple[str, ...] = (
-    "line_crossing", "count_summary", "zone_occupancy", "crowding", "loitering", "intrusion",
-    "stopped_vehicle", "wrong_way", "speeding", "suspected_collision", "stream_lost", "stream_restored",
-    "frozen_picture", "camera_blocked", "camera_defocused", "camera_moved",
-)  # fmt: skip
-
-NodeState = Literal["online", "offline", "stopped"]
-StreamState = Literal["ok", "lost", "frozen", "starting"]
-
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-
-
-def topic_event(prefix: str, node: str, camera: str, kind: str) -> str:
-    return f"{prefix}/{node}/{camera}/events/{kind}"
-
-
-def topic_snapshot(prefix: str, node: str, camera: str, event_id: str) -> str:
-    return f"{prefix}/{node}/{camera}/snapshots/{event_id}"
-
-
-def topic_status(prefix: str, node: str) -> str:
-    return f"{prefix}/{node}/status"
-
-
-def topic_stats(prefix: str, node: str) -> str:
-    return f"{prefix}/{node}/stats"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +75,7 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 def event_payload(event: Event, seq: int, snapshot: SnapshotMeta | None) -> dict[str, Any]:
-    """The v1 event payload (see edge/schemas/event.schema.json); `seq` is the node's sequence number."""
+    """The v1 event payload (contract.models.EventPayload); `seq` is the node's sequence number."""
     box = None
     if event.box is not None:
         coords = [_finite_or_none(v) for v in event.box]
@@ -125,7 +89,7 @@ def event_payload(event: Event, seq: int, snapshot: SnapshotMeta | None) -> dict
         "node": event.node,
         "camera": event.camera,
         "rule": _clamp_str(event.rule),
-        "ts": utc_iso(event.ts),
+        "ts": iso_from_epoch(event.ts),
         "local_time": event.local_time,
         "classes": [_clamp_str(c) for c in event.classes[:MAX_ITEMS]],
         "track_ids": [int(t) for t in event.track_ids[:MAX_ITEMS]],
@@ -136,6 +100,8 @@ def event_payload(event: Event, seq: int, snapshot: SnapshotMeta | None) -> dict
         },
         "texts": {_clamp_str(k): _clamp_str(v) for k, v in list(event.texts.items())[:MAX_ITEMS]},
         "snapshot": None if snapshot is None else snapshot.as_dict(),
+        # Decode index of the frame (file) or frame counter (live): matches counts to labelled frames.
+        "frame": None if event.frame_seq is None else int(event.frame_seq),
     }
 
 
@@ -155,12 +121,13 @@ def encode_event(payload: Mapping[str, Any]) -> bytes:
 
 def status_payload(node: str, state: NodeState, ts: float) -> dict[str, Any]:
     """Retained node availability; `offline` is registered as the MQTT last will."""
-    return {"v": WIRE_VERSION, "node": node, "state": state, "ts": utc_iso(ts)}
+    return {"v": WIRE_VERSION, "node": node, "state": state, "ts": iso_from_epoch(ts)}
 
 
 @dataclass(frozen=True, slots=True)
-class CameraHealth:
-    """One camera's line in the stats payload."""
+class CameraFigures:
+    """One camera's line in the stats payload (the pipeline's figures, not the picture checks of
+    `edge.capture.health.CameraHealth`)."""
 
     fps: float
     inference_ms: float
@@ -180,41 +147,24 @@ class CameraHealth:
 
 @dataclass(frozen=True, slots=True)
 class SystemHealth:
+    """Board figures, read by `edge.transport.board`; None where the board does not expose one."""
+
     cpu_load: float | None
     temperature_c: float | None
     disk_free_mb: float | None
-
-
-def read_system_health(
-    disk_path: str | Path = ".", thermal: str | Path = "/sys/class/thermal/thermal_zone0/temp"
-) -> SystemHealth:
-    """1-minute load average, SoC temperature and free disk where the board exposes them, else None."""
-    try:
-        cpu: float | None = round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        cpu = None
-    try:
-        temp: float | None = round(int(Path(thermal).read_text(encoding="ascii").strip()) / 1000.0, 1)
-    except (OSError, ValueError):
-        temp = None
-    try:
-        disk: float | None = round(shutil.disk_usage(disk_path).free / 1e6, 1)
-    except OSError:
-        disk = None
-    return SystemHealth(cpu, temp, disk)
 
 
 def stats_payload(
     node: str,
     ts: float,
     *,
-    cameras: Mapping[str, CameraHealth],
+    cameras: Mapping[str, CameraFigures],
     outbox: Mapping[str, int],
     system: SystemHealth,
     seq_next: int | None = None,
 ) -> dict[str, Any]:
     """Periodic node health; `outbox` holds depth, dropped_events and dropped_snapshots."""
-    payload: dict[str, Any] = {"v": WIRE_VERSION, "node": node, "ts": utc_iso(ts)}
+    payload: dict[str, Any] = {"v": WIRE_VERSION, "node": node, "ts": iso_from_epoch(ts)}
     if seq_next is not None:
         payload["seq_next"] = int(seq_next)
     payload["cameras"] = {cam: health.as_dict() for cam, health in list(cameras.items())[:MAX_ITEMS]}
@@ -223,10 +173,3 @@ def stats_payload(
     payload["temperature_c"] = _finite_or_none(system.temperature_c)
     payload["disk_free_mb"] = _finite_or_none(system.disk_free_mb)
     return payload
-
-
-@cache
-def load_schema(name: Literal["event", "status", "stats", "command"]) -> dict[str, Any]:
-    """The JSON Schema of one payload, read from edge/schemas/<name>.schema.json."""
-    data: dict[str, Any] = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
-    return data

@@ -1,6 +1,9 @@
 // Vietnamese and English strings of the dashboard. Event texts come from the payload (`texts.vi`,
-// `texts.en`); everything the page itself says is here, in both languages, so the English switch never
-// shows a half-translated screen. Vietnamese is the default: the station operators read it first.
+// `texts.en`) and kind labels from the wire contract (kinds.js); everything else the page says is here,
+// in both languages, so the English switch never shows a half-translated screen. Vietnamese is the
+// default: the station operators read it first.
+
+import { KINDS, kindStrings } from "./kinds.js";
 
 export const LANGS = ["vi", "en"];
 export const DEFAULT_LANG = "vi";
@@ -113,24 +116,6 @@ const STRINGS = {
     "stream.frozen": "hình bị đứng",
     "stream.starting": "đang khởi động",
     "stream.unknown": "không rõ",
-    "kind.line_crossing": "Qua vạch đếm",
-    "kind.count_summary": "Tổng hợp lưu lượng",
-    "kind.zone_occupancy": "Mật độ trong vùng",
-    "kind.crowding": "Tụ tập đông người",
-    "kind.loitering": "Lảng vảng",
-    "kind.intrusion": "Xâm nhập khu vực cấm",
-    "kind.stopped_vehicle": "Xe dừng đỗ",
-    "kind.wrong_way": "Đi ngược chiều",
-    "kind.speeding": "Quá tốc độ",
-    "kind.suspected_collision": "Nghi va chạm",
-    "kind.stream_lost": "Mất tín hiệu camera",
-    "kind.stream_restored": "Camera có tín hiệu lại",
-    "kind.frozen_picture": "Hình ảnh bị đứng",
-    "kind.camera_blocked": "Camera bị che",
-    "kind.camera_defocused": "Camera mất nét",
-    "kind.camera_moved": "Camera bị xoay lệch",
-    "kind.node_offline": "Thiết bị mất kết nối",
-    "kind.camera_stream_lost": "Camera mất tín hiệu kéo dài",
     "dir.in": "chiều vào",
     "dir.out": "chiều ra",
     "class.person": "người đi bộ",
@@ -253,24 +238,6 @@ const STRINGS = {
     "stream.frozen": "frozen",
     "stream.starting": "starting",
     "stream.unknown": "unknown",
-    "kind.line_crossing": "Line crossing",
-    "kind.count_summary": "Count summary",
-    "kind.zone_occupancy": "Zone occupancy",
-    "kind.crowding": "Crowding",
-    "kind.loitering": "Loitering",
-    "kind.intrusion": "Intrusion",
-    "kind.stopped_vehicle": "Stopped vehicle",
-    "kind.wrong_way": "Wrong way",
-    "kind.speeding": "Speeding",
-    "kind.suspected_collision": "Suspected collision",
-    "kind.stream_lost": "Camera stream lost",
-    "kind.stream_restored": "Camera stream restored",
-    "kind.frozen_picture": "Frozen picture",
-    "kind.camera_blocked": "Camera blocked",
-    "kind.camera_defocused": "Camera out of focus",
-    "kind.camera_moved": "Camera moved",
-    "kind.node_offline": "Node offline",
-    "kind.camera_stream_lost": "Camera stream lost for long",
     "dir.in": "in",
     "dir.out": "out",
     "class.person": "pedestrian",
@@ -289,12 +256,11 @@ const STRINGS = {
   },
 };
 
-export const KINDS = [
-  "line_crossing", "count_summary", "zone_occupancy", "crowding", "loitering", "intrusion",
-  "stopped_vehicle", "wrong_way", "speeding", "suspected_collision", "stream_lost", "stream_restored",
-  "frozen_picture", "camera_blocked", "camera_defocused", "camera_moved",
-  "node_offline", "camera_stream_lost", // raised by the aggregator itself from node health
-];
+for (const lang of LANGS) {
+  Object.assign(STRINGS[lang], kindStrings(lang)); // kind labels come from the wire contract
+}
+
+export { KINDS };
 export const PHASES = ["instant", "start", "update", "end"];
 export const CLASSES = ["person", "bicycle", "car", "motorcycle", "bus", "truck"];
 

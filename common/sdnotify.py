@@ -1,9 +1,10 @@
 """A dependency-free client of systemd's notification protocol (`sd_notify(3)`).
 
-The units run with `Type=notify` and `WatchdogSec=`: systemd considers the service started only when it
-sends `READY=1` (after the model warm-up), and kills and restarts it when no `WATCHDOG=1` arrives within
-the watchdog period. The pipeline pings from its detection loop, so a stuck inference thread, not merely
-a live process, is what keeps the watchdog fed.
+The node and the aggregator both run with `Type=notify` and `WatchdogSec=`: systemd considers a service
+started only when it sends `READY=1` (node: model warmed up; aggregator: store open, HTTP bound), and kills
+and restarts it when no `WATCHDOG=1` arrives within the watchdog period. Each pings from the loop whose
+progress shows it works (the node's detection loop, the aggregator's ingest writer), so a stuck thread, not
+merely a live process, is what keeps the watchdog fed.
 
 The protocol is one datagram of `KEY=value` lines to the AF_UNIX socket named in `$NOTIFY_SOCKET`; a name
 starting with `@` lives in the abstract namespace. Outside systemd the variable is unset and every call is
@@ -60,7 +61,7 @@ def notify(message: str) -> bool:
 
 
 def ready(status: str | None = None) -> bool:
-    """Tell systemd the service is up (model loaded and warmed up); optionally with a status line."""
+    """Tell systemd the service is up; optionally with a status line."""
     return notify("READY=1" if status is None else f"READY=1\nSTATUS={_one_line(status)}")
 
 
@@ -70,7 +71,7 @@ def watchdog() -> bool:
 
 
 def stopping() -> bool:
-    """Tell systemd a clean shutdown has begun, so a slow outbox flush is not mistaken for a hang."""
+    """Tell systemd a clean shutdown has begun, so a slow flush is not mistaken for a hang."""
     return notify("STOPPING=1")
 
 
