@@ -163,6 +163,42 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
     return len(images) / (time.perf_counter() - t0)
 
 
+def spin_ab(args: argparse.Namespace, clip: str, rounds: int = 6, per_round: int = 10) -> dict[str, Any]:
+    """CPU milliseconds per detection at the detect-fps pace, spinning on vs off, interleaved A/B/A/B in
+    one process so that load from elsewhere falls on both alike (a noisy machine moves both together)."""
+    import cv2
+
+    from edge.config import ModelSettings
+    from edge.vision.detector import Detector
+
+    cap = cv2.VideoCapture(clip)
+    _ok, img = cap.read()
+    cap.release()
+    image = np.asarray(img, np.uint8)
+    dets = {
+        spin: Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=spin))
+        for spin in (True, False)
+    }
+    cpu = {True: 0.0, False: 0.0}
+    period = 1.0 / args.detect_fps
+    for _ in range(rounds):
+        for spin, det in dets.items():
+            c0 = _cpu_s()
+            for _ in range(per_round):
+                t0 = time.monotonic()
+                det.detect(image, 0.1)
+                time.sleep(max(period - (time.monotonic() - t0), 0.0))
+            cpu[spin] += _cpu_s() - c0
+    n = rounds * per_round
+    on, off = 1000 * cpu[True] / n, 1000 * cpu[False] / n
+    return {
+        "cpu_ms_per_detection_spinning": round(on, 1),
+        "cpu_ms_per_detection_no_spinning": round(off, 1),
+        "no_spinning_to_spinning": round(off / on, 3),
+        "detections_each": n,
+    }
+
+
 def holds(r: dict[str, Any], detect_fps: float) -> bool:
     return bool(r["fps_min"] >= 0.95 * detect_fps and r["age_p99_ms"] < 2000.0 / detect_fps)
 
@@ -274,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     one = next((r for r in runs if r["cameras"] == 1), None)
     if args.spinning:
         result["one_camera_spinning"] = child(args, 1, clip, spinning=True)
+        result["spin_ab"] = spin_ab(args, clip)
     if args.quiet_scene:
         with tempfile.TemporaryDirectory() as tmp:
             result["one_camera_quiet"] = child(args, 1, still_clip(clip, Path(tmp)))
@@ -306,6 +343,8 @@ def print_table(result: dict[str, Any]) -> None:
     theirs = result.get("peer_ultralytics")
     peer_cpu = theirs["cpu_s_per_video_min"] if isinstance(theirs, dict) else theirs
     print(f"\nUltralytics model.track() CPU-s per video-minute: {peer_cpu}")
+    if "spin_ab" in result:
+        print(f"\nspinning A/B (interleaved, one process): {result['spin_ab']}")
     for key in ("model_only_inferences_per_s", "bound_cameras", "cameras_held", "cameras_held_to_bound",
                 "rss_mb_per_added_camera", "cpu_to_peer", "quiet_cpu_to_peer"):  # fmt: skip
         if key in result:
