@@ -16,31 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_cameras_reports_per_camera_figures_and_the_peer_column(
     shared_dir: Path, yolo11_path: Path, tmp_path: Path
 ) -> None:
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench_cameras.py"),
-            "--model",
-            str(yolo11_path),
-            "--clip",
-            str(shared_dir / "videos" / "vtest.avi"),
-            "--cameras",
-            "1,2",
-            "--seconds",
-            "3",
-            "--warmup",
-            "2",
-            "--threads",
-            "1",
-            "--peer",
-            "--peer-python",
-            str(tmp_path / "no-venv" / "python"),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    cmd = [
+        sys.executable, str(ROOT / "scripts" / "bench_cameras.py"), "--model", str(yolo11_path),
+        "--clip", str(shared_dir / "videos" / "vtest.avi"), "--cameras", "1,2", "--seconds", "3",
+        "--warmup", "2", "--threads", "1", "--peer", "--peer-python", str(tmp_path / "no-venv" / "python"),
+    ]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout
     data = json.loads(text[: text.index("\n}\n") + 2])
