@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from common.yamlconf import Strict
+from contract.kinds import ALL_KINDS, EVENT_KINDS
 from edge.capture.sourceurl import has_inline_password
 from edge.localname import Name
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
@@ -185,6 +186,34 @@ class SnapshotSettings(Strict):
     quality: int = Field(default=80, ge=10, le=100, description="JPEG quality")
 
 
+def _alert_kinds() -> tuple[str, ...]:
+    return tuple(k for k in EVENT_KINDS if ALL_KINDS[k].severity == "high")
+
+
+class ClipSettings(Strict):
+    """Event video clips (edge.capture.clips): the camera's encoded stream kept in a short ring, and an
+    MP4 from `pre_s` before to `post_s` after each alert of the chosen kinds. Packets are copied, not
+    re-encoded, so privacy masks do not apply to clips (see docs/configs.md)."""
+
+    enabled: bool = Field(default=False, description="Keep a ring of encoded video and cut clips for alerts")
+    pre_s: float = Field(default=5.0, ge=0, le=60, description="Seconds of video before the event")
+    post_s: float = Field(default=10.0, gt=0, le=120, description="Seconds of video after the event")
+    kinds: tuple[str, ...] = Field(
+        default_factory=_alert_kinds, description="Event kinds that get a clip (default: every alert kind)"
+    )
+    segment_s: float = Field(
+        default=1.0, ge=0.5, le=10, description="Ring segment length; segments start on keyframes"
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in value if k not in EVENT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown event kind(s) {unknown}")
+        return value
+
+
 class CameraConfig(Strict):
     id: str = Field(
         min_length=1,
@@ -236,6 +265,7 @@ class CameraConfig(Strict):
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    clips: ClipSettings = Field(default_factory=ClipSettings)
     lines: dict[str, LineDef] = Field(default_factory=dict, description="Named counting lines")
     zones: dict[str, ZoneDef] = Field(default_factory=dict, description="Named polygon zones")
     privacy_masks: dict[str, MaskDef] = Field(

@@ -134,7 +134,8 @@ def iter_file_frames(
             while stop is None or not stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
-                    _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
+                    if offset == 0.0:  # once, not at every loop of a looped file
+                        _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
                     break
                 pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 local = pos if math.isfinite(pos) and pos > last_t else index * period
