@@ -77,7 +77,7 @@ class NodeMqttSettings(MqttSettings):
     )
     stats_interval_s: float = Field(default=30.0, gt=0, le=3600)
     delivery: Literal["broker", "aggregator"] = Field(
-        default="broker",
+        default="aggregator",
         description="When an event leaves the outbox: at the broker's PUBACK, or when the aggregator's "
         "watermark on <prefix>/<node>/ack says it is stored (end to end; needs an aggregator that publishes it)",
     )
