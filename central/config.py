@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from common.settings import MqttSettings, SecretRef, no_inline_secret
+from common.settings import MqttSettings, SecretRef, TimeZoneName, no_inline_secret
 from common.yamlconf import ConfigError, Strict, read_yaml, validate_mapping
+from contract.states import Phase
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 EXAMPLE = "configs/central.example.yaml"
@@ -152,7 +153,6 @@ class MetricsSettings(Strict):
 
 
 Role = Literal["viewer", "operator", "admin"]
-Phase = Literal["instant", "start", "update", "end"]
 
 
 class Account(Strict):
@@ -253,7 +253,7 @@ class ForwardingSettings(Strict):
 
 
 class CentralConfig(Strict):
-    timezone: str = Field(
+    timezone: TimeZoneName = Field(
         default="Asia/Ho_Chi_Minh", description="IANA zone for time-of-day rules and alert texts"
     )
     mqtt: StationMqttSettings = Field(default_factory=StationMqttSettings)
@@ -265,17 +265,6 @@ class CentralConfig(Strict):
     api_tokens: list[ApiToken] = Field(default_factory=list)
     forwarding: ForwardingSettings = Field(default_factory=ForwardingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> CentralConfig:
