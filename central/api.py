@@ -112,9 +112,10 @@ def create_app(
     command: Callable[[str, str, CommandName, str], tuple[str, PublishResult]] | None = None,
     web_dir: Path = WEB_DIR,
     heartbeat_s: float = 15.0,
+    write_failure: Callable[[], str | None] | None = None,
 ) -> FastAPI:
     """Build the app; `status` supplies ingest counters for /api/status, `command` sends a command to a
-    camera (node, camera, command, by) over MQTT."""
+    camera (node, camera, command, by) over MQTT, `write_failure` says why the store refuses writes."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,6 +152,9 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        failure = write_failure() if write_failure is not None else None
+        if failure is not None:  # up but storing nothing is not healthy
+            raise HTTPException(503, f"store writes failing: {failure[:200]}")
         return {"status": "ok"}
 
     @app.post("/api/login")

@@ -156,12 +156,17 @@ def _open_aggregator(cfg: CentralConfig, config_path: str) -> Aggregator | None:
     that systemd's start limit would end for good.
     """
     from central.db import StoreRefusedError, StoreUnavailableError
+    from central.integrity import StoreCorruptError
     from central.service import Aggregator
 
     delay = 1.0
     while True:
         try:
             return Aggregator(cfg)
+        except StoreCorruptError as exc:
+            log.error("%s", exc)
+            print(f"{config_path}: {exc}", file=sys.stderr)
+            return None
         except (ValueError, StoreRefusedError) as exc:  # a vanished secret; a wrong password or database name
             print(f"{config_path}: store: {exc}", file=sys.stderr)
             return None

@@ -32,7 +32,8 @@ class StationMqttSettings(MqttSettings):
         default="roadwatch-central",
         min_length=1,
         max_length=128,
-        description="Fixed client id: the broker keeps this session's queue while the aggregator is down",
+        description="Fixed client id: the broker keeps this session's queue while the aggregator is down. "
+        "With a username the client id is the username (the shipped broker enforces it)",
     )
     session_expiry_s: int = Field(
         default=7 * 86400,
@@ -280,7 +281,7 @@ class CentralConfig(Strict):
 
 def validate_config(data: Any, source: str = "<config>") -> CentralConfig:
     """Validate parsed YAML; raise ConfigError with one line per problem."""
-    cfg = validate_mapping(CentralConfig, {} if data is None else data, source, EXAMPLE)
+    cfg = validate_mapping(CentralConfig, {} if data is None else data, source, EXAMPLE, reader_names=False)
     problems = [f"{source}: {path}: {msg}" for path, msg in check_secrets(cfg)]
     if problems:
         raise ConfigError(problems)

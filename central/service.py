@@ -82,6 +82,7 @@ class Aggregator:
             status=self.status,
             command=self._command,
             web_dir=web_dir,
+            write_failure=lambda: self.writer.write_failure,
         )
         self.server: uvicorn.Server | None = None
         self._stopping = threading.Event()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from central.db import Conn, connect, is_postgres
+from central.integrity import corruption_guard, verify_store
 from central.queries import StoreReads
 from central.schema import migrate
 from central.snapshots import SnapshotFiles
@@ -66,7 +67,9 @@ class Store(StoreReads):
         self._all: list[Conn] = []
         self._all_lock = threading.Lock()
         try:
-            self.migrate()
+            with corruption_guard(self.label):  # a damaged file may fail already on opening
+                self.migrate()
+                verify_store(self.conn(), self.label)
         except BaseException:
             self.close()
             raise

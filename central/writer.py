@@ -60,6 +60,7 @@ class Writer:
         self.heartbeat = heartbeat  # the systemd watchdog: pinged while this loop makes progress
         self.stored_events = 0
         self.errors = 0
+        self.write_failure: str | None = None  # why the last batch did not commit; /healthz fails meanwhile
         self.duplicates = 0  # events received again (redelivery, node resend) and dropped
         self.stored_snapshots = 0
         self.lag = LagTracker()  # ingest lag of stored edge events, for the metrics endpoint
@@ -128,11 +129,13 @@ class Writer:
         while True:
             try:
                 self.apply(batch, time.time())
+                self.write_failure = None
                 if attempt >= APPLY_ATTEMPTS:
                     log.warning("store is back: a batch of %d messages committed", len(batch))
                 return
             except Exception as exc:  # a worker loop logs, counts and goes on
                 self.errors += 1
+                self.write_failure = f"{type(exc).__name__}: {exc}"
                 attempt += 1
                 waiting = is_unavailable(exc) and not self._stop.is_set()
                 if attempt <= APPLY_ATTEMPTS:

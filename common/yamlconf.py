@@ -7,9 +7,11 @@ loader refuses them. Pydantic locations become dotted paths that name cameras by
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -47,7 +49,8 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def format_loc(loc: tuple[int | str, ...], data: Any) -> str:
-    """Turn a pydantic location into `cameras.gate.rules[1].line`, naming cameras by id."""
+    """Turn a pydantic location into `cameras.gate.rules[no_entry].line`, naming cameras by id and list
+    items that have a `name` (rules) by it; items without one keep their index."""
     parts: list[str] = []
     node = data
     prev: int | str | None = None
@@ -61,8 +64,15 @@ def format_loc(loc: tuple[int | str, ...], data: Any) -> str:
                 and isinstance(node[item], dict)
             ):
                 cam_id = node[item].get("id")
+            name = (
+                node[item].get("name")
+                if isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict)
+                else None
+            )
             if isinstance(cam_id, str) and cam_id:
                 parts.append("." + cam_id)
+            elif isinstance(name, str) and name:
+                parts.append(f"[{name}]")  # rules by their name, as the technician reads the file
             else:
                 parts.append(f"[{item}]")
             node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
@@ -99,13 +109,59 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError([f"{path}: {where}YAML error: {problem}"]) from None
 
 
-def error_lines(exc: ValidationError, data: Any, source: str, see: str) -> list[str]:
-    """One `source: field.path: reason` line per pydantic error; `see` is where valid keys are listed."""
+def _unwrap(tp: Any, tag: int | str | None = None) -> Any:
+    """The model or container behind `Annotated[...]`, `X | None`, or the union member tagged `tag`."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if get_origin(tp) in (Union, UnionType):
+        members = [a for a in get_args(tp) if a is not type(None)]
+        for member in members:
+            kind = getattr(member, "model_fields", {}).get("kind")
+            if kind is not None and kind.default == tag:
+                return member
+        return _unwrap(members[0]) if len(members) == 1 else None
+    return tp
+
+
+def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model accepts at a pydantic location (the mapping that holds an unknown key)."""
+    tp: Any = model
+    for item in loc:
+        tp = _unwrap(tp, item)
+        if tp is None:
+            return []
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if item == getattr(tp.model_fields.get("kind"), "default", None):
+                continue  # the discriminated-union tag
+            field = tp.model_fields.get(str(item))
+            if field is None:
+                return []
+            tp = field.annotation
+        elif get_origin(tp) in (list, tuple, dict):
+            tp = get_args(tp)[-1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def _unknown_key(loc: tuple[int | str, ...], model: type[BaseModel] | None, see: str) -> str:
+    """'unknown key' with the closest known key at that place, when one is close (a typo)."""
+    close = difflib.get_close_matches(str(loc[-1]), known_keys(model, loc[:-1]), 1, 0.6) if model else []
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown key ({hint}check the spelling; see {see})"
+
+
+def error_lines(
+    exc: ValidationError, data: Any, source: str, see: str, model: type[BaseModel] | None = None
+) -> list[str]:
+    """One `source: field.path: reason` line per pydantic error; `see` is where valid keys are listed;
+    with the `model`, a misspelled key gets the closest known one."""
     lines = []
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key (check the spelling; see {see})"
+            msg = _unknown_key(tuple(err["loc"]), model, see)
         where = format_loc(tuple(err["loc"]), data)
         inner = _INNER_PATH.match(msg)
         if inner:  # a model validator names the field inside its model: join the two paths
@@ -118,8 +174,13 @@ def error_lines(exc: ValidationError, data: Any, source: str, see: str) -> list[
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def validate_mapping(model: type[ModelT], data: Any, source: str, see: str) -> ModelT:
-    """Validate a parsed YAML document against `model`; ConfigError with one line per problem."""
+def validate_mapping(
+    model: type[ModelT], data: Any, source: str, see: str, *, reader_names: bool = True
+) -> ModelT:
+    """Validate a parsed YAML document against `model`; ConfigError with one line per problem.
+
+    `reader_names` writes paths the way a technician reads a node file (cameras by id, rules by name) and
+    adds "did you mean" for a misspelled key; the station's lines keep plain indices for now."""
     if not isinstance(data, dict):
         raise ConfigError(
             [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
@@ -127,4 +188,9 @@ def validate_mapping(model: type[ModelT], data: Any, source: str, see: str) -> M
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(error_lines(exc, data, source, see)) from None
+        lines = (
+            error_lines(exc, data, source, see, model)
+            if reader_names
+            else error_lines(exc, None, source, see)
+        )
+        raise ConfigError(lines) from None

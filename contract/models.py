@@ -72,7 +72,7 @@ Measurement = (
 class EventPayload(_Wire):
     """Published on <prefix>/<node>/<camera>/events/<kind>, QoS 1, not retained. Delivery is at least once:
     receivers deduplicate by event_id; seq is per node, increasing by one per stored event, so a gap means
-    a lost or dropped event. Every key is required."""
+    a lost or dropped event. Every key but `frame` is required."""
 
     model_config = ConfigDict(title="Roadwatch event (wire contract v1)")
 
@@ -97,6 +97,13 @@ class EventPayload(_Wire):
     )
     texts: dict[Text, Text] = Field(max_length=MAX_ITEMS, description="Display texts by language: vi, en")
     snapshot: SnapshotRef | None
+    frame: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="Index of the analysed frame: decode order of a file (0-based), frame counter of a "
+        "live stream; optional (older nodes omit it)",
+    )
 
     def epoch(self) -> float:
         return parse_ts(self.ts).timestamp()

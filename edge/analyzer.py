@@ -21,7 +21,8 @@ from edge.events import EventFactory
 from edge.records import Detections, Event, Frame, ImageArray, Tracks
 from edge.rules import CameraRules, build_rules
 from edge.vision.filters import ClassFilter
-from edge.vision.tracker import Tracker
+from edge.vision.objects import ObjectMerger
+from edge.vision.tracker import Tracker, TrackerSettings
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +84,23 @@ class CameraAnalyzer:
             else camera.motion.model_copy(update={"enabled": motion_enabled})
         )
         self.motion = MotionGate(settings)
-        self.tracker = Tracker()
+        self.tracker = Tracker(TrackerSettings.from_config(camera.tracker))
         self.health = CameraHealth(camera.health, events) if health_enabled else None
         self.rules: CameraRules | None = None
         self.class_filter: ClassFilter | None = None
+        self.merger: ObjectMerger | None = None
         self.times = StageTimes()
         self.tracks = Tracks.empty()
         self._skipped = 0
         # Boxes of the tracks of the last detector run: what moving regions may be explained by.
         self._last_boxes = np.zeros((0, 4), np.float32)
         # A detector floor below every threshold: the tracker's second stage uses low-score boxes.
-        self.min_score = 0.1
+        self.min_score = camera.tracker.low_score
 
     def _setup(self, frame: Frame) -> None:
         names = self.detector.names
         self.class_filter = ClassFilter.from_camera(self.camera, names, frame.width, frame.height)
+        self.merger = ObjectMerger.build(self.camera.objects, names)
         self.rules = CameraRules(
             build_rules(self.camera, frame.width, frame.height, names, self.events, self.tz)
         )
@@ -127,9 +130,9 @@ class CameraAnalyzer:
 
     def process(self, frame: Frame, force_detect: bool = False) -> FrameResult:
         """Analyse one frame; the detector runs only when the motion gate (or `force_detect`) says so."""
-        if self.rules is None or self.class_filter is None:
+        if self.rules is None or self.class_filter is None or self.merger is None:
             self._setup(frame)
-        assert self.rules is not None and self.class_filter is not None
+        assert self.rules is not None and self.class_filter is not None and self.merger is not None
         times = self.times
         times.frames += 1
         events: list[Event] = []
@@ -145,7 +148,9 @@ class CameraAnalyzer:
 
         dets = Detections.empty()
         if run:
-            raw = self.detector.detect(frame.image, self.min_score)
+            # Riders join their two-wheelers and one object keeps one box before classes are filtered,
+            # so a rider never reaches the rules as a pedestrian.
+            raw = self.merger.apply(self.detector.detect(frame.image, self.min_score))
             candidates = self.class_filter.apply(raw, floor=self.min_score)
             thresholds = self.class_filter.thresholds(candidates)
             dets = candidates[candidates.scores >= thresholds]

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from common.yamlconf import Strict
 from edge.capture.sourceurl import has_inline_password
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
+from edge.vision.settings import ObjectsConfig, TrackerConfig
 
 COCO_NAMES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -66,15 +67,34 @@ class ZoneDef(Strict):
 
     @model_validator(mode="after")
     def _valid_polygon(self) -> ZoneDef:
-        pts = self.points
-        area2 = sum(
-            pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
-            for i in range(len(pts))
-        )
-        if abs(area2) < 1e-9:
-            raise ValueError("zone polygon has no area")
+        _check_area(self.points, "zone")
         if self.direction is not None and self.direction[0] == 0 and self.direction[1] == 0:
             raise ValueError("direction must not be [0, 0]")
+        return self
+
+
+def _check_area(pts: list[Point], what: str) -> None:
+    area2 = sum(
+        pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1] for i in range(len(pts))
+    )
+    if abs(area2) < 1e-9:
+        raise ValueError(f"{what} polygon has no area")
+
+
+class MaskDef(Strict):
+    """A privacy mask: a polygon painted black in every frame as it leaves the capture stage.
+
+    Masked pixels never reach the detector, the health checks, snapshots or drawn pictures, and a
+    detection whose ground point (bottom centre) lies in a mask is dropped, so a private yard or a
+    neighbour's window never raises an event. Written under the commune's usage rules: cameras watch
+    roads and public places, not homes.
+    """
+
+    points: list[Point] = Field(min_length=3, max_length=64, description="Polygon vertices [x, y]")
+
+    @model_validator(mode="after")
+    def _valid_polygon(self) -> MaskDef:
+        _check_area(self.points, "privacy mask")
         return self
 
 
@@ -199,11 +219,19 @@ class CameraConfig(Strict):
     max_box_area: float = Field(
         default=1.0, gt=0, le=1, description="Largest box area kept, as a fraction of the frame"
     )
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker thresholds")
+    objects: ObjectsConfig = Field(
+        default_factory=ObjectsConfig, description="Rider fusion and cross-class suppression before tracking"
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
     lines: dict[str, LineDef] = Field(default_factory=dict, description="Named counting lines")
     zones: dict[str, ZoneDef] = Field(default_factory=dict, description="Named polygon zones")
+    privacy_masks: dict[str, MaskDef] = Field(
+        default_factory=dict,
+        description="Named polygons painted black at capture and excluded from detection (private yards, windows)",
+    )
     calibration: Calibration | None = Field(default=None, description="Ground calibration for speeds")
     rules: list[RuleConfig] = Field(default_factory=list, description="Analytics rules")
 
@@ -233,7 +261,7 @@ class CameraConfig(Strict):
             else (1.0, 1.0)
         )
         unit = "pixels of reference_size" if self.reference_size else "fractions of the frame (0..1)"
-        for kind, items in (("lines", self.lines), ("zones", self.zones)):
+        for kind, items in (("lines", self.lines), ("zones", self.zones), ("privacy_masks", self.privacy_masks)):
             for name, item in items.items():
                 for x, y in item.points:
                     if x > limit[0] or y > limit[1]:
@@ -243,35 +271,39 @@ class CameraConfig(Strict):
         for name in self.class_min_score:
             if name not in COCO_NAMES:
                 raise ValueError(f"class_min_score: unknown class {name!r}")
+        for i, group in enumerate(self.objects.groups):
+            unknown = [c for c in group if c not in COCO_NAMES]
+            if unknown:
+                raise ValueError(f"objects.groups[{i}]: unknown class name(s) {unknown}")
         seen: set[str] = set()
-        for i, rule in enumerate(self.rules):
+        for rule in self.rules:
             if rule.name in seen:
-                raise ValueError(f"rules[{i}].name: duplicate rule name {rule.name!r}")
+                raise ValueError(f"rules[{rule.name}].name: duplicate rule name {rule.name!r}")
             seen.add(rule.name)
             for ref_kind, names in (("line", self.lines), ("zone", self.zones)):
                 ref = getattr(rule, ref_kind, None)
                 if isinstance(ref, str) and ref not in names:
                     raise ValueError(
-                        f"rules[{i}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
+                        f"rules[{rule.name}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
                     )
-            self._check_rule(i, rule)
+            self._check_rule(rule)
         if self.min_box_area >= self.max_box_area:
             raise ValueError("min_box_area must be below max_box_area")
         return self
 
-    def _check_rule(self, i: int, rule: RuleConfig) -> None:
+    def _check_rule(self, rule: RuleConfig) -> None:
         """Per-kind needs a rule has of its camera (classes, a zone direction, a calibration, a limit)."""
         unknown = [c for c in getattr(rule, "classes", ()) if c not in COCO_NAMES]
         if unknown:
-            raise ValueError(f"rules[{i}].classes: unknown class name(s) {unknown}")
+            raise ValueError(f"rules[{rule.name}].classes: unknown class name(s) {unknown}")
         zone = self.zones.get(getattr(rule, "zone", None) or "")
         if rule.kind == "wrong_way" and zone is not None and zone.direction is None:
-            raise ValueError(f"rules[{i}].zone: zone {rule.zone!r} needs a `direction` for wrong_way")
+            raise ValueError(f"rules[{rule.name}].zone: zone {rule.zone!r} needs a `direction` for wrong_way")
         if rule.kind == "speeding":
             if self.calibration is None:
-                raise ValueError(f"rules[{i}]: speeding needs the camera's `calibration`")
+                raise ValueError(f"rules[{rule.name}]: speeding needs the camera's `calibration`")
             if rule.limit_kmh is None and (zone is None or zone.speed_limit_kmh is None):
-                raise ValueError(f"rules[{i}].limit_kmh: set it or the zone's speed_limit_kmh")
+                raise ValueError(f"rules[{rule.name}].limit_kmh: set it or the zone's speed_limit_kmh")
 
     def scale(self, width: int, height: int) -> tuple[float, float]:
         """Factors that turn configured coordinates into pixels of a frame of this size."""

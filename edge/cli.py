@@ -66,15 +66,33 @@ def _load(path: str) -> NodeConfig:
         raise SystemExit(EXIT_CONFIG) from None
 
 
+def _load_usable(path: str) -> NodeConfig:
+    """A valid config whose model and video files exist, can be read and decode; else exit 2 with one
+    `file: field.path: reason` line per problem, the way `check` and `run` both refuse it."""
+    from edge.preflight import file_problems
+
+    cfg = _load(path)
+    problems = file_problems(cfg)
+    for problem in problems:
+        print(f"{path}: {problem.where}: {problem.message}", file=sys.stderr)
+    if problems:
+        raise SystemExit(EXIT_CONFIG)
+    return cfg
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
+    from edge.capture.sourceurl import expand_path
+    from edge.preflight import network_sources
+
+    cfg = _load_usable(args.config)
     print(f"{args.config}: OK — node {cfg.node_id}, {len(cfg.cameras)} camera(s), time zone {cfg.timezone}")
     print(
-        f"  model {cfg.model.path} ({cfg.model.kind}), MQTT {cfg.mqtt.host}:{cfg.mqtt.port} prefix {cfg.mqtt.topic_prefix}"
+        f"  model {expand_path(cfg.model.path)} ({cfg.model.kind}), MQTT {cfg.mqtt.host}:{cfg.mqtt.port} "
+        f"prefix {cfg.mqtt.topic_prefix}"
     )
     for cam in cfg.cameras:
         print(
-            f"  camera {cam.id} '{cam.name}': {cam.source} @ {cam.detect_fps:g} fps detection, "
+            f"  camera {cam.id} '{cam.name}': {expand_path(cam.source)} @ {cam.detect_fps:g} fps detection, "
             f"classes {', '.join(cam.classes)}"
         )
         for name in cam.lines:
@@ -84,6 +102,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         for rule in cam.rules:
             state = "" if rule.enabled else " (disabled)"
             print(f"    rule {rule.name}: {rule.kind}{state}")
+    unopened = network_sources(cfg)
+    if unopened:
+        print(
+            f"  not contacted by check (network or USB): {', '.join(unopened)}; "
+            "`snapshot` opens a camera and draws what it sees"
+        )
     return EXIT_OK
 
 
@@ -143,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from common import sdnotify
     from edge.pipeline import EventSink, JsonlSink, Node
 
-    cfg = _load(args.config)
+    cfg = _load_usable(args.config)
     detector = _make_detector(cfg)
     sinks: list[EventSink] = []
     jsonl = JsonlSink(args.events_jsonl) if args.events_jsonl else None
@@ -201,7 +225,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 cfg.metrics.host,
                 cfg.metrics.port,
                 lambda: render_metrics(
-                    node_stats(cfg, node, publisher.stats().outbox if publisher else None)
+                    node_stats(cfg, node, publisher.stats().outbox if publisher else None),
+                    {"outbox_recovered_total": publisher.stats().outbox.recovered} if publisher else None,
                 ),
             )
             metrics.start()
@@ -217,8 +242,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     sdnotify.ready()
     log.info("node %s: running %d camera(s)", cfg.node_id, len(cfg.cameras))
+    from edge.capture.sources import SourceError
+
     try:
         node.run()
+    except SourceError as exc:  # a file that opened at the check but yields no frame: no traceback
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     finally:
         sdnotify.stopping()
         stats_stop.set()

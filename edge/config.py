@@ -40,13 +40,40 @@ class ModelSettings(Strict):
         default=0, ge=0, le=64, description="onnxruntime threads; 0 lets onnxruntime choose"
     )
     nms_iou: float = Field(default=0.5, gt=0, lt=1, description="IoU threshold of the class-aware NMS")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description=(
+            "Inference threads, each analysing one camera at a time from the shared session; 2 on a "
+            "node with many cameras overlaps one camera's pre/post-processing and tracking with another's "
+            "inference (then intra_op_threads 1 is usually best)"
+        ),
+    )
+    max_frame_age_periods: float = Field(
+        default=2.0,
+        gt=0,
+        le=100,
+        description="A frame not analysed within this many detect periods is dropped (and counted)",
+    )
+    allow_spinning: bool = Field(
+        default=False,
+        description=(
+            "Let onnxruntime's worker threads busy-wait for work between runs. Off for a live node: "
+            "at a few detections per second the spinning threads burn most of the CPU (heat and power "
+            "in a roadside cabinet) for a gain of a fraction of a millisecond per run; turn it on only "
+            "for back-to-back offline runs"
+        ),
+    )
 
 
 class NodeMqttSettings(MqttSettings):
     """The node's broker connection: the shared settings plus its client id and stats period."""
 
     client_id: str | None = Field(
-        default=None, description="Stable client id; defaults to roadwatch-edge-<node_id>"
+        default=None,
+        description="Stable client id without a username; defaults to roadwatch-edge-<node_id>. With a "
+        "username the client id is the username (the shipped broker enforces it)",
     )
     stats_interval_s: float = Field(default=30.0, gt=0, le=3600)
 

@@ -67,6 +67,10 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
                 tipLength=0.3,
             )
     out = np.asarray(cv2.addWeighted(overlay, 0.25, out, 0.75, 0), dtype=np.uint8)
+    for name, mask in camera.privacy_masks.items():  # already black in the frame: outline and name only
+        pts = np.array([[x * sx, y * sy] for x, y in mask.points], dtype=np.int32)
+        cv2.polylines(out, [pts], True, (128, 128, 128), 1, cv2.LINE_AA)
+        _label(out, f"privacy {name}", int(pts[:, 0].min()), int(pts[:, 1].min()) + 14, (90, 90, 90))
     for name, line in camera.lines.items():
         (x1, y1), (x2, y2) = line.points
         a = np.array([x1 * sx, y1 * sy])

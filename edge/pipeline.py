@@ -11,6 +11,7 @@ Video files that are neither looped nor paced in real time are read synchronousl
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import queue
@@ -27,6 +28,7 @@ from edge.camera_config import CameraConfig
 from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
+from edge.scheduler import FrameScheduler, due
 from edge.transport.wire import event_payload
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,25 @@ class JsonlSink:
 
     def close(self) -> None:
         self._file.close()
+
+
+_STOP_BOUND_S = 2.0  # at stop, wait at most this long for workers and readers together
+_IDLE_WAIT_S = 0.5  # an idle worker wakes at least this often (watchdog, stop, stream changes)
+
+
+@dataclass
+class _LiveState:
+    """What the inference workers of a live run share, guarded by `lock`."""
+
+    readers: dict[str, Any]
+    scheduler: FrameScheduler
+    cameras: dict[str, CameraConfig]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: dict[str, int] = field(default_factory=dict)
+    commands: dict[str, list[Command]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.counts = dict.fromkeys(self.readers, 0)
 
 
 _OBJECT_KINDS_WITHOUT_SNAPSHOT = {"count_summary", "stream_lost", "stream_restored"}
@@ -162,6 +183,12 @@ class Node:
         }
         self.stats = {cam.id: CameraStats() for cam in config.cameras}
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by readers on each frame: idle workers sleep on it
+        self.scheduler: FrameScheduler | None = None
+        # seconds from a frame's arrival to the end of its analysis, the last few hundred per camera
+        self.ages: dict[str, collections.deque[float]] = {
+            cam.id: collections.deque(maxlen=512) for cam in config.cameras
+        }
         self._watchdog: Callable[[], object] = watchdog or (lambda: None)
         # station commands (contract/commands.py), put by the MQTT thread and applied here between frames:
         # analyzers are owned by the detection loop and are not thread-safe
@@ -169,6 +196,7 @@ class Node:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
@@ -182,11 +210,15 @@ class Node:
             out[cam_id] = {
                 "fps": round(st.fps, 2),
                 "inference_ms": round(an.times.last_detect_ms, 1),
-                "dropped_frames": int(an.times.extra.get("dropped_frames", 0)),
+                "dropped_frames": self._dropped(cam_id),
                 "stream_state": st.stream_state,
                 "tracks": len(an.tracks),
             }
         return out
+
+    def _dropped(self, cam_id: str) -> int:
+        """Frames dropped by the scheduler's policy (replaced while waiting, or too old)."""
+        return self.scheduler.stats[cam_id].dropped if self.scheduler is not None else 0
 
     def _handle(self, cam: CameraConfig, frame: Frame) -> FrameResult:
         result = self.analyzers[cam.id].process(frame)
@@ -205,7 +237,7 @@ class Node:
                 an.times.last_detect_ms,
                 an.times.detector_runs,
                 an.times.frames,
-                int(an.times.extra.get("dropped_frames", 0)),
+                self._dropped(cam.id),
                 len(an.tracks),
                 an.times.events,
             )
@@ -215,18 +247,21 @@ class Node:
 
     def _apply_commands(self) -> None:
         while not self.commands.empty():  # one consumer (this loop): empty() then get() cannot block
-            command = self.commands.get()
-            an = self.analyzers.get(command.camera)
-            if an is None or an.health is None:
-                log.warning("camera %s: %s ignored: no health checks", command.camera, command.command)
-                continue
-            an.health.take_reference()
-            log.info(
-                "camera %s: new health reference requested by %s (command %s)",
-                command.camera,
-                command.by or "?",
-                command.command_id,
-            )
+            self._apply(self.commands.get())
+
+    def _apply(self, command: Command) -> None:
+        """Apply a station command to its camera; called by the thread analysing that camera."""
+        an = self.analyzers.get(command.camera)
+        if an is None or an.health is None:
+            log.warning("camera %s: %s ignored: no health checks", command.camera, command.command)
+            return
+        an.health.take_reference()
+        log.info(
+            "camera %s: new health reference requested by %s (command %s)",
+            command.camera,
+            command.by or "?",
+            command.command_id,
+        )
 
     def _emit(self, cam: CameraConfig, event: Event) -> None:
         self.snapshots.submit(event, None, cam)
@@ -243,15 +278,6 @@ class Node:
                 self._run_live(self.config.cameras)
         finally:
             self.snapshots.close()
-
-    def _due(self, cam: CameraConfig, frame: Frame, last_t: dict[str, float]) -> bool:
-        """Analyse at `detect_fps` using the frame's own clock, so file playback is deterministic."""
-        period = 1.0 / cam.detect_fps
-        prev = last_t.get(cam.id)
-        if prev is not None and frame.t - prev < period * 0.999:
-            return False
-        last_t[cam.id] = frame.t if prev is None or frame.t - prev > 2 * period else prev + period
-        return True
 
     def _run_files(self, cams: list[CameraConfig]) -> None:
         from edge.capture.sources import iter_file_frames
@@ -270,7 +296,7 @@ class Node:
                     del iters[cam_id]
                     continue
                 counts[cam_id] += 1
-                if self._due(by_id[cam_id], frame, last_t):
+                if due(frame.t, 1.0 / by_id[cam_id].detect_fps, last_t, cam_id):
                     self._handle(by_id[cam_id], frame)
                 if self.max_frames is not None and counts[cam_id] >= self.max_frames:
                     del iters[cam_id]
@@ -278,42 +304,88 @@ class Node:
     def _run_live(self, cams: list[CameraConfig]) -> None:
         from edge.capture.sources import CameraReader
 
-        readers = {c.id: CameraReader(c) for c in cams}
+        readers = {c.id: CameraReader(c, wake=self._wake) for c in cams}
+        live = _LiveState(
+            readers,
+            FrameScheduler({c.id: c.detect_fps for c in cams}, self.config.model.max_frame_age_periods),
+            {c.id: c for c in cams},
+        )
+        self.scheduler = live.scheduler
         for r in readers.values():
             r.start()
-        counts = dict.fromkeys(readers, 0)
-        last_t: dict[str, float] = {}
-        by_id = {c.id: c for c in cams}
+        workers = [
+            threading.Thread(target=self._work, args=(live,), name=f"inference-{i}", daemon=True)
+            for i in range(1, self.config.model.workers)
+        ]
+        for w in workers:
+            w.start()
         try:
-            while not self._stop.is_set() and counts:
-                self._apply_commands()
-                idle = True
-                for cam_id, reader in readers.items():
-                    if cam_id not in counts:
-                        continue
-                    self._reader_events(by_id[cam_id], reader)
-                    frame = reader.latest(timeout=0.0)
-                    if frame is None:
-                        if reader.state == "ended":
-                            del counts[cam_id]
-                        continue
-                    idle = False
-                    counts[cam_id] += 1
-                    if self._due(by_id[cam_id], frame, last_t):
-                        self._handle(by_id[cam_id], frame)
-                    if self.max_frames is not None and counts[cam_id] >= self.max_frames:
-                        del counts[cam_id]
-                if idle:
-                    self._watchdog()
-                    self._stop.wait(0.005)
+            self._work(live)
         finally:
+            self._stop.set()
+            self._wake.set()
+            deadline = time.monotonic() + _STOP_BOUND_S
+            for w in workers:
+                w.join(max(deadline - time.monotonic(), 0.0))
             for r in readers.values():
-                r.stop()
+                r.request_stop()
+            # A reader blocked in an open or read ends at its FFmpeg timeout; it is a daemon thread,
+            # so the node waits a bounded time and never longer (SIGTERM is honoured within seconds).
+            for r in readers.values():
+                r.join(deadline - time.monotonic())
+
+    def _work(self, live: _LiveState) -> None:
+        """One inference worker: take the oldest due frame of a free camera, analyse it, repeat."""
+        while not self._stop.is_set():
+            with live.lock:
+                self._wake.clear()  # cleared before looking: a frame arriving from now on sets it again
+                self._collect(live)
+                item = live.scheduler.take(time.monotonic())
+                finished = not live.counts and live.scheduler.idle
+            if finished:
+                self._stop.set()
+                self._wake.set()
+                return
+            if item is None:
+                self._watchdog()
+                self._wake.wait(_IDLE_WAIT_S)
+                continue
+            cam = live.cameras[item.camera]
+            try:
+                for command in live.commands.pop(cam.id, []):
+                    self._apply(command)
+                self._handle(cam, item.frame)
+                self.ages[cam.id].append(time.monotonic() - item.arrived)
+            except Exception:  # one camera's bad frame must not stop the others
+                log.exception("camera %s: analysis failed", cam.id)
+            finally:
+                with live.lock:
+                    live.scheduler.release(cam.id)
+                self._wake.set()  # another worker may be waiting for this camera's next frame
+
+    def _collect(self, live: _LiveState) -> None:
+        """Under the lock: move new frames from the readers into the scheduler, note stream changes."""
+        while not self.commands.empty():  # one consumer at a time (the lock): empty() then get()
+            command = self.commands.get()
+            live.commands.setdefault(command.camera, []).append(command)
+        for cam_id, reader in live.readers.items():
+            if cam_id not in live.counts:
+                continue
+            if not live.scheduler.busy(cam_id):  # the analyzer's health belongs to its worker now
+                self._reader_events(live.cameras[cam_id], reader)
+            got = reader.take()
+            if got is None:
+                if reader.state == "ended":
+                    del live.counts[cam_id]
+                continue
+            live.counts[cam_id] += 1
+            live.scheduler.offer(*got)
+            if self.max_frames is not None and live.counts[cam_id] >= self.max_frames:
+                del live.counts[cam_id]
 
     def _reader_events(self, cam: CameraConfig, reader: Any) -> None:
         """Turn stream state changes of a reader into stream_lost / stream_restored events."""
         an = self.analyzers[cam.id]
-        an.times.extra["dropped_frames"] = float(reader.dropped_frames)
         state = str(reader.state)
         if state == "ok" and an.health is not None and an.health.frozen:
             state = "frozen"  # frames arrive but the picture does not change

@@ -6,6 +6,7 @@ green CI always means the real parts were exercised.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -129,6 +130,33 @@ def make_broker(tmp: Path, extra_conf: str = "") -> Broker:
         base += "allow_anonymous true\n"
     conf.write_text(base + extra_conf, encoding="utf-8")
     return Broker(binary=binary, conf=conf, port=port, log=tmp / "mosquitto.log")
+
+
+MOSQUITTO_DIR = Path(__file__).resolve().parents[1] / "configs" / "mosquitto"
+
+
+def shipped_listener_settings() -> str:
+    """The per-listener lines of the shipped mosquitto.conf (identity: client id = user name), to put
+    under a test listener so tests run the broker as shipped."""
+    conf = (MOSQUITTO_DIR / "mosquitto.conf").read_text(encoding="utf-8").splitlines()
+    return "".join(sorted({ln + "\n" for ln in conf if ln.startswith("use_username_as_clientid")}))
+
+
+def make_secure_broker(tmp: Path, users: dict[str, str], extra_conf: str = "") -> Broker:
+    """A stopped Mosquitto as shipped: password file for `users`, the shipped ACL and listener identity."""
+    tool = shutil.which("mosquitto_passwd")
+    require(tool is not None, "mosquitto_passwd is not installed")
+    assert tool is not None
+    passwd = tmp / "passwd"
+    for i, (user, pw) in enumerate(users.items()):
+        subprocess.run([tool, *(["-c"] if i == 0 else []), "-b", str(passwd), user, pw], check=True)
+    # `user` keeps a root-run mosquitto from dropping to a user that cannot read the temporary files.
+    return make_broker(
+        tmp,
+        shipped_listener_settings()
+        + f"allow_anonymous false\npassword_file {passwd}\nacl_file {MOSQUITTO_DIR / 'acl'}\n"
+        + f"user {getpass.getuser()}\n{extra_conf}",
+    )
 
 
 @pytest.fixture

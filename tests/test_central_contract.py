@@ -131,3 +131,18 @@ def test_central_never_imports_edge() -> None:
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             assert not any(n == "edge" or n.startswith("edge.") for n in names), f"{path} imports {names}"
+
+
+@pytest.mark.parametrize(("frame_seq", "expected"), [(None, None), (57, 57)])
+def test_edge_frame_index_passes_central_and_may_be_absent(
+    frame_seq: int | None, expected: int | None
+) -> None:
+    """`frame` is optional on the wire: a node that sends it and an older node that omits it both pass."""
+    payload = _edge_event("line_crossing", frame_seq=frame_seq)
+    topic = parse_topic(topics.topic_event(PREFIX, "n1", "gate", "line_crossing"), PREFIX)
+    assert topic is not None
+    result = validate_event(topic, wire.encode_event(payload))
+    assert not isinstance(result, Rejection), result
+    assert result[0].frame == expected
+    older = {k: v for k, v in payload.items() if k != "frame"}
+    assert not isinstance(validate_event(topic, wire.encode_event(older)), Rejection)

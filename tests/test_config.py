@@ -33,7 +33,31 @@ BROKEN: list[tuple[str, str, dict[str, str], str]] = [
         "unknown key",
         GOOD.replace("    name: Cổng chợ", "    nmae: Cổng chợ"),
         {},
-        "cameras.gate.nmae: unknown key",
+        "cameras.gate.nmae: unknown key (did you mean 'name'?",
+    ),
+    (
+        "misspelled top-level section",
+        GOOD + "mqtt:\n  prot: 1884\n",
+        {},
+        "mqtt.prot: unknown key (did you mean 'port'?",
+    ),
+    (
+        "misspelled key in a named line",
+        GOOD.replace("in_name: towards town", "in_nmae: towards town"),
+        {},
+        "cameras.gate.lines.north.in_nmae: unknown key (did you mean 'in_name'?",
+    ),
+    (
+        "misspelled key in a named rule",
+        GOOD.replace("line: north}", "line: north, summary_intervals_s: 5}"),
+        {},
+        "cameras.gate.rules[north-count].summary_intervals_s: unknown key (did you mean 'summary_interval_s'?",
+    ),
+    (
+        "unknown key with nothing close",
+        GOOD.replace("    name: Cổng chợ", "    xyzzy: 1"),
+        {},
+        "cameras.gate.xyzzy: unknown key (check the spelling",
     ),
     (
         "wrong type",
@@ -104,13 +128,13 @@ BROKEN: list[tuple[str, str, dict[str, str], str]] = [
         "unknown rule line",
         GOOD.replace("line: north}", "line: south}"),
         {},
-        "cameras.gate.rules[0].line: no line named 'south' on this camera",
+        "cameras.gate.rules[north-count].line: no line named 'south' on this camera",
     ),
     (
         "unknown rule kind",
         GOOD.replace("kind: line_crossing", "kind: teleport"),
         {},
-        "cameras.gate.rules[0]: Input tag 'teleport' found using 'kind' does not match",
+        "cameras.gate.rules[north-count]: Input tag 'teleport' found using 'kind' does not match",
     ),
     (
         "unknown class",

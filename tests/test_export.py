@@ -3,7 +3,9 @@
 The end-to-end tests build randomly initialised YOLO11n / YOLOv8n models from their YAML definitions (no
 download), export them with the script under a guard that refuses and records any network access, and load
 the result with the edge's own `Detector`. Torch and Ultralytics live in `.venv-export` (`make export-venv`,
-a dependency of `make test`), never in the runtime virtualenv; ROADWATCH_EXPORT_PYTHON overrides its path.
+about 1.5 GB), never in the runtime virtualenv; ROADWATCH_EXPORT_PYTHON overrides its path. The tests that
+need it are marked `export`: `make test` runs them only where `.venv-export` exists, `make test-export`
+builds it and runs them, and CI (`.ci/run`) does both.
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.export
 @pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize(
@@ -266,6 +269,7 @@ def test_export_yaml_model_loads_in_the_edge_detector(
         assert int(dets.class_ids.max()) < 80
 
 
+@pytest.mark.export
 @pytest.mark.slow
 @pytest.mark.integration
 def test_export_user_weights_records_their_hash(export_python: Path, tmp_path: Path) -> None:
@@ -305,6 +309,7 @@ def test_export_user_weights_records_their_hash(export_python: Path, tmp_path: P
     assert card["sha256"] == _sha256(tmp_path / "best_224.onnx")
 
 
+@pytest.mark.export
 def test_missing_named_weights_exit_2_offline(export_python: Path, tmp_path: Path) -> None:
     env, net_log = _guarded_env(tmp_path)
     run = subprocess.run(

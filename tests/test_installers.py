@@ -468,6 +468,14 @@ include_dir /etc/mosquitto/conf.d
 """
 
 
+def test_shipped_broker_ties_client_ids_to_users_on_every_listener() -> None:
+    """use_username_as_clientid is a listener setting: every listener block the installer ships has it."""
+    text = (REPO / "configs/mosquitto/mosquitto.conf").read_text(encoding="utf-8")
+    blocks = text.split("\nlistener ")[1:]
+    assert len(blocks) == 2
+    assert all("\nuse_username_as_clientid true\n" in block for block in blocks)
+
+
 def test_station_real_install_broker_accepts_the_generated_accounts(tmp_path: Path) -> None:
     for tool in ("mosquitto_passwd", "openssl"):
         if not (shutil.which(tool) or Path("/usr/bin", tool).exists()):

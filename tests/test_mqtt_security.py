@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker, free_port, make_broker, require
+from conftest import Broker, free_port, make_broker, make_secure_broker, require
 from mqtt_node_proc import Receiver
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -53,18 +53,7 @@ def wait_for(predicate: Any, timeout: float) -> bool:
 
 @pytest.fixture
 def secure_broker(tmp_path: Path) -> Any:
-    tool = shutil.which("mosquitto_passwd")
-    require(tool is not None, "mosquitto_passwd is not installed")
-    assert tool is not None
-    passwd = tmp_path / "passwd"
-    for i, (user, pw) in enumerate(USERS.items()):
-        subprocess.run([tool, *(["-c"] if i == 0 else []), "-b", str(passwd), user, pw], check=True)
-    # `user` keeps a root-run mosquitto from dropping to a user that cannot read the temporary files.
-    broker = make_broker(
-        tmp_path,
-        f"allow_anonymous false\npassword_file {passwd}\nacl_file {ACL}\nuser {getpass.getuser()}\n"
-        "log_type information\n",
-    )
+    broker = make_secure_broker(tmp_path, USERS, "log_type information\n")
     broker.start()
     yield broker
     broker.stop()

@@ -84,37 +84,56 @@ def test_ground_plane_follows_the_frame_size() -> None:
     [
         (("calibration:", "calibration_off:"), "cameras.gate.calibration_off: unknown key"),
         (
+            ('schedule: ["22:00-05:00"]', 'shedule: ["22:00-05:00"]'),
+            "cameras.gate.rules[night].shedule: unknown key (did you mean 'schedule'?",
+        ),
+        (
+            (
+                "{kind: stopped_vehicle, name: stopped, zone: lane}",
+                "{kind: stopped_vehicle, name: stopped, zone: lane, min_stoped_s: 9}",
+            ),
+            "cameras.gate.rules[stopped].min_stoped_s: unknown key (did you mean 'min_stopped_s'?",
+        ),
+        (
+            ("calibration:", "calibraton:"),
+            "cameras.gate.calibraton: unknown key (did you mean 'calibration'?",
+        ),
+        (
+            ("image_points:", "image_point:"),
+            "cameras.gate.calibration.image_point: unknown key (did you mean 'image_points'?",
+        ),
+        (
             ("{kind: wrong_way, name: wrong, zone: lane}", "{kind: wrong_way, name: wrong, zone: yard}"),
-            "cameras.gate.rules[6].zone: zone 'yard' needs a `direction` for wrong_way",
+            "cameras.gate.rules[wrong].zone: zone 'yard' needs a `direction` for wrong_way",
         ),
         (
             ("{kind: speeding, name: fast, zone: lane}", "{kind: speeding, name: fast, zone: yard}"),
-            "cameras.gate.rules[7].limit_kmh: set it or the zone's speed_limit_kmh",
+            "cameras.gate.rules[fast].limit_kmh: set it or the zone's speed_limit_kmh",
         ),
         (
             (
                 "{kind: loitering, name: loiter, zone: yard}",
                 "{kind: loitering, name: loiter, zone: yard, classes: [cars]}",
             ),
-            "cameras.gate.rules[3].classes: unknown class name(s) ['cars']",
+            "cameras.gate.rules[loiter].classes: unknown class name(s) ['cars']",
         ),
         (
             (
                 "{kind: crowding, name: crowd, zone: yard, threshold: 5}",
                 "{kind: crowding, name: crowd, zone: yard, threshold: 2, hysteresis: 2}",
             ),
-            "cameras.gate.rules[2]: hysteresis must be below threshold",
+            "cameras.gate.rules[crowd]: hysteresis must be below threshold",
         ),
         (
             ('schedule: ["22:00-05:00"]', 'schedule: ["22h-5h"]'),
-            "cameras.gate.rules[4].schedule: schedule '22h-5h' must look like '22:00-05:00'",
+            "cameras.gate.rules[night].schedule: schedule '22h-5h' must look like '22:00-05:00'",
         ),
         (
             (
                 "{kind: stopped_vehicle, name: stopped, zone: lane}",
                 "{kind: stopped_vehicle, name: stopped, zone: road}",
             ),
-            "cameras.gate.rules[5].zone: no zone named 'road'",
+            "cameras.gate.rules[stopped].zone: no zone named 'road'",
         ),
     ],
 )
@@ -133,7 +152,7 @@ def test_speeding_needs_calibration_in_config() -> None:
     text = text.replace("    calibration:\n", "")
     with pytest.raises(ConfigError) as err:
         validate_config(node(text), "node.yaml")
-    assert "node.yaml: cameras.gate.rules[7]: speeding needs the camera's `calibration`" in err.value.lines
+    assert "node.yaml: cameras.gate.rules[fast]: speeding needs the camera's `calibration`" in err.value.lines
 
 
 class Broken:

@@ -18,6 +18,7 @@ from edge.camera_config import CameraConfig
 from edge.capture.sources import (
     FFMPEG_OPTIONS_ENV,
     CameraReader,
+    SharedEnv,
     SourceError,
     grab_frame,
     iter_file_frames,
@@ -337,3 +338,38 @@ def test_status_queue_and_delay_log_are_bounded() -> None:
     assert len(changes) == 4
     assert all(b.t >= a.t for a, b in itertools.pairwise(changes))
     assert changes[-1].t > 0 and len(reader.delays) <= 32
+
+
+def test_shared_env_lets_agreeing_opens_overlap_and_makes_a_different_value_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two opens wanting tcp hold the variable at once; a udp open waits for both, then sees udp;
+    the process value comes back when the last one leaves."""
+    monkeypatch.setenv("RW_TEST_OPTS", "before")
+    env = SharedEnv("RW_TEST_OPTS")
+    inside = threading.Barrier(2, timeout=5)  # both tcp holders must be inside together
+    release = threading.Event()
+    seen: list[str] = []
+
+    def hold_tcp() -> None:
+        with env.holding("tcp"):
+            inside.wait()
+            release.wait(5)
+
+    def hold_udp() -> None:
+        with env.holding("udp"):
+            seen.append(os.environ["RW_TEST_OPTS"])
+
+    tcp = [threading.Thread(target=hold_tcp) for _ in range(2)]
+    for t in tcp:
+        t.start()
+    udp = threading.Thread(target=hold_udp)
+    udp.start()
+    udp.join(0.2)
+    assert udp.is_alive() and not seen  # waits while the tcp opens run
+    assert os.environ["RW_TEST_OPTS"] == "tcp"
+    release.set()
+    for t in [*tcp, udp]:
+        t.join(5)
+    assert seen == ["udp"]
+    assert os.environ["RW_TEST_OPTS"] == "before"

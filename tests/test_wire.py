@@ -18,9 +18,7 @@ from contract.topics import topic_event, topic_snapshot, topic_stats, topic_stat
 from edge.events import EventFactory
 from edge.records import Event
 from edge.transport.board import read_system_health
-from edge.transport.wire import (
-    CameraFigures as CameraHealth,
-)
+from edge.transport.wire import CameraFigures as CameraHealth
 from edge.transport.wire import (
     SnapshotMeta,
     SystemHealth,
@@ -189,3 +187,11 @@ def test_stats_payload_without_optional_health() -> None:
     validate("stats", payload)
     assert "seq_next" not in payload
     assert payload["cpu_load"] is None and payload["outbox"]["depth"] == 0
+
+
+@pytest.mark.parametrize(("frame_seq", "expected"), [(None, None), (0, 0), (1234, 1234)])
+def test_event_payload_carries_frame_index(frame_seq: int | None, expected: int | None) -> None:
+    """The analysed frame's index travels with the event so counts can be matched to labelled frames."""
+    payload = event_payload(make_event(frame_seq=frame_seq), 1, None)
+    validate("event", payload)
+    assert payload["frame"] == expected

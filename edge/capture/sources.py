@@ -17,6 +17,7 @@ reader reports only whether frames arrive.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.capture.privacy import FrameMasker
 from edge.capture.sourceurl import expand_path, expand_source
 from edge.records import Frame
 
@@ -40,10 +42,60 @@ StreamState = Literal["starting", "ok", "lost", "ended"]
 Clock = Callable[[], float]
 
 FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-# OpenCV reads its FFmpeg options from the process environment when a capture opens. The environment is
-# shared by every thread, so each RTSP open sets it, opens and restores it while holding this lock;
-# otherwise two cameras opening at once could each get the other's transport.
-_ENV_LOCK = threading.Lock()
+
+
+class SharedEnv:
+    """A process environment variable that concurrent opens share while they agree on its value.
+
+    OpenCV reads the RTSP transport from `OPENCV_FFMPEG_CAPTURE_OPTIONS` during an open, and the
+    environment is process-wide. A plain lock around each open would serialise them: one dead camera
+    (an open blocks up to its timeout) would delay every other camera's (re)connect. Here any number of
+    opens wanting the same value run at once; an open wanting another value waits until those finish,
+    and while it waits no new open of the old value starts (no starvation). Timeouts (open, read) go to
+    each capture as parameters and need no environment at all.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._cond = threading.Condition()
+        self._value: str | None = None
+        self._previous: str | None = None
+        self._holders = 0
+        self._waiting: collections.Counter[str] = collections.Counter()
+
+    def _may_enter(self, value: str) -> bool:
+        if self._holders == 0:
+            return True
+        others = sum(n for v, n in self._waiting.items() if v != self._value)
+        return self._value == value and others == 0
+
+    @contextlib.contextmanager
+    def holding(self, value: str) -> Iterator[None]:
+        with self._cond:
+            self._waiting[value] += 1
+            try:
+                self._cond.wait_for(lambda: self._may_enter(value))
+            finally:
+                self._waiting[value] -= 1
+            if self._holders == 0:
+                self._previous = os.environ.get(self.name)
+                self._value = value
+                os.environ[self.name] = value
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holders -= 1
+                if self._holders == 0:  # the last open out puts back what the process had
+                    if self._previous is None:
+                        os.environ.pop(self.name, None)
+                    else:
+                        os.environ[self.name] = self._previous
+                self._cond.notify_all()
+
+
+_FFMPEG_OPTIONS = SharedEnv(FFMPEG_OPTIONS_ENV)
 
 
 class SourceError(Exception):
@@ -85,16 +137,8 @@ def open_capture(
     if kind == "rtsp":
         if rtsp_transport not in ("tcp", "udp"):
             raise ValueError(f"rtsp_transport must be 'tcp' or 'udp', not {rtsp_transport!r}")
-        with _ENV_LOCK:
-            previous = os.environ.get(FFMPEG_OPTIONS_ENV)
-            os.environ[FFMPEG_OPTIONS_ENV] = f"rtsp_transport;{rtsp_transport}"
-            try:
-                return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
-            finally:
-                if previous is None:
-                    os.environ.pop(FFMPEG_OPTIONS_ENV, None)
-                else:
-                    os.environ[FFMPEG_OPTIONS_ENV] = previous
+        with _FFMPEG_OPTIONS.holding(f"rtsp_transport;{rtsp_transport}"):
+            return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
     return cv2.VideoCapture(source)
 
 
@@ -118,6 +162,7 @@ def iter_file_frames(
     the file's rate. Raises SourceError if the file cannot be opened or yields no frame at all.
     """
     path = expand_path(camera_source(camera))
+    masker = FrameMasker(camera)
     start_wall = wallclock()
     start_mono = clock()
     seq = 0
@@ -129,11 +174,13 @@ def iter_file_frames(
         try:
             fps = float(cap.get(cv2.CAP_PROP_FPS))
             period = 1.0 / fps if math.isfinite(fps) and 0.1 < fps < 1000 else 0.04
+            announced = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             index = 0
             last_t = -math.inf
             while stop is None or not stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
+                    _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
                     break
                 pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 local = pos if math.isfinite(pos) and pos > last_t else index * period
@@ -146,7 +193,7 @@ def iter_file_frames(
                             stop.wait(delay)
                         else:
                             time.sleep(delay)
-                yield Frame(camera.id, seq, t, start_wall + t, np.asarray(image, np.uint8))
+                yield Frame(camera.id, seq, t, start_wall + t, masker(np.asarray(image, np.uint8)))
                 seq += 1
                 index += 1
                 if max_frames is not None and seq >= max_frames:
@@ -159,6 +206,21 @@ def iter_file_frames(
             return
         offset += last_t + period
         log.debug("camera %s: file ended, looping (offset %.3f s)", camera.id, offset)
+
+
+def _warn_if_cut(camera_id: str, path: str, frames: int, t: float, announced: float) -> None:
+    """A file that ends well before the frame count in its header was cut off (a copy interrupted, a
+    recorder losing power): say where, so nobody takes its few events for the whole clip."""
+    if frames and math.isfinite(announced) and frames < announced - max(2.0, 0.02 * announced):
+        log.warning(
+            "camera %s: video file %s ended at frame %d (%.1f s) of the %d its header announces: "
+            "the file is truncated or damaged",
+            camera_id,
+            path,
+            frames,
+            t,
+            int(announced),
+        )
 
 
 def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) -> Frame | None:
@@ -177,7 +239,7 @@ def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) ->
         while cap.isOpened() and time.monotonic() < deadline:
             ok, image = cap.read()
             if ok and image is not None:
-                return Frame(camera.id, 0, 0.0, time.time(), np.asarray(image, np.uint8))
+                return Frame(camera.id, 0, 0.0, time.time(), FrameMasker(camera)(np.asarray(image, np.uint8)))
         log.error("camera %s: no frame from %s within %.0f s", camera.id, camera_source(camera), timeout_s)
         return None
     finally:
@@ -214,7 +276,8 @@ class CameraReader:
     """Reads one camera on its own thread into a one-frame slot; see the module docstring.
 
     With `drop=False` the thread waits for the consumer instead of replacing an unread frame (every
-    frame delivered, e.g. a paced file under test). `backoff_min_s` doubles after each failed open up to
+    frame delivered, e.g. a paced file under test). `wake`, shared by the readers of a node, is set on
+    every new frame and state change, so the consumer sleeps until there is work instead of polling. `backoff_min_s` doubles after each failed open up to
     `backoff_max_s`, and returns to the minimum once a frame arrives.
     """
 
@@ -231,6 +294,7 @@ class CameraReader:
         read_timeout_s: float = 5.0,
         max_changes: int = 64,
         opener: Callable[..., Any] = open_capture,
+        wake: threading.Event | None = None,
     ) -> None:
         if not 0 < backoff_min_s <= backoff_max_s:
             raise ValueError("need 0 < backoff_min_s <= backoff_max_s")
@@ -247,6 +311,8 @@ class CameraReader:
         self._opener = opener
         self._cond = threading.Condition()
         self._slot: Frame | None = None
+        self._slot_t = 0.0  # monotonic time the slot's frame arrived
+        self._wake = wake if wake is not None else threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._changes: collections.deque[StreamChange] = collections.deque(maxlen=max_changes)
@@ -276,12 +342,32 @@ class CameraReader:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to end and wait for it; a read blocked in FFmpeg ends at its read timeout."""
+        """Ask the thread to end and wait for it up to `timeout`; an open or read blocked in FFmpeg
+        ends at its own timeout, and the thread is a daemon, so it never holds the process up."""
+        self.request_stop()
+        self.join(timeout)
+
+    def request_stop(self) -> None:
+        """Ask the thread to end, without waiting (a node stops all its readers, then joins them)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the thread; True when it has ended."""
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(timeout, 0.0))
+            return not self._thread.is_alive()
+        return True
+
+    def take(self) -> tuple[Frame, float] | None:
+        """The newest unread frame with the monotonic time it arrived, without waiting; None if none."""
+        with self._cond:
+            if self._slot is None:
+                return None
+            frame, self._slot = self._slot, None
+            self._cond.notify_all()
+            return frame, self._slot_t
 
     def latest(self, timeout: float = 0.0) -> Frame | None:
         """Take the newest unread frame, waiting up to `timeout` seconds; None if none came (or the
@@ -329,6 +415,7 @@ class CameraReader:
             change = StreamChange(self.camera.id, previous, state, now, self._wallclock(), reason, down_s)
             self._changes.append(change)
             self._cond.notify_all()
+        self._wake.set()
         if state == "lost":
             log.warning("camera %s: stream lost (%s)", self.camera.id, reason or "no frames")
         elif state == "ok" and previous == "lost":
@@ -348,8 +435,10 @@ class CameraReader:
             if self._slot is not None:
                 self.dropped_frames += 1
             self._slot = frame
+            self._slot_t = now
             self.frames_read += 1
             self._cond.notify_all()
+        self._wake.set()
         if self._state != "ok":
             self._set_state("ok")
 
@@ -367,12 +456,13 @@ class CameraReader:
             if not cap.isOpened():
                 raise SourceError(f"cannot open {self.kind} source")
             seq = self.frames_read
+            masker = FrameMasker(self.camera)
             while not self._stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
                     raise SourceError("read failed or timed out")
                 t = self._clock()
-                self._put(Frame(self.camera.id, seq, t, self._wallclock(), np.asarray(image, np.uint8)))
+                self._put(Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8))))
                 seq += 1
         finally:
             cap.release()

@@ -22,8 +22,11 @@ def data_dir() -> Path:
 
 
 def expand_path(value: str) -> str:
-    """Replace `{data}` in a path or URL by the data directory, so configs name no machine path."""
-    return value.replace("{data}", str(data_dir())) if "{data}" in value else value
+    """Replace `{data}` in a path or URL by the data directory, so configs name no machine path, and a
+    leading `~` by the home directory, as a shell would (a technician writes `~/clips/gate.mp4`)."""
+    if "{data}" in value:
+        value = value.replace("{data}", str(data_dir()))
+    return os.path.expanduser(value) if value.startswith("~") else value
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -33,6 +33,7 @@ from contract.limits import DEFAULT_PREFIX
 from contract.topics import topic_event, topic_snapshot
 from edge.config import OutboxSettings
 from edge.records import Event
+from edge.transport.outbox_check import recover_if_corrupt
 from edge.transport.wire import SnapshotMeta, encode, encode_event, event_payload
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 CREATE INDEX IF NOT EXISTS events_created ON events (created_ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value)
-    VALUES ('next_seq', 1), ('dropped_events', 0), ('dropped_snapshots', 0);
+    VALUES ('next_seq', 1), ('dropped_events', 0), ('dropped_snapshots', 0), ('recovered', 0);
 """
 
 
@@ -83,6 +84,7 @@ class OutboxStats:
     dropped_events: int
     dropped_snapshots: int
     seq_next: int
+    recovered: int = 0  # corrupt outbox files moved aside (metric roadwatch_outbox_recovered_total)
 
     def as_wire(self) -> dict[str, int]:
         """The `outbox` object of the stats payload."""
@@ -111,15 +113,22 @@ class Outbox:
         self._max_age_s = self.settings.max_age_h * 3600.0
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.recovery = recover_if_corrupt(self.path)  # a corrupt file must not keep the node down
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={self.settings.synchronous}")
         self._db.executescript(_DDL)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if self.recovery is not None:
+            self._db.execute(
+                "UPDATE meta SET value = MAX(value, ?) WHERE key = 'next_seq'", (self.recovery.next_seq,)
+            )
+            self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'recovered'")
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         self._next_seq = int(meta["next_seq"])
         self._dropped_events = int(meta["dropped_events"])
         self._dropped_snapshots = int(meta["dropped_snapshots"])
+        self._recovered = int(meta["recovered"])
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         self._bytes = int(
             self._db.execute("SELECT COALESCE(SUM(length(payload)), 0) FROM events").fetchone()[0]
@@ -239,7 +248,12 @@ class Outbox:
     def stats(self) -> OutboxStats:
         with self._lock:
             return OutboxStats(
-                self._depth, self._bytes, self._dropped_events, self._dropped_snapshots, self._next_seq
+                self._depth,
+                self._bytes,
+                self._dropped_events,
+                self._dropped_snapshots,
+                self._next_seq,
+                self._recovered,
             )
 
     def prune(self, now: float | None = None) -> tuple[int, int]:

@@ -107,7 +107,9 @@ class Publisher:
         self._on_command = on_command
         self._cameras = cameras
         self._command_topic = command_filter(settings.topic_prefix, node_id)
-        self.client_id = settings.client_id or f"roadwatch-edge-{node_id}"
+        # The shipped broker replaces the client id with the user name (use_username_as_clientid), so with
+        # a user name we use it as the id too: what we log and what the broker knows are the same.
+        self.client_id = settings.username or settings.client_id or f"roadwatch-edge-{node_id}"
         self._status_topic = topic_status(settings.topic_prefix, node_id)
         self._stats_topic = topic_stats(settings.topic_prefix, node_id)
         self._lock = threading.Lock()

@@ -100,6 +100,8 @@ def event_payload(event: Event, seq: int, snapshot: SnapshotMeta | None) -> dict
         },
         "texts": {_clamp_str(k): _clamp_str(v) for k, v in list(event.texts.items())[:MAX_ITEMS]},
         "snapshot": None if snapshot is None else snapshot.as_dict(),
+        # Decode index of the frame (file) or frame counter (live): matches counts to labelled frames.
+        "frame": None if event.frame_seq is None else int(event.frame_seq),
     }
 
 

@@ -112,6 +112,11 @@ class Detector:
         options.log_severity_level = 3
         if settings.intra_op_threads > 0:
             options.intra_op_num_threads = settings.intra_op_threads
+        # A live node runs the model a few times per second: idle worker threads must sleep, not spin
+        # (measured: spinning tripled the CPU-seconds per video-minute of one camera; docs/benchmarks.md).
+        spin = "1" if settings.allow_spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         providers = _select_providers(list(settings.providers), list(ort.get_available_providers()))
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)

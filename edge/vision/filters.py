@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.camera_config import CameraConfig
+from edge.capture.privacy import PrivacyMask
 from edge.records import Detections, FloatArray
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,14 @@ class ClassFilter:
     """Lookup arrays built from one camera's config for one frame size.
 
     `keep[c]` says whether class id `c` is wanted, `min_scores[c]` is its score threshold; areas are
-    in frame pixels. Class ids beyond the arrays (a model with more classes than names) are dropped.
+    in frame pixels; `privacy` drops detections whose ground point lies in a privacy mask. Class ids beyond the arrays (a model with more classes than names) are dropped.
     """
 
     keep: npt.NDArray[np.bool_]
     min_scores: FloatArray
     min_area_px: float
     max_area_px: float
+    privacy: PrivacyMask | None = None
 
     @classmethod
     def from_camera(
@@ -48,7 +50,10 @@ class ClassFilter:
             if name in index:
                 min_scores[index[name]] = score
         frame_area = float(frame_w * frame_h)
-        return cls(keep, min_scores, camera.min_box_area * frame_area, camera.max_box_area * frame_area)
+        privacy = PrivacyMask(camera, frame_w, frame_h) if camera.privacy_masks else None
+        return cls(
+            keep, min_scores, camera.min_box_area * frame_area, camera.max_box_area * frame_area, privacy
+        )
 
     @property
     def min_score(self) -> float:
@@ -74,6 +79,11 @@ class ClassFilter:
             & (areas >= self.min_area_px)
             & (areas <= self.max_area_px)
         )
+        if self.privacy is not None and len(dets):
+            # an object standing in a masked area (its ground point, the bottom centre) is not seen at all
+            xyxy = dets.xyxy
+            ground = np.stack([(xyxy[:, 0] + xyxy[:, 2]) * 0.5, xyxy[:, 3]], axis=1)
+            mask &= ~self.privacy.covers(ground)
         return dets[mask]
 
     def thresholds(self, dets: Detections) -> FloatArray:

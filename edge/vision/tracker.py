@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, fields, replace
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.geometry import iou_matrix
 from edge.records import Detections, Tracks
+from edge.vision.assign import match_optimal
 from edge.vision.kalman import BoxKalman, cxcywh_to_xyxy
+from edge.vision.settings import TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ class TrackerSettings:
     IoU between a predicted track box and a detection in the three stages. `min_hits`: matches in a row
     that confirm a track. `max_age_s`: how long a confirmed track survives without a detection.
     `vote_cap`: bound on the score sum of the class vote (older votes are scaled down beyond it).
+    `assignment`: greedy by IoU, or optimal (`edge.vision.assign`). The camera's `tracker:` section
+    (`edge.vision.settings.TrackerConfig`) sets them through `from_config`.
     """
 
     high_score: float = 0.5
@@ -68,7 +73,25 @@ class TrackerSettings:
     min_hits: int = 3
     max_age_s: float = 1.5
     vote_cap: float = 50.0
+    assignment: Literal["greedy", "optimal"] = "greedy"
     kalman: BoxKalman = field(default_factory=BoxKalman)
+
+    @classmethod
+    def from_config(cls, cfg: TrackerConfig) -> TrackerSettings:
+        """The camera's `tracker:` section; with class thresholds the first stage starts at
+        max(class threshold, high_score) and new tracks at that plus `new_track_margin`."""
+        high = max(cfg.high_score, cfg.low_score)
+        return cls(
+            high_score=high,
+            low_score=cfg.low_score,
+            new_track_score=min(1.0, high + cfg.new_track_margin),
+            match_iou=cfg.match_iou,
+            low_match_iou=cfg.low_match_iou,
+            tentative_match_iou=cfg.tentative_match_iou,
+            min_hits=cfg.min_hits,
+            max_age_s=cfg.max_age_s,
+            assignment=cfg.assignment,
+        )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= self.new_track_score <= 1.0:
@@ -225,13 +248,14 @@ class Tracker:
         det_taken = np.zeros(n_dets, bool)
         pairs_t: list[I64] = []
         pairs_d: list[I64] = []
+        match = match_optimal if cfg.assignment == "optimal" else match_greedy
 
         def associate(track_mask: BoolArray, det_mask: BoolArray, min_iou: float) -> None:
             ti = np.flatnonzero(track_mask & ~track_taken)
             di = np.flatnonzero(det_mask & ~det_taken)
             if ti.size == 0 or di.size == 0:
                 return
-            rows, cols = match_greedy(iou_matrix(predicted[ti], det_boxes[di]), min_iou)
+            rows, cols = match(iou_matrix(predicted[ti], det_boxes[di]), min_iou)
             track_taken[ti[rows]] = True
             det_taken[di[cols]] = True
             pairs_t.append(ti[rows])

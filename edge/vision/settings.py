@@ -1,0 +1,81 @@
+"""Camera config sections of the vision stage: tracker thresholds and how detections become objects.
+
+Only pydantic here (no numpy): `edge.camera_config` embeds these sections, `edge.vision.tracker` and
+`edge.vision.objects` turn them into arrays once per camera. Defaults were chosen by measurement over
+every labelled clip and model (docs/evaluation.md, `scripts/tune_counts.py`), not by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from common.yamlconf import Strict
+
+DEFAULT_GROUPS: tuple[tuple[str, ...], ...] = (("car", "truck", "bus"), ("motorcycle", "bicycle"))
+TWO_WHEELERS: tuple[str, ...] = ("motorcycle", "bicycle")
+
+
+class TrackerConfig(Strict):
+    """`tracker:` of a camera. Scores are detector confidences, times seconds of frame time.
+
+    A detection enters the first association stage at its class threshold (`min_score` /
+    `class_min_score`), raised to `high_score` when that is higher; it starts a new track at that level
+    plus `new_track_margin`. So `min_score` really is the knob for faint vehicles.
+    """
+
+    high_score: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Floor of the first-stage score; the camera's class thresholds apply above it",
+    )  # fmt: skip
+    new_track_margin: float = Field(
+        default=0.1, ge=0, le=0.5,
+        description="A detection starts a track at its first-stage threshold plus this margin",
+    )  # fmt: skip
+    low_score: float = Field(
+        default=0.1, ge=0.01, le=1,
+        description="Weaker boxes down to this score only keep existing tracks alive (second stage)",
+    )  # fmt: skip
+    min_hits: int = Field(default=3, ge=1, le=10, description="Matches in a row that confirm a new track")
+    max_age_s: float = Field(
+        default=1.5, ge=0, le=30, description="How long a confirmed track survives without a detection"
+    )
+    match_iou: float = Field(
+        default=0.2, gt=0, lt=1, description="Minimum IoU, confirmed tracks, first stage"
+    )
+    low_match_iou: float = Field(default=0.4, gt=0, lt=1, description="Minimum IoU, second (low-score) stage")
+    tentative_match_iou: float = Field(default=0.3, gt=0, lt=1, description="Minimum IoU, tentative tracks")
+    assignment: Literal["greedy", "optimal"] = Field(
+        default="greedy", description="Matching: greedy by IoU, or the optimal assignment (maximum total IoU)"
+    )
+
+
+class ObjectsConfig(Strict):
+    """`objects:` of a camera: how raw detections become one detection per object, before tracking.
+
+    `groups`: classes that one object may be detected as at once (a van seen as car and truck); within a
+    group, overlapping boxes above `group_iou` are suppressed to the best one, and the track's class stays
+    the vote over frames. `riders`: a person box sitting on a motorcycle or bicycle box is merged into that
+    two-wheeler (one object, counted as the vehicle, never as a pedestrian).
+    """
+
+    groups: tuple[tuple[str, ...], ...] = Field(
+        default=DEFAULT_GROUPS, max_length=16, description="Class groups for cross-class suppression"
+    )
+    group_iou: float = Field(default=0.6, gt=0, lt=1, description="IoU above which boxes of a group are one")
+    riders: bool = Field(default=True, description="Merge a rider (person) into the two-wheeler under it")
+    rider_min_overlap: float = Field(
+        default=0.3, gt=0, le=1,
+        description="Share of the two-wheeler box's height the rider's box must cover",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ObjectsConfig:
+        seen: set[str] = set()
+        for i, group in enumerate(self.groups):
+            twice = seen & set(group)
+            if twice:
+                raise ValueError(f"groups[{i}]: {sorted(twice)} already in another group")
+            seen |= set(group)
+        return self

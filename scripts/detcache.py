@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Detection cache for the counting evaluation: run a model ONCE per clip, replay the rest many times.
+
+The detector is by far the slowest stage (15-130 ms a frame on a laptop CPU); tracker, suppression and
+rules together take well under a millisecond. So the tuning harness decodes each clip once per model,
+runs the detector on every frame at a low score floor (`FLOOR`, below any threshold worth trying) and
+stores the raw detections (after the detector's own NMS) in one `.npz` per clip and model under
+`var/detcache/` (ignored by git). Replaying tracker + rules over the cache takes seconds per clip, which
+makes it possible to measure hundreds of settings over all labelled clips and all models at once.
+
+    python scripts/detcache.py --model '{data}/models/yolox_nano.onnx' '{data}/eval/cdnet_highway.avi'
+
+A cache entry is keyed by the clip and model file names, sizes and modification times and the floor; a
+changed file is detected again. Detection regions (`detect_regions`) run the detector differently, so
+their clips are cached under a key that includes the regions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.capture.sourceurl import expand_path
+from edge.records import Detections
+
+log = logging.getLogger("detcache")
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR = ROOT / "var" / "detcache"
+FLOOR = 0.05
+
+
+@dataclass(frozen=True)
+class CachedClip:
+    """Raw detections of every frame of one clip by one model: frame `i` owns rows `offsets[i]:offsets[i+1]`."""
+
+    times: npt.NDArray[np.float64]
+    offsets: npt.NDArray[np.int64]
+    xyxy: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    class_ids: npt.NDArray[np.int64]
+    width: int
+    height: int
+    names: tuple[str, ...]
+    detect_ms: float
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+    def frame(self, i: int, min_score: float = 0.0) -> Detections:
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        keep = self.scores[a:b] >= min_score
+        return Detections(self.xyxy[a:b][keep], self.scores[a:b][keep], self.class_ids[a:b][keep])
+
+
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{path.name}:{st.st_size}:{int(st.st_mtime)}"
+
+
+def cache_path(clip: Path, model: Path, extra: str = "") -> Path:
+    key = hashlib.sha256(f"{_stamp(clip)}|{_stamp(model)}|{FLOOR}|{extra}".encode()).hexdigest()[:12]
+    return CACHE_DIR / f"{clip.stem}__{model.stem}__{key}.npz"
+
+
+def _detect_all(clip: Path, model: Path, detect: Any) -> CachedClip:
+    """Decode the clip with the project's own file source (same frame times) and detect every frame."""
+    from edge.camera_config import CameraConfig
+    from edge.capture.sources import iter_file_frames
+    from edge.config import ModelSettings
+    from edge.vision.detector import Detector
+
+    detector = Detector(ModelSettings(path=str(model)))
+    camera = CameraConfig(id="cache", source=str(clip))
+    times: list[float] = []
+    counts: list[int] = []
+    parts: list[Detections] = []
+    size = (0, 0)
+    spent = 0.0
+    for frame in iter_file_frames(camera):
+        size = (frame.width, frame.height)
+        t0 = time.perf_counter()
+        dets = detect(detector, frame.image)
+        spent += time.perf_counter() - t0
+        times.append(frame.t)
+        counts.append(len(dets))
+        parts.append(dets)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return CachedClip(
+        np.asarray(times, np.float64),
+        offsets,
+        np.concatenate([d.xyxy for d in parts]).reshape(-1, 4) if parts else np.zeros((0, 4), np.float32),
+        np.concatenate([d.scores for d in parts]) if parts else np.zeros(0, np.float32),
+        np.concatenate([d.class_ids for d in parts]) if parts else np.zeros(0, np.int64),
+        size[0],
+        size[1],
+        tuple(detector.names),
+        1000.0 * spent / max(len(times), 1),
+    )
+
+
+def _whole_frame(detector: Any, image: Any) -> Detections:
+    dets: Detections = detector.detect(image, FLOOR)
+    return dets
+
+
+def load_or_detect(clip: str | Path, model: str | Path, detect: Any = None, extra: str = "") -> CachedClip:
+    """The cached detections of `clip` by `model`, detecting (and storing) them on the first call.
+
+    `detect(detector, image) -> Detections` replaces the whole-frame detector call (detection regions);
+    `extra` must then name what differs, so the two are cached apart.
+    """
+    clip_p, model_p = Path(expand_path(str(clip))), Path(expand_path(str(model)))
+    path = cache_path(clip_p, model_p, extra)
+    if path.is_file():
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            return CachedClip(
+                z["times"], z["offsets"], z["xyxy"], z["scores"], z["class_ids"],
+                int(meta["width"]), int(meta["height"]), tuple(meta["names"]), float(meta["detect_ms"]),
+            )  # fmt: skip
+    log.warning("detecting %s with %s (once; cached in %s)", clip_p.name, model_p.name, path.name)
+    got = _detect_all(clip_p, model_p, detect or _whole_frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"width": got.width, "height": got.height, "names": list(got.names), "detect_ms": got.detect_ms}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp, times=got.times, offsets=got.offsets, xyxy=got.xyxy, scores=got.scores,
+        class_ids=got.class_ids, meta=np.asarray(json.dumps(meta)),
+    )  # fmt: skip
+    tmp.replace(path)
+    return got
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", required=True, help="ONNX model (repeatable)")
+    p.add_argument("clips", nargs="+", help="video files; {data} is the data directory")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for model in args.model:
+        for clip in args.clips:
+            got = load_or_detect(clip, model)
+            print(f"{Path(clip).name} {Path(model).name}: {len(got)} frames, {got.detect_ms:.1f} ms/frame")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
