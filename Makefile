@@ -19,7 +19,13 @@ EXPORT_TORCH ?= torch==2.13.0
 EXPORT_TESTS ?= $(if $(wildcard $(EXPORT_STAMP)),yes,no)
 PYTEST_EXPORT := $(if $(filter no,$(EXPORT_TESTS)),-m "not export",)
 
-.PHONY: demo test test-export lint typecheck system venv export-venv clean
+# The peers (Ultralytics, supervision) for scripts/compare_peers.py: their own virtualenv, the same CPU torch
+# as the export tools, never imported by the edge runtime. Built only on demand (`make peers-venv`); the
+# comparison test skips without it unless ROADWATCH_PEERS_PYTHON names one.
+PEERS_VENV ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+.PHONY: demo test test-export lint typecheck system venv export-venv peers-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +42,15 @@ $(EXPORT_STAMP): pyproject.toml
 	touch $(EXPORT_STAMP)
 
 export-venv: $(EXPORT_STAMP)
+
+$(PEERS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet '$(EXPORT_TORCH)' -e '.[peers]'
+	$(PEERS_VENV)/bin/python scripts/peers/check_cpu_torch.py
+	touch $(PEERS_STAMP)
+
+peers-venv: $(PEERS_STAMP)
 
 system:
 	bash scripts/install_system_deps.sh
@@ -59,4 +74,4 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) $(EXPORT_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(EXPORT_VENV) $(PEERS_VENV) .pytest_cache .mypy_cache .ruff_cache

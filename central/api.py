@@ -38,6 +38,9 @@ from contract.commands import CommandName
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 COOKIE = "rw_session"
+# Readable by the page, holds nothing: it tells the dashboard a session may exist, so a signed-out page
+# shows the login without asking /api/me (whose 401 every browser logs as a console error).
+SIGNED_IN_COOKIE = "rw_signed_in"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"  # node and camera ids of the contract; nothing that could be a topic
 # the dashboard is served from here only (no CDN: the station may be offline), so nothing else may run
 CSP = (
@@ -178,6 +181,14 @@ def create_app(
             secure=http.cookie_secure,
             path="/",
         )
+        response.set_cookie(
+            SIGNED_IN_COOKIE,
+            "1",
+            max_age=int(auth.session_ttl_s),
+            samesite="strict",
+            secure=http.cookie_secure,
+            path="/",
+        )
         return {"token": token, "role": who.role, "username": who.username}
 
     @app.post("/api/logout")
@@ -186,6 +197,7 @@ def create_app(
         if token:
             auth.logout(token)
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(SIGNED_IN_COOKIE, path="/", samesite="strict")
         return {"status": "ok"}
 
     @app.get("/api/me")

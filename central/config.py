@@ -241,14 +241,14 @@ class ForwardingSettings(Strict):
     @model_validator(mode="after")
     def _refs(self) -> ForwardingSettings:
         seen: set[str] = set()
-        for i, rule in enumerate(self.rules):
+        for rule in self.rules:  # named by their name, as the technician reads the file
             if rule.name in seen:
-                raise ValueError(f"rules[{i}].name: duplicate rule name {rule.name!r}")
+                raise ValueError(f"rules[{rule.name}].name: duplicate rule name {rule.name!r}")
             seen.add(rule.name)
             for hook in rule.webhooks:
                 if hook not in self.webhooks:
                     raise ValueError(
-                        f"rules[{i}].webhooks: no webhook named {hook!r} (have {sorted(self.webhooks)})"
+                        f"rules[{rule.name}].webhooks: no webhook named {hook!r} (have {sorted(self.webhooks)})"
                     )
         return self
 
@@ -281,7 +281,7 @@ class CentralConfig(Strict):
 
 def validate_config(data: Any, source: str = "<config>") -> CentralConfig:
     """Validate parsed YAML; raise ConfigError with one line per problem."""
-    cfg = validate_mapping(CentralConfig, {} if data is None else data, source, EXAMPLE, reader_names=False)
+    cfg = validate_mapping(CentralConfig, {} if data is None else data, source, EXAMPLE)
     problems = [f"{source}: {path}: {msg}" for path, msg in check_secrets(cfg)]
     if problems:
         raise ConfigError(problems)

@@ -155,8 +155,8 @@ def _unknown_key(loc: tuple[int | str, ...], model: type[BaseModel] | None, see:
 def error_lines(
     exc: ValidationError, data: Any, source: str, see: str, model: type[BaseModel] | None = None
 ) -> list[str]:
-    """One `source: field.path: reason` line per pydantic error; `see` is where valid keys are listed;
-    with the `model`, a misspelled key gets the closest known one."""
+    """One `source: field.path: reason` line per pydantic error; `see` is where valid keys are listed.
+    With the `model`, a misspelled key gets the closest known one."""
     lines = []
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
@@ -174,13 +174,8 @@ def error_lines(
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def validate_mapping(
-    model: type[ModelT], data: Any, source: str, see: str, *, reader_names: bool = True
-) -> ModelT:
-    """Validate a parsed YAML document against `model`; ConfigError with one line per problem.
-
-    `reader_names` writes paths the way a technician reads a node file (cameras by id, rules by name) and
-    adds "did you mean" for a misspelled key; the station's lines keep plain indices for now."""
+def validate_mapping(model: type[ModelT], data: Any, source: str, see: str) -> ModelT:
+    """Validate a parsed YAML document against `model`; ConfigError with one line per problem."""
     if not isinstance(data, dict):
         raise ConfigError(
             [f"{source}: (top level): expected a mapping of settings, got {type(data).__name__}"]
@@ -188,9 +183,4 @@ def validate_mapping(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        lines = (
-            error_lines(exc, data, source, see, model)
-            if reader_names
-            else error_lines(exc, None, source, see)
-        )
-        raise ConfigError(lines) from None
+        raise ConfigError(error_lines(exc, data, source, see, model)) from None

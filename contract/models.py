@@ -72,7 +72,7 @@ Measurement = (
 class EventPayload(_Wire):
     """Published on <prefix>/<node>/<camera>/events/<kind>, QoS 1, not retained. Delivery is at least once:
     receivers deduplicate by event_id; seq is per node, increasing by one per stored event, so a gap means
-    a lost or dropped event. Every key but `frame` is required."""
+    a lost or dropped event. Every key is required."""
 
     model_config = ConfigDict(title="Roadwatch event (wire contract v1)")
 
@@ -101,8 +101,8 @@ class EventPayload(_Wire):
         default=None,
         ge=0,
         le=2**63 - 1,
-        description="Index of the analysed frame: decode order of a file (0-based), frame counter of a "
-        "live stream; optional (older nodes omit it)",
+        description="Index of the analysed frame: decode order of a file (0-based), frame counter of a live "
+        "stream; optional (older nodes omit it). Matches counts to labelled frames without re-running",
     )
 
     def epoch(self) -> float:

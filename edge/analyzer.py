@@ -22,9 +22,12 @@ from edge.records import Detections, Event, Frame, ImageArray, Tracks
 from edge.rules import CameraRules, build_rules
 from edge.vision.filters import ClassFilter
 from edge.vision.objects import ObjectMerger
+from edge.vision.regions import RegionDetector, clip_rects
 from edge.vision.tracker import Tracker, TrackerSettings
 
 log = logging.getLogger(__name__)
+
+REGION_NMS_IOU = 0.5  # the detector's own NMS default, for duplicates across detection regions
 
 
 class DetectorLike(Protocol):
@@ -89,6 +92,8 @@ class CameraAnalyzer:
         self.rules: CameraRules | None = None
         self.class_filter: ClassFilter | None = None
         self.merger: ObjectMerger | None = None
+        self._wanted = np.zeros(0, np.bool_)
+        self._detect: DetectorLike = detector
         self.times = StageTimes()
         self.tracks = Tracks.empty()
         self._skipped = 0
@@ -101,6 +106,14 @@ class CameraAnalyzer:
         names = self.detector.names
         self.class_filter = ClassFilter.from_camera(self.camera, names, frame.width, frame.height)
         self.merger = ObjectMerger.build(self.camera.objects, names)
+        self._detect = self.detector
+        if self.camera.detect_regions:
+            sx, sy = self.camera.scale(frame.width, frame.height)
+            scaled = [(x1 * sx, y1 * sy, x2 * sx, y2 * sy) for x1, y1, x2, y2 in self.camera.detect_regions]
+            rects = clip_rects(scaled, frame.width, frame.height)
+            self._detect = RegionDetector(self.detector, rects, (frame.width, frame.height), REGION_NMS_IOU)
+        # Classes that matter before the class filter: the camera's own, plus riders and their bikes.
+        self._wanted = self.class_filter.keep | self.merger.needs
         self.rules = CameraRules(
             build_rules(self.camera, frame.width, frame.height, names, self.events, self.tz)
         )
@@ -150,7 +163,13 @@ class CameraAnalyzer:
         if run:
             # Riders join their two-wheelers and one object keeps one box before classes are filtered,
             # so a rider never reaches the rules as a pedestrian.
-            raw = self.merger.apply(self.detector.detect(frame.image, self.min_score))
+            raw = self._detect.detect(frame.image, self.min_score)
+            ids = raw.class_ids
+            raw = self.merger.apply(
+                raw[
+                    (ids >= 0) & (ids < self._wanted.shape[0]) & self._wanted[ids % max(len(self._wanted), 1)]
+                ]
+            )
             candidates = self.class_filter.apply(raw, floor=self.min_score)
             thresholds = self.class_filter.thresholds(candidates)
             dets = candidates[candidates.scores >= thresholds]

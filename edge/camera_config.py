@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from common.yamlconf import Strict
+from contract.kinds import ALL_KINDS, EVENT_KINDS
 from edge.capture.sourceurl import has_inline_password
+from edge.localname import Name
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
 from edge.vision.settings import ObjectsConfig, TrackerConfig
 
@@ -41,9 +43,11 @@ class LineDef(Strict):
     """
 
     points: tuple[Point, Point] = Field(description="Two points [x, y]: the segment A -> B")
-    in_name: str = Field(default="in", min_length=1, max_length=64, description="Name of the 'in' direction")
-    out_name: str = Field(
-        default="out", min_length=1, max_length=64, description="Name of the 'out' direction"
+    in_name: Name = Field(
+        default="in", description="Name of the 'in' direction: text, or {vi: ..., en: ...} per language"
+    )
+    out_name: Name = Field(
+        default="out", description="Name of the 'out' direction: text, or {vi: ..., en: ...} per language"
     )
 
     @model_validator(mode="after")
@@ -182,6 +186,34 @@ class SnapshotSettings(Strict):
     quality: int = Field(default=80, ge=10, le=100, description="JPEG quality")
 
 
+def _alert_kinds() -> tuple[str, ...]:
+    return tuple(k for k in EVENT_KINDS if ALL_KINDS[k].severity == "high")
+
+
+class ClipSettings(Strict):
+    """Event video clips (edge.capture.clips): the camera's encoded stream kept in a short ring, and an
+    MP4 from `pre_s` before to `post_s` after each alert of the chosen kinds. Packets are copied, not
+    re-encoded, so privacy masks do not apply to clips (see docs/configs.md)."""
+
+    enabled: bool = Field(default=False, description="Keep a ring of encoded video and cut clips for alerts")
+    pre_s: float = Field(default=5.0, ge=0, le=60, description="Seconds of video before the event")
+    post_s: float = Field(default=10.0, gt=0, le=120, description="Seconds of video after the event")
+    kinds: tuple[str, ...] = Field(
+        default_factory=_alert_kinds, description="Event kinds that get a clip (default: every alert kind)"
+    )
+    segment_s: float = Field(
+        default=1.0, ge=0.5, le=10, description="Ring segment length; segments start on keyframes"
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in value if k not in EVENT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown event kind(s) {unknown}")
+        return value
+
+
 class CameraConfig(Strict):
     id: str = Field(
         min_length=1,
@@ -223,9 +255,17 @@ class CameraConfig(Strict):
     objects: ObjectsConfig = Field(
         default_factory=ObjectsConfig, description="Rider fusion and cross-class suppression before tracking"
     )
+    detect_regions: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Rectangles [x1, y1, x2, y2] (same units as lines) the detector runs on, each at the "
+        "model's input size, instead of the whole frame: small far objects near a line are seen at full "
+        "resolution; one inference per rectangle. Let neighbours overlap by an object's size",
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    clips: ClipSettings = Field(default_factory=ClipSettings)
     lines: dict[str, LineDef] = Field(default_factory=dict, description="Named counting lines")
     zones: dict[str, ZoneDef] = Field(default_factory=dict, description="Named polygon zones")
     privacy_masks: dict[str, MaskDef] = Field(
@@ -287,6 +327,11 @@ class CameraConfig(Strict):
                         f"rules[{rule.name}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
                     )
             self._check_rule(rule)
+        for i, (x1, y1, x2, y2) in enumerate(self.detect_regions):
+            if not (0 <= x1 < x2 <= limit[0] and 0 <= y1 < y2 <= limit[1]):
+                raise ValueError(
+                    f"detect_regions[{i}]: [{x1}, {y1}, {x2}, {y2}] must have x1 < x2, y1 < y2 inside the frame ({unit})"
+                )
         if self.min_box_area >= self.max_box_area:
             raise ValueError("min_box_area must be below max_box_area")
         return self

@@ -136,7 +136,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from edge.draw import draw_detections, draw_geometry
     from edge.vision.filters import ClassFilter
 
-    cfg = _load(args.config)
+    cfg = _load_usable(args.config)
     try:
         cam = cfg.camera(args.camera)
     except KeyError:

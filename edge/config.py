@@ -89,6 +89,12 @@ class OutboxSettings(Strict):
     )
 
 
+class ClipStoreSettings(Strict):
+    path: str = Field(default="var/clips", description="Folder of the ring segments and finished clips")
+    max_mb: float = Field(default=2048.0, gt=0, description="Size budget of finished clips; oldest go first")
+    max_age_h: float = Field(default=72.0, gt=0, description="Finished clips older than this are removed")
+
+
 class MetricsSettings(Strict):
     enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics")
     host: str = Field(default="127.0.0.1", description="Bind address; localhost by default")
@@ -103,6 +109,7 @@ class NodeConfig(Strict):
     mqtt: NodeMqttSettings = Field(default_factory=NodeMqttSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    clip_store: ClipStoreSettings = Field(default_factory=ClipStoreSettings)
     timezone: TimeZoneName = Field(
         default="Asia/Ho_Chi_Minh", description="IANA time zone for schedules and local times"
     )

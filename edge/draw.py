@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.localname import name_label
 from edge.records import Detections, FloatArray, ImageArray
 
 _PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72)]
@@ -79,7 +80,7 @@ def draw_geometry(img: ImageArray, camera: CameraConfig) -> ImageArray:
         d = b - a
         n = np.array([-d[1], d[0]]) / (math.hypot(d[0], d[1]) or 1.0)  # right-hand normal: the `in` side
         mid = (a + b) / 2
-        for sign, label in ((1, line.in_name), (-1, line.out_name)):
+        for sign, label in ((1, name_label(line.in_name)), (-1, name_label(line.out_name))):
             tip = mid + sign * n * 45
             cv2.arrowedLine(
                 out, (int(mid[0]), int(mid[1])), (int(tip[0]), int(tip[1])), (0, 255, 255), 2, tipLength=0.3

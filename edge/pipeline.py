@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from contract.commands import Command
 from edge.analyzer import CameraAnalyzer, DetectorLike, FrameResult
 from edge.camera_config import CameraConfig
+from edge.capture.recorder import EventClips
 from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
@@ -58,7 +59,7 @@ class JsonlSink:
         self._file.close()
 
 
-_STOP_BOUND_S = 2.0  # at stop, wait at most this long for workers and readers together
+_STOP_BOUND_S = 1.0  # at stop, wait at most this long for workers and readers together (SIGTERM < 5 s)
 _IDLE_WAIT_S = 0.5  # an idle worker wakes at least this often (watchdog, stop, stream changes)
 
 
@@ -175,6 +176,7 @@ class Node:
         self.detector = detector
         self.max_frames = max_frames
         self.snapshots = SnapshotWorker(sinks)
+        self.clips = EventClips.build(config)
         self.analyzers = {
             cam.id: CameraAnalyzer(
                 cam, detector, EventFactory(config.node_id, cam.id, config.timezone), config.timezone
@@ -224,6 +226,8 @@ class Node:
         result = self.analyzers[cam.id].process(frame)
         for ev in result.events:
             self.snapshots.submit(ev, frame, cam)
+            if self.clips is not None:
+                self.clips.on_event(ev)
         st = self.stats[cam.id]
         st.frames += 1
         now = time.monotonic()
@@ -269,6 +273,8 @@ class Node:
     def run(self) -> None:
         """Run until stopped, until every file camera ends, or until `max_frames` per camera."""
         self.snapshots.start()
+        if self.clips is not None:
+            self.clips.start()
         try:
             sync = [c for c in self.config.cameras if _is_sync_file(c)]
             live = [c for c in self.config.cameras if not _is_sync_file(c)]
@@ -277,6 +283,8 @@ class Node:
             else:
                 self._run_live(self.config.cameras)
         finally:
+            if self.clips is not None:
+                self.clips.stop()
             self.snapshots.close()
 
     def _run_files(self, cams: list[CameraConfig]) -> None:

@@ -79,12 +79,15 @@ def _details(kind: str, phase: Phase, m: dict[str, Any], lang: str) -> list[str]
     vi = lang == "vi"
     parts: list[str] = []
     if kind in ("line_crossing", "count_summary") and "direction_name" in m:
-        parts.append(f"{DIRECTION_WORDS[lang]} {m['direction_name']}")
+        name = m.get(f"direction_name_{lang}", m["direction_name"])  # a line named per language
+        parts.append(f"{DIRECTION_WORDS[lang]} {name}")
     if kind == "count_summary" and "count" in m:
         span = _seconds(m.get("interval_s", 0), lang)
         parts.append(f"{_num(m['count'])} {'lượt trong' if vi else 'in'} {span}")
     if kind in ("zone_occupancy", "crowding") and "count" in m:
-        parts.append(f"{_num(m['count'])} {'đối tượng' if vi else 'objects'}")
+        parts.append(
+            f"{_num(m['count'])} {'đối tượng' if vi else 'object' if m['count'] == 1 else 'objects'}"
+        )
         if phase != "start" and "duration_s" in m:
             parts.append(f"{'thời gian' if vi else 'for'} {_seconds(m['duration_s'], lang)}")
     if "dwell_s" in m:

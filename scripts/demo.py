@@ -92,7 +92,7 @@ def take_lock(var: Path) -> Any:
             f"http://127.0.0.1:{other.get('http_port', '?')}/, broker port {other.get('mqtt_port', '?')}.\n"
             "Open that dashboard, stop that demo (Ctrl-C in its terminal, or kill "
             f"{other.get('pid', 'its pid')}), or start a separate one with its own folder: "
-            "scripts/demo.py --var var/demo2"
+            ".venv/bin/python scripts/demo.py --var var/demo2"
         )
     return handle
 

@@ -178,7 +178,8 @@ def replay(cfg: NodeConfig, cached: Any) -> list[Event]:
     from edge.analyzer import CameraAnalyzer
     from edge.events import EventFactory
 
-    cam = cfg.cameras[0]
+    # Detection regions were applied when the cache was made (`cached_detections`).
+    cam = cfg.cameras[0].model_copy(update={"detect_regions": []})
     detector = CachedDetector(cached.names)
     analyzer = CameraAnalyzer(
         cam, detector, EventFactory(cfg.node_id, cam.id, cfg.timezone), cfg.timezone,
@@ -196,6 +197,27 @@ def replay(cfg: NodeConfig, cached: Any) -> list[Event]:
         detector.current = cached.frame(i)
         events.extend(analyzer.process(Frame(cam.id, i, t, 1.8e9 + t, image)).events)
     return events
+
+
+def cached_detections(cfg: NodeConfig) -> Any:
+    """The detection cache of the config's first camera, made with its detection regions if it has any."""
+    from detcache import load_or_detect
+
+    cam = cfg.cameras[0]
+    if not cam.detect_regions:
+        return load_or_detect(cam.source, cfg.model.path)
+
+    def detect(detector: Any, image: ImageArray) -> Detections:
+        from detcache import FLOOR
+
+        from edge.vision.regions import RegionDetector, clip_rects
+
+        h, w = image.shape[:2]
+        sx, sy = cam.scale(w, h)
+        rects = clip_rects([(a * sx, b * sy, c * sx, d * sy) for a, b, c, d in cam.detect_regions], w, h)
+        return RegionDetector(detector, rects, (w, h), 0.5).detect(image, FLOOR)
+
+    return load_or_detect(cam.source, cfg.model.path, detect, extra=f"regions={cam.detect_regions}")
 
 
 def with_model(cfg: NodeConfig, model: str | None) -> NodeConfig:
@@ -217,9 +239,7 @@ def count_clip(
         truth = json.loads(Path(expand_path(str(truth))).read_text(encoding="utf-8"))
     t0 = time.perf_counter()
     if cached:
-        from detcache import load_or_detect
-
-        clip = load_or_detect(cfg.cameras[0].source, cfg.model.path)
+        clip = cached_detections(cfg)
         events = replay(cfg, clip)
         frames = len(clip)
     else:

@@ -167,6 +167,17 @@ def test_login_sets_a_strict_httponly_cookie_and_is_audited(app_client: httpx.Cl
     assert actions[:3] == [("admin", "login"), ("op", "login_failed"), ("op", "login")]
 
 
+def test_login_sets_a_readable_signed_in_hint_that_logout_removes(app_client: httpx.Client) -> None:
+    """The dashboard reads `rw_signed_in` to skip /api/me (and its 401) when nobody is signed in."""
+    r = app_client.post("/api/login", json={"username": "op", "password": PASSWORDS["op"]})
+    (hint,) = [c for c in r.headers.get_list("set-cookie") if c.startswith("rw_signed_in=")]
+    assert hint.startswith("rw_signed_in=1;") and "HttpOnly" not in hint
+    (gone,) = [
+        c for c in app_client.post("/api/logout").headers.get_list("set-cookie") if "rw_signed_in" in c
+    ]
+    assert "Max-Age=0" in gone
+
+
 def test_failed_logins_are_rate_limited(app_client: httpx.Client) -> None:
     for _ in range(3):
         assert (

@@ -1020,3 +1020,106 @@ def test_hourly_chart_buckets_by_line_direction_and_hour(open_tab: Callable[...,
         "legend": ["no direction: 7", "in: 9", "out: 1"],
         "nice": [5, 5, 10, 200, 1000, 2000],
     }
+
+
+# ---- what a newcomer noticed in the first hour -------------------------------------------------------
+
+
+def test_english_view_has_no_vietnamese_direction_and_counting_cards_need_no_ack(
+    site: Site, open_tab: Callable[..., Tab]
+) -> None:
+    from edge.texts import describe
+
+    m = {
+        "line": "junction",
+        "direction": "in",
+        "direction_name": "đi về phía tây",
+        "direction_name_vi": "đi về phía tây",
+        "direction_name_en": "westbound",
+        "count": 1,
+    }
+    crossing = site.pub.event(
+        "line_crossing",
+        camera="junction",
+        rule="junction-count",
+        classes=("motorcycle",),
+        measurements=m,
+        texts=describe("line_crossing", "instant", ("motorcycle",), m, "junction-count"),
+    )
+    alert = site.pub.event("intrusion", camera="junction", rule="crosswalk-no-entry", classes=("person",))
+    tab = open_tab()
+    login(tab, "operator")
+    page = tab.page
+    page.wait_for_selector(card(crossing), timeout=LIVE_DEADLINE_MS)
+    page.wait_for_selector(card(alert), timeout=LIVE_DEADLINE_MS)
+
+    page.click("#lang-switch")
+    english = page.inner_text(card(crossing))
+    assert "westbound" in english and "tây" not in english, english
+    page.click("#lang-switch")
+    vietnamese = page.inner_text(card(crossing))
+    assert "đi về phía tây" in vietnamese and "westbound" not in vietnamese, vietnamese
+
+    # A crossing is information, not an alert: no Acknowledge button, and the count of unacknowledged
+    # alerts is exactly the number of Acknowledge buttons on the screen.
+    assert page.locator(f"{card(crossing)} button.ack").count() == 0
+    assert page.locator(f"{card(alert)} button.ack").count() == 1
+    unacked = int(page.inner_text("#unacked").rsplit(" ", 1)[-1])
+    assert unacked == page.locator("#feed button.ack").count() > 0
+    assert tab.errors == []
+
+
+def test_hourly_chart_shows_the_cameras_hours_on_a_browser_in_another_zone(browser: Any, site: Site) -> None:
+    at = datetime.now(timezone.utc) - timedelta(minutes=1)
+    site.pub.event(
+        "line_crossing",
+        camera="clock",
+        rule="clock-line",
+        classes=("car",),
+        at=at,
+        measurements={"direction": "in", "count": 1},
+    )
+    local_hour = at.astimezone(LOCAL_TZ).hour
+    assert local_hour != at.hour  # the station's browser runs on UTC, the cameras on Vietnam's clock
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="UTC")
+    try:
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(site.url + "/")
+        page.wait_for_selector("body[data-ready='true']")
+        login(Tab(page, errors), "operator")
+        bars = ".count-chart[data-line='clock / clock-line'] rect.bar title"
+        page.wait_for_function(
+            "([sel, hour]) => { const t = [...document.querySelectorAll(sel)];"
+            " return t.length > 0 && t.every((n) => n.textContent.startsWith(hour)); }",
+            arg=[bars, f"{local_hour:02d}:00"],
+            timeout=10_000,
+        )
+        assert page.locator(bars).all_text_contents()[0].startswith(f"{local_hour:02d}:00 · ")
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+def test_no_401_in_the_console_before_login_or_after_logout(browser: Any, site: Site) -> None:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Asia/Ho_Chi_Minh")
+    try:
+        page = ctx.new_page()
+        problems: list[str] = []
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+        page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(site.url + "/")
+        page.wait_for_selector("body[data-ready='true']")
+        assert page.is_visible("#login-view") and problems == []
+        login(Tab(page, []), "operator")
+        page.reload()  # the session is remembered: straight to the live view
+        page.wait_for_selector("#live-view:not([hidden])")
+        page.click("#logout")
+        page.wait_for_selector("#login-view:not([hidden])")
+        page.reload()
+        page.wait_for_selector("body[data-ready='true']")
+        assert page.is_visible("#login-view")
+        assert problems == []
+    finally:
+        ctx.close()

@@ -56,3 +56,22 @@ def test_compare_counts_per_direction_and_class() -> None:
         ("in", 2, 3),
         ("out", 1, 1),
     ]
+
+
+def test_count_clip_replay_on_a_real_clip(shared_dir: Path) -> None:
+    """The function peers' scripts call: cached detections replayed through the node's own analysis.
+
+    The figure asserted is the one measured and recorded in docs/evaluation.md (0 wrong of 27).
+    """
+    truth = shared_dir / "eval" / "cdnet_highway.truth.json"
+    assert truth.is_file(), truth
+    result = eval_counts.count_clip(ROOT / "configs" / "eval" / "cdnet_highway.yaml", truth)
+    assert result["true"] == 27
+    assert result["error_rate"] <= 0.04, result["totals"]
+    assert result["doubled"] == 0 and result["person_counted"] == 0
+    assert all(e["frame"] is not None for e in result["events"])
+
+
+def test_discover_clips_finds_the_shared_labels(shared_dir: Path) -> None:
+    names = {c.name for c in eval_counts.discover_clips(shared_dir)}
+    assert {"cdnet_highway", "eu_highway_cctv"} <= names

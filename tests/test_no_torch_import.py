@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = r"""
 import importlib, json, pkgutil, sys
 
-BANNED = ("torch", "ultralytics")
+BANNED = ("torch", "ultralytics", "supervision")
 attempts = []
 
 class Refuse:

@@ -152,3 +152,19 @@ def test_objects_config_errors_name_the_field(objects: dict[str, object], path: 
         validate_config(doc, "node.yaml")
     assert path in str(err.value)
     CameraConfig.model_validate({"id": "c", "source": "x.mp4"})  # the defaults are valid
+
+
+@pytest.mark.parametrize(
+    ("box", "aspect", "expected"),
+    [
+        ((100, 100, 125, 150), 0.8, MOTO),  # 25 x 50: a motorcycle head-on called car
+        ((100, 100, 160, 150), 0.8, CAR),  # 60 x 50: a car
+        ((100, 100, 139, 150), 0.8, CAR),  # 39 x 50 = 0.78 < 0.8 would flip; 0.7 keeps it a car
+        ((100, 100, 125, 150), 0.0, CAR),  # off
+    ],
+)
+def test_narrow_car_boxes_become_motorcycles(box: Box, aspect: float, expected: int) -> None:
+    limit = 0.7 if box == (100, 100, 139, 150) else aspect
+    got = merged((box, 0.6, CAR), narrow_car_aspect=limit)
+    assert [c for _, _, c in got] == [expected]
+    assert [c for _, _, c in merged((box, 0.6, TRUCK), narrow_car_aspect=limit)] == [TRUCK]

@@ -17,10 +17,8 @@ reader reports only whether frames arrive.
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +30,8 @@ import numpy as np
 
 from edge.camera_config import CameraConfig
 from edge.capture.privacy import FrameMasker
+from edge.capture.probe import ProbeError, probe_rtsp
+from edge.capture.sharedenv import SharedEnv
 from edge.capture.sourceurl import expand_path, expand_source
 from edge.records import Frame
 
@@ -42,59 +42,7 @@ StreamState = Literal["starting", "ok", "lost", "ended"]
 Clock = Callable[[], float]
 
 FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-
-
-class SharedEnv:
-    """A process environment variable that concurrent opens share while they agree on its value.
-
-    OpenCV reads the RTSP transport from `OPENCV_FFMPEG_CAPTURE_OPTIONS` during an open, and the
-    environment is process-wide. A plain lock around each open would serialise them: one dead camera
-    (an open blocks up to its timeout) would delay every other camera's (re)connect. Here any number of
-    opens wanting the same value run at once; an open wanting another value waits until those finish,
-    and while it waits no new open of the old value starts (no starvation). Timeouts (open, read) go to
-    each capture as parameters and need no environment at all.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._cond = threading.Condition()
-        self._value: str | None = None
-        self._previous: str | None = None
-        self._holders = 0
-        self._waiting: collections.Counter[str] = collections.Counter()
-
-    def _may_enter(self, value: str) -> bool:
-        if self._holders == 0:
-            return True
-        others = sum(n for v, n in self._waiting.items() if v != self._value)
-        return self._value == value and others == 0
-
-    @contextlib.contextmanager
-    def holding(self, value: str) -> Iterator[None]:
-        with self._cond:
-            self._waiting[value] += 1
-            try:
-                self._cond.wait_for(lambda: self._may_enter(value))
-            finally:
-                self._waiting[value] -= 1
-            if self._holders == 0:
-                self._previous = os.environ.get(self.name)
-                self._value = value
-                os.environ[self.name] = value
-            self._holders += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._holders -= 1
-                if self._holders == 0:  # the last open out puts back what the process had
-                    if self._previous is None:
-                        os.environ.pop(self.name, None)
-                    else:
-                        os.environ[self.name] = self._previous
-                self._cond.notify_all()
-
-
+# One per process because the environment it guards is one per process (edge.capture.sharedenv).
 _FFMPEG_OPTIONS = SharedEnv(FFMPEG_OPTIONS_ENV)
 
 
@@ -121,7 +69,9 @@ def open_capture(
 
     Files may contain `{data}` (the data directory). RTSP uses the FFmpeg backend with the requested
     transport; HTTP(S) is read as MJPEG (or anything FFmpeg understands); `usb:N` and `/dev/videoN`
-    use V4L2. The timeouts bound how long a dead network camera can block the reader thread.
+    use V4L2. The timeouts bound how long a dead network camera can block the reader thread. An RTSP
+    camera is first asked for OPTIONS (edge.capture.probe); one that does not answer within the open
+    timeout raises SourceError without ever taking OpenCV's open lock.
     """
     kind = source_kind(source)
     source = expand_source(source)  # {data} and ${NAME} secrets, only at the moment of opening
@@ -137,6 +87,10 @@ def open_capture(
     if kind == "rtsp":
         if rtsp_transport not in ("tcp", "udp"):
             raise ValueError(f"rtsp_transport must be 'tcp' or 'udp', not {rtsp_transport!r}")
+        try:  # a dead camera fails here, in parallel, not in OpenCV's process-wide open lock
+            probe_rtsp(source, open_timeout_s)
+        except ProbeError as exc:
+            raise SourceError(str(exc)) from None
         with _FFMPEG_OPTIONS.holding(f"rtsp_transport;{rtsp_transport}"):
             return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
     return cv2.VideoCapture(source)
@@ -180,7 +134,8 @@ def iter_file_frames(
             while stop is None or not stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
-                    _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
+                    if offset == 0.0:  # once, not at every loop of a looped file
+                        _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
                     break
                 pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 local = pos if math.isfinite(pos) and pos > last_t else index * period
@@ -233,7 +188,11 @@ def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) ->
         except SourceError as exc:
             log.error("%s", exc)
         return None
-    cap = open_capture(camera_source(camera), camera.rtsp_transport, timeout_s, timeout_s)
+    try:
+        cap = open_capture(camera_source(camera), camera.rtsp_transport, timeout_s, timeout_s)
+    except SourceError as exc:
+        log.error("camera %s: %s", camera.id, exc)
+        return None
     try:
         deadline = time.monotonic() + timeout_s
         while cap.isOpened() and time.monotonic() < deadline:

@@ -20,6 +20,7 @@ import logging
 import numpy as np
 
 from edge.geometry import Segment
+from edge.localname import name_forms
 from edge.records import Event, Tracks
 from edge.rules.base import RuleContext, TrackTable, box_of, select
 from edge.rules.settings import LineCrossingRule
@@ -40,7 +41,11 @@ class LineCrossing:
         self.ctx = ctx
         self.segment: Segment = ctx.segment(cfg.line)
         line = ctx.camera.lines[cfg.line]
-        self.direction_names = {"in": line.in_name, "out": line.out_name}
+        # `direction_name` as before (the plain form); `direction_name_vi` / `_en` when named per language
+        self.direction_names = {
+            d: {f"direction_name_{k}" if k else "direction_name": v for k, v in name_forms(n).items()}
+            for d, n in (("in", line.in_name), ("out", line.out_name))
+        }
         self.lookup = ctx.class_lookup(cfg.classes)
         self.table = TrackTable(
             side=(np.int8, 0),
@@ -145,7 +150,7 @@ class LineCrossing:
         m: dict[str, str | int | float] = {
             "line": self.cfg.line,
             "direction": direction,
-            "direction_name": self.direction_names[direction],
+            **self.direction_names[direction],
             "count": total,
         }
         track_id = int(tracks.track_ids[r])
@@ -181,7 +186,7 @@ class LineCrossing:
             m: dict[str, str | int | float] = {
                 "line": self.cfg.line,
                 "direction": direction,
-                "direction_name": self.direction_names[direction],
+                **self.direction_names[direction],
                 "count": sum(v for (dr, _), v in counts.items() if dr == direction),
                 "interval_s": interval,
                 "period_start_ts": start,

@@ -5,6 +5,8 @@ tracker would follow both and the line would count the vehicle twice. And a moto
 `person` box on a (often weaker) `motorcycle` box; with `person` among the classes the rider would be
 counted as a pedestrian, without it a faint motorcycle is lost. `ObjectMerger` fixes both per frame:
 
+0. Optionally (`narrow_car_aspect`), a `car` box taller than wide beyond that ratio becomes a
+   motorcycle: small detectors call a motorcycle seen head-on `car`, and no car is that narrow.
 1. Rider fusion: a person whose box sits on a two-wheeler's box (its centre over the two-wheeler
    horizontally, above the two-wheeler's centre, its lower part covering at least `rider_min_overlap` of
    the two-wheeler's height, its bottom not far below) is merged into that two-wheeler: one box (the
@@ -40,6 +42,18 @@ class ObjectMerger:
     person: int  # class id of `person`, -1 when rider fusion is off
     two_wheeler: BoolArray  # per class id
     rider_min_overlap: float
+    car: int = -1  # class id of `car` when narrow car boxes become motorcycles, else -1
+    motorcycle: int = -1
+    narrow_aspect: float = 0.0
+
+    @property
+    def needs(self) -> BoolArray:
+        """Classes this merger looks at besides the camera's own: persons and two-wheelers for riders."""
+        out = np.zeros(self.two_wheeler.shape[0], np.bool_)
+        if self.person >= 0:
+            out[self.person] = True
+            out |= self.two_wheeler
+        return out
 
     @classmethod
     def build(cls, settings: ObjectsConfig, names: tuple[str, ...]) -> ObjectMerger:
@@ -53,18 +67,38 @@ class ObjectMerger:
         two = np.zeros(n, np.bool_)
         two[[index[c] for c in TWO_WHEELERS if c in index]] = True
         person = index.get("person", -1) if settings.riders and two.any() else -1
-        return cls(keys, settings.group_iou, person, two, settings.rider_min_overlap)
+        narrow = settings.narrow_car_aspect > 0 and "car" in index and "motorcycle" in index
+        return cls(
+            keys,
+            settings.group_iou,
+            person,
+            two,
+            settings.rider_min_overlap,
+            index["car"] if narrow else -1,
+            index.get("motorcycle", -1),
+            settings.narrow_car_aspect,
+        )
 
     def apply(self, dets: Detections) -> Detections:
         """Riders merged into their two-wheelers, then one box per object within each class group."""
         if len(dets) == 0:
             return dets
-        dets = self.fuse_riders(dets)
+        dets = self.fuse_riders(self.narrow_cars(dets))
         known = (dets.class_ids >= 0) & (dets.class_ids < self.group_keys.shape[0])
         keys = np.where(known, self.group_keys[np.clip(dets.class_ids, 0, self.group_keys.shape[0] - 1)], -1)
         keys = np.where(known, keys, 10_000 + dets.class_ids)  # unknown ids: never merged with anything
         keep = np.sort(nms(dets.xyxy, dets.scores, keys, self.group_iou, max_det=len(dets)))
         return dets[keep]
+
+    def narrow_cars(self, dets: Detections) -> Detections:
+        """`car` boxes narrower than `narrow_aspect` (width / height) become motorcycles."""
+        if self.car < 0:
+            return dets
+        wh = dets.xyxy[:, 2:] - dets.xyxy[:, :2]
+        narrow = (dets.class_ids == self.car) & (wh[:, 0] < self.narrow_aspect * wh[:, 1])
+        if not narrow.any():
+            return dets
+        return Detections(dets.xyxy, dets.scores, np.where(narrow, self.motorcycle, dets.class_ids))
 
     def fuse_riders(self, dets: Detections) -> Detections:
         if self.person < 0:

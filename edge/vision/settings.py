@@ -70,6 +70,12 @@ class ObjectsConfig(Strict):
         description="Share of the two-wheeler box's height the rider's box must cover",
     )  # fmt: skip
 
+    narrow_car_aspect: float = Field(
+        default=0.0, ge=0, le=2,
+        description="A `car` box narrower than this (width / height) is a motorcycle seen head-on or from "
+        "behind (small detectors often call those car); 0 turns it off",
+    )  # fmt: skip
+
     @model_validator(mode="after")
     def _disjoint(self) -> ObjectsConfig:
         seen: set[str] = set()

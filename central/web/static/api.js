@@ -10,6 +10,19 @@ export class ApiError extends Error {
   }
 }
 
+// The server sets the cookie "rw_signed_in" (no secret) beside the HttpOnly session cookie at login and
+// removes it at logout. Without it the page shows the login at once instead of asking /api/me, whose 401
+// every browser logs as an error in its console.
+const SIGNED_IN_COOKIE = "rw_signed_in";
+
+export function mayHaveSession() {
+  return document.cookie.split(";").some((c) => c.trim() === `${SIGNED_IN_COOKIE}=1`);
+}
+
+function forgetSession() {
+  document.cookie = `${SIGNED_IN_COOKIE}=; Max-Age=0; Path=/; SameSite=Strict`;
+}
+
 export async function api(path, { method = "GET", body, signal } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, signal };
   if (body !== undefined) {
@@ -26,6 +39,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     throw new ApiError(0, "network error");
   }
   if (response.status === 401 && path !== "/api/login") {
+    forgetSession();
     window.dispatchEvent(new CustomEvent("rw:unauthorized"));
   }
   if (!response.ok) {

@@ -6,10 +6,9 @@ import * as API from "./api.js";
 import { el, fillSelect, state } from "./context.js";
 import { byId, clear, h } from "./dom.js";
 import { loadFeed, openStream, renderConn, renderFeed, updateTitle } from "./feed.js";
-import { renderCounts } from "./hourchart.js";
 import { CLASSES, KINDS, LANGS, PHASES, named, saveLang, translator } from "./i18n.js";
 import { onSearchReset, onSearchSubmit, renderSearchResults, runSearch, turnPage } from "./search.js";
-import { knownCameras, loadCounts, loadNodes, renderStatus } from "./status.js";
+import { drawCounts, knownCameras, loadCounts, loadNodes, renderStatus } from "./status.js";
 
 const COUNTS_REFRESH_MS = 5 * 60 * 1000;
 const NODES_REFRESH_MS = 60 * 1000;
@@ -48,7 +47,7 @@ function setLang(lang) {
   applyStaticTexts();
   renderFeed();
   renderStatus();
-  renderCounts(el.counts, state.counts, state.t);
+  drawCounts();
   if (state.lastSearch) {
     renderSearchResults();
   }
@@ -206,6 +205,9 @@ async function main() {
   bind();
   applyStaticTexts();
   try {
+    if (!API.mayHaveSession()) {
+      throw new Error("not signed in"); // no request, so no 401 in the console before the login
+    }
     const user = await API.me();
     state.user = { username: user.username, role: user.role };
     showApp();

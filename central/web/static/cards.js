@@ -27,9 +27,25 @@ function formatValue(value) {
   return String(value);
 }
 
+/** The measurements with `direction_name` in the page's language: a line whose directions are named per
+ *  language sends `direction_name_vi` / `direction_name_en` beside the plain `direction_name`. */
+function localMeasurements(event, lang) {
+  const m = { ...(event.measurements || {}) };
+  const own = m[`direction_name_${lang}`];
+  for (const key of Object.keys(m)) {
+    if (key.startsWith("direction_name_")) {
+      delete m[key];
+    }
+  }
+  if (typeof own === "string" && own) {
+    m.direction_name = own;
+  }
+  return m;
+}
+
 /** A few measurements worth a glance (speed, dwell, direction), known keys first, in the language. */
-function measurementItems(event, t) {
-  const m = event.measurements || {};
+function measurementItems(event, t, lang) {
+  const m = localMeasurements(event, lang);
   const keys = Object.keys(m);
   let ordered = [
     ...MEASUREMENT_ORDER.filter((k) => keys.includes(k)),
@@ -48,9 +64,14 @@ function classList(event, t) {
   return (event.classes || []).map((c) => named(t, "class", c)).join(", ");
 }
 
-/** The acknowledge button, or who acknowledged and when. `onAck(event, button)` posts the ack. */
+/** The acknowledge button, or who acknowledged and when. `onAck(event, button)` posts the ack. Counting
+ *  events (crossings, summaries, occupancy) are information, not alerts: nothing to acknowledge, and the
+ *  "unacknowledged" count leaves them out too. */
 function ackControl(event, ctx) {
   const { t, lang, canAck, onAck } = ctx;
+  if (isInfo(event) && !event.ack) {
+    return null;
+  }
   if (event.ack) {
     return h("p", { class: "acked", tabindex: "-1" },
       h("span", { class: "tick", "aria-hidden": "true" }, "✓ "),
@@ -115,7 +136,7 @@ export function renderCard(event, ctx) {
       classes ? h("li", {}, `${t("event.classes")}: `, h("strong", {}, classes)) : null,
       typeof event.confidence === "number"
         ? h("li", {}, `${t("event.confidence")}: `, h("strong", {}, `${Math.round(event.confidence * 100)}%`)) : null,
-      measurementItems(event, t)),
+      measurementItems(event, t, lang)),
     h("div", { class: "ack-row" }, ackControl(event, ctx))));
   return card;
 }
@@ -133,6 +154,6 @@ export function renderRow(event, ctx) {
     cell("event.camera", event.camera, h("span", { class: "muted" }, ` · ${event.node}`)),
     cell("event.text", eventText(event, lang, t)),
     cell("event.classes", classList(event, t) || "—"),
-    cell("event.status", ackControl(event, ctx)),
+    cell("event.status", ackControl(event, ctx) || "—"),
     h("td", { class: "cell-thumb" }, thumbnail(event, { ...ctx, lazy: true }, "small")));
 }

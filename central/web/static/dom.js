@@ -77,6 +77,15 @@ export function splitLocalTime(iso) {
   return { date: `${m[3]}/${m[2]}/${m[1]}`, time: `${m[4]}:${m[5]}:${m[6]}` };
 }
 
+/** "…+07:00" -> 420, "…Z" -> 0: the UTC offset in minutes an ISO local time was written with; else null. */
+export function utcOffsetMinutes(iso) {
+  const m = /(?:([+-])(\d{2}):(\d{2})|Z)$/.exec(String(iso || ""));
+  if (!m) {
+    return null;
+  }
+  return m[1] ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
+}
+
 /** "3 phút trước" / "3 minutes ago" from an ISO timestamp, with the browser's Intl tables. */
 export function timeAgo(iso, lang, now = Date.now()) {
   const then = Date.parse(iso);

@@ -7,7 +7,7 @@ import { announce, canAck, el, state } from "./context.js";
 import { formatInstant } from "./dom.js";
 import { KINDS } from "./i18n.js";
 import { updateSearchRow } from "./search.js";
-import { loadNodes, renderStatus, scheduleCounts } from "./status.js";
+import { drawCounts, loadNodes, renderStatus, scheduleCounts } from "./status.js";
 
 const FEED_LIMIT = 200; // alert cards kept in the live feed; older ones are on the search page
 const INFO_LIMIT = 40; // counting events (line crossings) kept beside them; the chart has the totals
@@ -121,6 +121,7 @@ export async function loadFeed() {
     }
     pruneEvents();
     renderFeed();
+    drawCounts(); // the events tell the cameras' time zone, which the chart's hours follow
   } catch (err) {
     console.warn("loading events failed", err);
   }

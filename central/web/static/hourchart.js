@@ -58,15 +58,17 @@ export function bucketCounts(items, now = Date.now(), hours = 24) {
   return { start, hours, lines: sorted };
 }
 
-function hourLabel(ms) {
-  return String(new Date(ms).getHours()).padStart(2, "0");
+/** The hour of `ms` on the cameras' clock (`offsetMin` east of UTC), or in the browser's zone when unknown. */
+function hourLabel(ms, offsetMin) {
+  const hour = offsetMin === null ? new Date(ms).getHours() : new Date(ms + offsetMin * 60000).getUTCHours();
+  return String(hour).padStart(2, "0");
 }
 
 function directionLabel(t, direction) {
   return direction === "" ? t("counts.direction.none") : named(t, "dir", direction);
 }
 
-function lineChart(line, start, hours, t) {
+function lineChart(line, start, hours, t, offsetMin) {
   const directions = [...line.directions.keys()].sort();
   const totals = Array.from({ length: hours }, (_, i) =>
     directions.reduce((sum, d) => sum + line.directions.get(d)[i].count, 0));
@@ -101,7 +103,7 @@ function lineChart(line, start, hours, t) {
         .sort((a, b) => b[1] - a[1])
         .map(([cls, n]) => `${named(t, "class", cls)} ${n}`)
         .join(", ");
-      const hourText = `${hourLabel(start + i * HOUR_MS)}:00`;
+      const hourText = `${hourLabel(start + i * HOUR_MS, offsetMin)}:00`;
       svg.appendChild(s("rect", {
         x, width: barW, y: y(base + bucket.count), height: y(base) - y(base + bucket.count),
         class: `bar series-${series % SERIES}`,
@@ -110,7 +112,7 @@ function lineChart(line, start, hours, t) {
     });
     if (i % 3 === 0 || i === hours - 1) {
       svg.appendChild(s("text", { x: PAD.left + i * slot + slot / 2, y: HEIGHT - 6, class: "axis", "text-anchor": "middle" },
-        hourLabel(start + i * HOUR_MS)));
+        hourLabel(start + i * HOUR_MS, offsetMin)));
     }
   }
 
@@ -124,8 +126,9 @@ function lineChart(line, start, hours, t) {
     svg, legend);
 }
 
-/** Replace `container`'s content with one chart per line. */
-export function renderCounts(container, items, t, now = Date.now()) {
+/** Replace `container`'s content with one chart per line; hours are labelled on the cameras' clock
+ *  (`offsetMin`, minutes east of UTC, as in the events' local times), else in the browser's zone. */
+export function renderCounts(container, items, t, now = Date.now(), offsetMin = null) {
   const { start, hours, lines } = bucketCounts(items, now);
   container.replaceChildren();
   if (lines.length === 0) {
@@ -133,6 +136,6 @@ export function renderCounts(container, items, t, now = Date.now()) {
     return;
   }
   for (const line of lines) {
-    container.appendChild(lineChart(line, start, hours, t));
+    container.appendChild(lineChart(line, start, hours, t, offsetMin));
   }
 }

@@ -3,7 +3,7 @@
 
 import * as API from "./api.js";
 import { announce, el, fillSelect, state } from "./context.js";
-import { h, timeAgo } from "./dom.js";
+import { h, timeAgo, utcOffsetMinutes } from "./dom.js";
 import { renderCounts } from "./hourchart.js";
 import { named } from "./i18n.js";
 
@@ -109,7 +109,7 @@ export async function loadCounts() {
     const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
     const data = await API.listCounts({ since });
     state.counts = data.items;
-    renderCounts(el.counts, state.counts, state.t);
+    drawCounts();
   } catch (err) {
     console.warn("loading counts failed", err);
   }
@@ -123,4 +123,21 @@ export function scheduleCounts() {
     state.countsTimer = null;
     loadCounts();
   }, COUNTS_DEBOUNCE_MS);
+}
+
+/** The hourly charts of the loaded counts, hours on the cameras' clock. */
+export function drawCounts() {
+  renderCounts(el.counts, state.counts, state.t, Date.now(), siteOffsetMinutes());
+}
+
+/** The cameras' UTC offset, read from the newest event's local time, so the hourly chart labels hours as
+ *  the cards show times (the cameras' wall clock), not in the browser's zone; null when no event says. */
+export function siteOffsetMinutes() {
+  let newest = null;
+  for (const event of state.events.values()) {
+    if (utcOffsetMinutes(event.local_time) !== null && (!newest || event.ts > newest.ts)) {
+      newest = event;
+    }
+  }
+  return newest ? utcOffsetMinutes(newest.local_time) : null;
 }

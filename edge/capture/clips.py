@@ -1,0 +1,233 @@
+"""Event video clips: a ring of encoded segments per camera and MP4 clips cut from it around an event.
+
+A snapshot shows one instant; for an accident the officer wants the seconds before and after. Decoding
+and re-encoding video costs more CPU than the detector on a Raspberry Pi, so the ring keeps the camera's
+own encoded packets: one `ffmpeg -c copy -f segment` process per camera writes short MPEG-TS segments
+(each starts on a keyframe, because a stream copy can only cut there) and this module deletes the old
+ones. A clip is the concatenation of the segments that overlap `[ts - pre_s, ts + post_s]`, copied again
+into an MP4 (`+faststart`, so a browser plays it while it downloads) and trimmed at the end; it starts on
+the last keyframe before `ts - pre_s`, so it may be up to one GOP longer than `pre_s + post_s`.
+
+Copied packets are NOT privacy-masked (`privacy_masks` paint decoded frames only): cameras whose view
+includes private places should mask in the camera itself before clips are switched on.
+
+Only H.264 and H.265 are kept (what MP4 carries and browsers play); another codec stops that camera's
+recorder with a clear log line, never the node.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_CODECS = ("h264", "hevc")
+
+
+class ClipError(RuntimeError):
+    """A clip that cannot be made (no segment covers the time, unsupported codec, ffmpeg failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One finished segment file and the wall-clock span it covers."""
+
+    path: Path
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    path: Path
+    start: float  # wall clock of the first frame (a keyframe)
+    duration_s: float
+    bytes: int
+    sha256: str
+
+
+def ffmpeg_binary() -> str | None:
+    return shutil.which("ffmpeg")
+
+
+def probe_codec(path: Path | str, timeout_s: float = 10.0) -> str:
+    """The codec name of the first video stream of a file or stream URL ('' when there is none)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name",
+         "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+
+
+def probe_duration(path: Path, timeout_s: float = 10.0) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip
+    try:
+        return float(out.stdout.strip())
+    except ValueError:
+        return 0.0
+
+
+class SegmentRing:
+    """The finished segments of one recorder, oldest first, read from ffmpeg's segment list.
+
+    ffmpeg appends `name,start,end` (stream seconds) to a CSV list when a segment is complete. Stream
+    seconds become wall-clock time through the smallest observed lag between a segment's end and the
+    moment its line appeared: observing late never makes a segment look later than it was.
+    """
+
+    def __init__(self, folder: Path, keep_s: float, clock: Callable[[], float] = time.time) -> None:
+        self.folder = folder
+        self.keep_s = keep_s
+        self._clock = clock
+        self._lines_read = 0
+        self._offset: float | None = None
+        self._raw: deque[tuple[Path, float, float]] = deque()
+        self.lock = threading.Lock()
+
+    @property
+    def list_path(self) -> Path:
+        return self.folder / "segments.csv"
+
+    def poll(self) -> None:
+        """Read new list lines, then delete segments older than `keep_s`."""
+        now = self._clock()
+        try:
+            with self.list_path.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.reader(fh))
+        except FileNotFoundError:
+            return
+        with self.lock:
+            for row in rows[self._lines_read :]:
+                if len(row) < 3:
+                    break  # a line being written: read it next time
+                try:
+                    start, end = float(row[1]), float(row[2])
+                except ValueError:
+                    break
+                self._lines_read += 1
+                lag = now - end
+                self._offset = lag if self._offset is None else min(self._offset, lag)
+                self._raw.append((self.folder / row[0], start, end))
+            while self._raw and self._wall(self._raw[0][2]) < now - self.keep_s:
+                path = self._raw.popleft()[0]
+                path.unlink(missing_ok=True)
+
+    def _wall(self, stream_s: float) -> float:
+        return stream_s + (self._offset or 0.0)
+
+    def segments(self) -> list[Segment]:
+        with self.lock:
+            return [Segment(p, self._wall(s), self._wall(e)) for p, s, e in self._raw if p.exists()]
+
+    def covering(self, t0: float, t1: float) -> list[Segment]:
+        """The consecutive segments overlapping [t0, t1], from the last one that starts at or before t0."""
+        segs = self.segments()
+        first = max((i for i, seg in enumerate(segs) if seg.start <= t0), default=0)
+        return [seg for seg in segs[first:] if seg.start < t1]
+
+
+def recorder_command(
+    source: str, folder: Path, segment_s: float, *, live: bool, rtsp_transport: str
+) -> list[str]:
+    """The ffmpeg command that keeps copying the camera's video into segments (audio is dropped)."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+    if source.startswith("rtsp://"):
+        cmd += ["-rtsp_transport", rtsp_transport, "-timeout", "10000000"]
+    if not live:  # a file played as a camera: paced at its own rate, looped (demos, tests)
+        cmd += ["-re", "-stream_loop", "-1"]
+    cmd += [
+        "-i", source, "-map", "0:v:0", "-c", "copy",
+        "-f", "segment", "-segment_time", f"{segment_s:g}", "-segment_format", "mpegts",
+        "-reset_timestamps", "1", "-segment_list", str(folder / "segments.csv"),
+        "-segment_list_type", "csv", str(folder / "seg%08d.ts"),
+    ]  # fmt: skip
+    return cmd
+
+
+def write_clip(segments: Sequence[Segment], t0: float, t1: float, out: Path, timeout_s: float = 60.0) -> Clip:
+    """Concatenate `segments` into an MP4 at `out`, trimmed to end at `t1`; raises ClipError.
+
+    The file appears under its final name only when complete (written beside it, then renamed), so a
+    power cut never leaves half a clip that looks whole.
+    """
+    if not segments:
+        raise ClipError(
+            "no recorded video covers that time (the ring starts after it, or the stream was down)"
+        )
+    codec = probe_codec(segments[0].path)
+    if codec not in SUPPORTED_CODECS:
+        raise ClipError(f"the camera's video codec {codec or 'unknown'!r} cannot be kept as an MP4 clip; "
+                        f"set the camera to H.264 or H.265")  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    listing = out.with_suffix(".txt")
+    lines = ["ffconcat version 1.0"]
+    for i, seg in enumerate(segments):
+        lines.append(f"file '{seg.path.as_posix()}'")
+        if i == len(segments) - 1 and t1 < seg.end:
+            lines.append(f"outpoint {max(0.0, t1 - seg.start):.3f}")
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial = out.with_name(out.name + ".part")
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+           "-i", str(listing), "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(partial)]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ClipError(f"ffmpeg took longer than {timeout_s:.0f} s to write the clip") from exc
+    finally:
+        listing.unlink(missing_ok=True)
+    if done.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        raise ClipError(f"ffmpeg could not write the clip: {done.stderr.strip()[-300:]}")
+    partial.replace(out)
+    data = out.read_bytes()
+    return Clip(out, segments[0].start, probe_duration(out), len(data), hashlib.sha256(data).hexdigest())
+
+
+class ClipStore:
+    """Finished clips on the node's disk, bounded by total size and age; oldest removed first, counted."""
+
+    def __init__(self, folder: Path, max_bytes: int, max_age_s: float) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.dropped = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, event_id: str) -> Path:
+        return self.folder / f"{event_id}.mp4"
+
+    def get(self, event_id: str) -> Path | None:
+        path = self.path_for(event_id)
+        return path if path.is_file() else None
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete clips past their age, then the oldest until the store fits; returns how many went."""
+        now = time.time() if now is None else now
+        clips = sorted(self.folder.glob("*.mp4"), key=lambda p: p.stat().st_mtime)
+        sizes = {p: p.stat().st_size for p in clips}
+        total = sum(sizes.values())
+        removed = 0
+        for path in clips:
+            if now - path.stat().st_mtime <= self.max_age_s and total <= self.max_bytes:
+                continue
+            total -= sizes[path]
+            path.unlink(missing_ok=True)
+            removed += 1
+        self.dropped += removed
+        if removed:
+            log.info("clip store %s: removed %d old clip(s) to stay within its bounds", self.folder, removed)
+        return removed

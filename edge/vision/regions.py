@@ -1,0 +1,125 @@
+"""Detection regions: run the detector on parts of the frame at the model's input size, merge at seams.
+
+A 320 px model sees a 1280 px frame at a quarter of its resolution, so a far vehicle of 15x10 px becomes
+4x3 px and vanishes. A camera's `detect_regions` (rectangles around its counting lines, a far lane) are
+cut out and each is letterboxed to the model's input on its own, so the small objects there are seen
+at up to full resolution; the cost is one inference per region. Boxes are mapped back to frame pixels.
+
+Objects on the border between two overlapping regions are seen twice (whole in one, cut in the other)
+or cut in both. `merge_regions` handles the seams: boxes touching a region's inner border are "cut";
+a cut box mostly inside another box of the same class is dropped; two cut boxes of the same class on
+either side of a seam that overlap are joined into their union; then the usual class-aware NMS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.records import Detections, ImageArray
+from edge.vision.decode import nms
+
+BoolArray = npt.NDArray[np.bool_]
+Rect = tuple[int, int, int, int]
+EDGE_PX = 2.0  # a box within this of a region's inner border is cut
+
+
+def clip_rects(rects: Sequence[tuple[float, float, float, float]], width: int, height: int) -> list[Rect]:
+    """Pixel rectangles inside the frame, at least 8x8 (degenerate ones are dropped)."""
+    out = []
+    for x1, y1, x2, y2 in rects:
+        a, b = max(0, round(x1)), max(0, round(y1))
+        c, d = min(width, round(x2)), min(height, round(y2))
+        if c - a >= 8 and d - b >= 8:
+            out.append((a, b, c, d))
+    return out
+
+
+def cut_mask(xyxy: npt.NDArray[np.float32], rect: Rect, width: int, height: int) -> BoolArray:
+    """Boxes (region pixels) that touch a border of `rect` lying inside the frame (not the frame's edge)."""
+    x1, y1, x2, y2 = rect
+    w, h = x2 - x1, y2 - y1
+    out: BoolArray = (
+        ((xyxy[:, 0] <= EDGE_PX) & (x1 > 0))
+        | ((xyxy[:, 1] <= EDGE_PX) & (y1 > 0))
+        | ((xyxy[:, 2] >= w - EDGE_PX) & (x2 < width))
+        | ((xyxy[:, 3] >= h - EDGE_PX) & (y2 < height))
+    )
+    return out
+
+
+def _ioa(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """Intersection over the area of each box of `a` (rows) with each box of `b` (columns)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=2)
+    area = np.prod(np.clip(a[:, 2:] - a[:, :2], 1e-6, None), axis=1)
+    return np.asarray(inter / area[:, None], np.float64)
+
+
+def merge_regions(
+    parts: Sequence[Detections], cut: Sequence[BoolArray], iou: float, min_ioa: float = 0.6
+) -> Detections:
+    """One detection per object from the detections of several regions (boxes already in frame pixels)."""
+    if not parts:
+        return Detections.empty()
+    region = np.concatenate([np.full(len(d), i) for i, d in enumerate(parts)]).astype(np.int64)
+    xyxy = np.concatenate([d.xyxy for d in parts]).reshape(-1, 4).astype(np.float32)
+    scores = np.concatenate([d.scores for d in parts]).astype(np.float32)
+    classes = np.concatenate([d.class_ids for d in parts]).astype(np.int64)
+    is_cut = np.concatenate(list(cut)).astype(bool) if cut else np.zeros(len(xyxy), bool)
+    if xyxy.shape[0] == 0:
+        return Detections.empty()
+    same = (classes[:, None] == classes[None, :]) & (region[:, None] != region[None, :])
+    ioa = _ioa(xyxy, xyxy)
+    # A cut box mostly inside a box of another region that is whole: the whole one has the object.
+    inside_whole = (same & (ioa >= min_ioa) & ~is_cut[None, :]).any(axis=1) & is_cut
+    keep = ~inside_whole
+    # Two cut halves of one object across a seam: join them (the better score stays).
+    halves = same & is_cut[:, None] & is_cut[None, :] & (ioa > 0.0) & keep[:, None] & keep[None, :]
+    for i, j in zip(*np.nonzero(np.triu(halves)), strict=True):
+        if keep[i] and keep[j]:
+            xyxy[i, :2] = np.minimum(xyxy[i, :2], xyxy[j, :2])
+            xyxy[i, 2:] = np.maximum(xyxy[i, 2:], xyxy[j, 2:])
+            scores[i] = max(scores[i], scores[j])
+            keep[j] = False
+    idx = np.flatnonzero(keep)
+    order = nms(xyxy[idx], scores[idx], classes[idx], iou, max_det=int(idx.size))
+    sel = np.sort(idx[order])
+    return Detections(xyxy[sel], scores[sel], classes[sel])
+
+
+class _Detects(Protocol):
+    names: tuple[str, ...]
+
+    def detect(self, image: ImageArray, min_score: float = ...) -> Detections: ...
+
+
+class RegionDetector:
+    """A detector seam that runs the wrapped detector on each region and merges the results."""
+
+    def __init__(
+        self, detector: _Detects, rects: Sequence[Rect], frame_size: tuple[int, int], iou: float
+    ) -> None:
+        self.detector = detector
+        self.names = detector.names
+        self.rects = list(rects)
+        self.frame_size = frame_size
+        self.iou = iou
+
+    def detect(self, image: ImageArray, min_score: float = 0.25) -> Detections:
+        width, height = self.frame_size
+        parts: list[Detections] = []
+        cuts: list[BoolArray] = []
+        for rect in self.rects:
+            x1, y1, x2, y2 = rect
+            crop = np.ascontiguousarray(image[y1:y2, x1:x2])
+            dets = self.detector.detect(crop, min_score)
+            cuts.append(cut_mask(dets.xyxy, rect, width, height))
+            parts.append(
+                Detections(dets.xyxy + np.array([x1, y1, x1, y1], np.float32), dets.scores, dets.class_ids)
+            )
+        return merge_regions(parts, cuts, self.iou)

@@ -1,0 +1,157 @@
+"""Event clips on the node: the segment ring, the clip store's bounds, and real ffmpeg recordings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from conftest import require
+
+from edge.camera_config import CameraConfig
+from edge.capture.clips import ClipStore, SegmentRing, probe_duration
+from edge.capture.recorder import ClipRecorder, ClipRequest, ClipWorker, RecorderSettings
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _ring(tmp_path: Path, rows: list[str], now: float, keep_s: float = 100.0) -> SegmentRing:
+    for row in rows:
+        (tmp_path / row.split(",")[0]).write_bytes(b"x")
+    (tmp_path / "segments.csv").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+    ring = SegmentRing(tmp_path, keep_s, Clock(now))
+    ring.poll()
+    return ring
+
+
+@pytest.mark.parametrize(
+    ("t0", "t1", "expected"),
+    [
+        (1002.5, 1004.5, ["c", "d", "e"]),  # from the last segment starting at or before t0 (a keyframe)
+        (1000.0, 1001.0, ["a"]),
+        (999.0, 1001.5, ["a", "b"]),  # before the ring: from its first segment
+        (1003.0, 1003.0 + 10, ["d", "e"]),  # beyond the ring: what there is (the worker waits)
+    ],
+)
+def test_ring_covering(tmp_path: Path, t0: float, t1: float, expected: list[str]) -> None:
+    # stream seconds 0..5, all read at wall 1005: the smallest lag (the last segment's) maps stream 0 to 1000
+    rows = [f"{n},{i}.0,{i + 1}.0" for i, n in enumerate("abcde")]
+    ring = _ring(tmp_path, rows, now=1005.0)
+    assert [s.path.name for s in ring.covering(t0, t1)] == expected
+
+
+def test_ring_reads_lines_once_skips_a_partial_line_and_prunes_old_files(tmp_path: Path) -> None:
+    clock = Clock(1010.0)
+    ring = SegmentRing(tmp_path, keep_s=4.0, clock=clock)
+    for name in "abc":
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "segments.csv").write_text("a,0.0,2.0\nb,2.0,4.0\nc,4.0", encoding="utf-8")
+    ring.poll()  # lag: 1010 - 4 = 1006: a ends at 1008, b at 1010
+    assert [s.path.name for s in ring.segments()] == ["a", "b"]
+    with (tmp_path / "segments.csv").open("a", encoding="utf-8") as fh:
+        fh.write(",6.0\n")
+    clock.t = 1013.0  # keep 4 s: a (ended 1008) goes, its file too
+    ring.poll()
+    assert [s.path.name for s in ring.segments()] == ["b", "c"]
+    assert not (tmp_path / "a").exists() and (tmp_path / "b").exists()
+
+
+def test_store_drops_oldest_by_age_then_size(tmp_path: Path) -> None:
+    store = ClipStore(tmp_path, max_bytes=250, max_age_s=100.0)
+    now = time.time()
+    for i, (name, age) in enumerate((("old", 500), ("mid", 50), ("new", 10), ("newest", 1))):
+        path = store.path_for(name)
+        path.write_bytes(b"v" * 100)
+        os.utime(path, (now - age, now - age))
+        assert i >= 0
+    assert store.prune(now) == 2  # 'old' by age; then 300 > 250 bytes: 'mid'
+    assert sorted(p.stem for p in tmp_path.glob("*.mp4")) == ["new", "newest"]
+    assert store.dropped == 2 and store.get("new") is not None and store.get("old") is None
+
+
+def test_clip_kinds_are_checked() -> None:
+    cam = CameraConfig.model_validate({"id": "c", "source": "x.mp4", "clips": {"enabled": True}})
+    assert "suspected_collision" in cam.clips.kinds and "line_crossing" not in cam.clips.kinds
+    with pytest.raises(ValueError, match="unknown event kind"):
+        CameraConfig.model_validate({"id": "c", "source": "x.mp4", "clips": {"kinds": ["crash"]}})
+
+
+@pytest.fixture(scope="module")
+def h264_camera(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
+    """A small H.264 'camera' with a keyframe every second, as IP cameras are usually set up."""
+    require(shutil.which("ffmpeg") is not None, "ffmpeg is missing")
+    out = tmp_path_factory.mktemp("cam") / "cam.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(shared_dir / "videos" / "intersection_cctv.mp4"),
+         "-vf", "scale=320:240,fps=10", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-an", str(out)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return out
+
+
+def _record(source: Path, folder: Path) -> ClipRecorder:
+    rec = ClipRecorder("cam", RecorderSettings(str(source), live=False, keep_s=40.0), folder)
+    rec.start()
+    return rec
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_recorded_clip_decodes_spans_pre_and_post_and_holds_the_event(
+    h264_camera: Path, tmp_path: Path
+) -> None:
+    rec = _record(h264_camera, tmp_path / "ring")
+    store = ClipStore(tmp_path / "clips", 10**9, 3600.0)
+    worker = ClipWorker({"cam": rec}, store)
+    try:
+        time.sleep(5.0)
+        event_ts = time.time()
+        worker.request(ClipRequest("ev-1", "cam", event_ts, 3.0, 4.0))
+        clips = []
+        deadline = time.time() + 30
+        while not clips and time.time() < deadline:
+            clips = worker.step()
+            time.sleep(0.3)
+    finally:
+        rec.stop()
+    assert rec.state == "stopped" and len(clips) == 1
+    clip = clips[0]
+    assert clip.path == store.path_for("ev-1") and clip.path.stat().st_size == clip.bytes
+    assert abs(clip.duration_s - 7.0) <= 1.0, clip
+    assert clip.start <= event_ts <= clip.start + clip.duration_s
+    cap = cv2.VideoCapture(str(clip.path))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    assert abs(frames - 70) <= 12  # 10 fps
+    assert probe_duration(clip.path) == pytest.approx(clip.duration_s)
+    assert not list((tmp_path / "clips").glob("*.part"))
+
+
+@pytest.mark.integration
+def test_unsupported_codec_stops_only_that_recorder_with_a_clear_reason(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    rec = _record(vtest_path, tmp_path / "ring")  # MS-MPEG4: not something an MP4 clip may carry
+    worker = ClipWorker({"cam": rec}, ClipStore(tmp_path / "clips", 10**9, 3600.0))
+    try:
+        deadline = time.time() + 20
+        while rec.state == "starting" and time.time() < deadline:
+            time.sleep(0.2)
+        assert rec.state == "unsupported" and "msmpeg4v3" in rec.message and "H.264" in rec.message
+        worker.request(ClipRequest("ev-2", "cam", time.time() - 20, 1.0, 1.0))
+        assert worker.step() == []
+        assert worker.failed == 1 and "H.264" in worker.failures["ev-2"]
+    finally:
+        rec.stop()
