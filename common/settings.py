@@ -18,7 +18,8 @@ from pydantic import AfterValidator, Field, model_validator
 from common.yamlconf import Strict
 
 
-def _known_tz(value: str) -> str:
+def known_timezone(value: str) -> str:
+    """An IANA zone name that this machine's zone database knows (schedules and local times need it)."""
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -26,7 +27,7 @@ def _known_tz(value: str) -> str:
     return value
 
 
-TimeZoneName = Annotated[str, AfterValidator(_known_tz)]  # an IANA zone name, checked at load
+TimeZoneName = Annotated[str, AfterValidator(known_timezone)]
 
 
 class SecretRef(Strict):

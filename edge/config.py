@@ -76,6 +76,18 @@ class NodeMqttSettings(MqttSettings):
         "username the client id is the username (the shipped broker enforces it)",
     )
     stats_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    delivery: Literal["broker", "aggregator"] = Field(
+        default="broker",
+        description="When an event leaves the outbox: at the broker's PUBACK, or when the aggregator's "
+        "watermark on <prefix>/<node>/ack says it is stored (end to end; needs an aggregator that publishes it)",
+    )
+    signing_key_file: str | None = Field(
+        default=None,
+        description="PEM Ed25519 private key (made by the installer): every event payload is signed with it",
+    )
+    ack_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="delivery aggregator: resend what stays unconfirmed this long"
+    )
 
 
 class OutboxSettings(Strict):
