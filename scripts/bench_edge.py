@@ -36,6 +36,7 @@ from edge.camera_config import CameraConfig
 from edge.capture.sourceurl import expand_path
 from edge.config import ModelSettings, NodeConfig, load_config
 from edge.events import EventFactory
+from edge.geometry import iou_matrix
 
 
 def _frames(video: str, n: int) -> list[np.ndarray]:
@@ -110,15 +111,6 @@ def _camera(args: argparse.Namespace) -> tuple[CameraConfig, str]:
     return CameraConfig(id="bench", source=args.video), "Asia/Ho_Chi_Minh"
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9))
-
-
 def run_pipeline(
     cam: CameraConfig, tz: str, detector: Any, video: str, n: int, gating: bool, fps: float
 ) -> dict[str, Any]:
@@ -183,7 +175,7 @@ def tracks_kept(
         for i in sorted(idx, key=lambda j: abs(j - idx[len(idx) // 2])):
             if other[i]:
                 theirs = np.stack(list(other[i].values()))
-                if _iou(ref[i][tid][None, :], theirs).max() >= 0.3:
+                if iou_matrix(ref[i][tid][None, :], theirs).max() >= 0.3:
                     kept += 1
                 break
     return kept, total
