@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from contract.signing import SIG_KEY, canonical
+
 SigStatus = Literal["valid", "unsigned", "unknown_key", "invalid"]
-SIG_KEY = "sig"
-
-
-def canonical(payload: Mapping[str, Any]) -> bytes:
-    """The signed bytes (must equal edge/transport/signing.py's)."""
-    body = {k: v for k, v in payload.items() if k != SIG_KEY}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
 
 
 def load_public_key(b64: str) -> Ed25519PublicKey:

@@ -48,8 +48,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.config import validate_config
 from central.ingest import EventItem, classify
 from central.service import Aggregator
-from central.signatures import SignatureChecker, canonical
+from central.signatures import SignatureChecker
 from central.store import EventRow
+from contract.signing import canonical
 
 SEED = bytes(range(32))  # the benchmark node's signing key (a fixed one: nothing here is secret)
 

@@ -13,7 +13,6 @@ the service user. A payload the outbox rewrites (its snapshot dropped by the siz
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-SIG_KEY = "sig"
-
-
-def canonical(payload: Mapping[str, Any]) -> bytes:
-    """The signed bytes: the payload without `sig`, sorted keys, no spaces, UTF-8."""
-    body = {k: v for k, v in payload.items() if k != SIG_KEY}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
+from contract.signing import SIG_KEY, canonical
 
 
 class Signer:
