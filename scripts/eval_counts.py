@@ -97,7 +97,7 @@ def _crossings(events: list[Event]) -> list[Event]:
 def doubled(events: list[Event], max_frames: int = 6, min_iou: float = 0.3) -> int:
     """Crossings that are a second count of one object under another class (same direction, same moment,
     overlapping boxes, different track and class)."""
-    from edge.vision.tracker import iou_matrix
+    from edge.geometry import iou_matrix
 
     evs = [e for e in _crossings(events) if e.box is not None and e.frame_seq is not None]
     n = 0

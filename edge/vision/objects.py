@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edge.geometry import iou_matrix
 from edge.records import Detections, IntArray
 from edge.vision.settings import TWO_WHEELERS, ObjectsConfig
-from edge.vision.tracker import iou_matrix
 
 BoolArray = npt.NDArray[np.bool_]
 
