@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from central.scope import ScopeSettings
 from common.settings import MqttSettings, SecretRef, no_inline_secret
 from common.yamlconf import ConfigError, Strict, read_yaml, validate_mapping
 
@@ -173,6 +174,7 @@ class Account(Strict):
     role: Role = "viewer"
     password_hash: str | None = Field(default=None, description="scrypt$... or pbkdf2_sha256$... hash string")
     password: SecretRef | None = Field(default=None, description="Demo accounts: {env: NAME, default: ...}")
+    scope: ScopeSettings | None = Field(default=None, description="Nodes/cameras it sees (none: all)")
 
     @model_validator(mode="before")
     @classmethod
@@ -196,6 +198,7 @@ class ApiToken(Strict):
     name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
     role: Role = "viewer"
     token_hash: str = Field(pattern=r"^sha256\$[0-9a-f]{64}$", description="sha256$<hex> of the token")
+    scope: ScopeSettings | None = Field(default=None, description="Nodes/cameras it sees (none: all)")
 
 
 class Webhook(Strict):

@@ -163,7 +163,9 @@ def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: floa
 class MqttIngest:
     """The aggregator's MQTT connection: subscribes, validates, queues, acknowledges, publishes alerts."""
 
-    def __init__(self, settings: StationMqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
+    def __init__(
+        self, settings: StationMqttSettings, out: queue.Queue[Item], counters: IngestCounters
+    ) -> None:
         self.settings = settings
         self.out = out
         self.counters = counters
@@ -174,7 +176,10 @@ class MqttIngest:
         self.client = new_client(
             # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
             settings,
-            settings.username or settings.client_id, persistent=True, manual_ack=True)
+            settings.username or settings.client_id,
+            persistent=True,
+            manual_ack=True,
+        )
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -47,6 +47,7 @@ class Session(BaseModel):
 class Me(BaseModel):
     username: str
     role: str
+    scope: list[str] | None = Field(default=None, description='"node/*" and "node/camera"; null: all')
 
 
 class AckInfo(BaseModel):
