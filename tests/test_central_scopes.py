@@ -7,7 +7,9 @@ The routes are enumerated from the app, so a new route without a scope decision 
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import threading
 import time
@@ -54,8 +56,17 @@ class World:
     snaps: dict[tuple[str, str], str]  # (node, camera) -> snapshot sha
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)]
+
+
+@pytest.fixture(params=ENGINES)
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    yield from serve_world(request, tmp_path)
+
+
+def serve_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """A served app over a seeded store (SQLite or PostgreSQL) with an unscoped admin and a scoped
+    viewer and operator, each with the password of its name."""
     if request.param == "sqlite":
         store = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
     else:
@@ -159,6 +170,14 @@ def check_snapshot(w: World, role: str, h: dict[str, str]) -> None:
         assert (f"{pair[0]}/{pair[1]}".encode() in r.content) == (pair in IN_SCOPE)
 
 
+def check_export(w: World, role: str, h: dict[str, str]) -> None:
+    r = w.client.get("/api/export/events.csv", headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    _visible([(row["node"], row["camera"]) for row in rows])
+    assert len(rows) == len(IN_SCOPE)
+
+
 def check_counts(w: World, role: str, h: dict[str, str]) -> None:
     items = w.client.get("/api/counts", headers=h).json()["items"]
     _visible([(c["node"], c["camera"]) for c in items])
@@ -231,6 +250,7 @@ ROUTES: dict[tuple[str, str], tuple[Check, ...]] = {
     ("POST", "/api/events/{event_id}/ack"): (check_ack,),
     ("GET", "/api/snapshots/{name}"): (check_snapshot,),
     ("GET", "/api/counts"): (check_counts,),
+    ("GET", "/api/export/events.csv"): (check_export,),
     ("GET", "/api/nodes"): (check_nodes,),
     ("GET", "/api/status"): (check_status,),
     ("GET", "/api/stream"): (check_stream,),

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from central.api import admin, events, feed, nodes, session, snapshots
+from central.api import admin, events, exports, feed, nodes, session, snapshots
 from central.api.context import ApiContext, Ctx
 from central.api.middleware import BodyLimit, SecurityHeaders
 from central.api.models import Done
@@ -67,8 +67,9 @@ def make_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, max_bytes=ctx.http.max_body_kb * 1024)
     app.add_middleware(SecurityHeaders, docs=docs)  # added last: outermost, so a 413 carries it too
-    for router in (pages, session.router, events.router, snapshots.router, nodes.router, admin.router):
+    for router in (pages, session.router, events.router, exports.router, snapshots.router, nodes.router):
         app.include_router(router)
+    app.include_router(admin.router)
     app.include_router(feed.router)
     app.include_router(contract_router())
     app.mount("/static", StaticFiles(directory=ctx.web_dir / "static", check_dir=False), name="static")
