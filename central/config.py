@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from central.retention import RetentionSettings
 from central.scope import ScopeSettings
 from common.settings import MqttSettings, SecretRef, no_inline_secret
 from common.yamlconf import ConfigError, Strict, read_yaml, validate_mapping
@@ -110,16 +111,6 @@ class StoreSettings(Strict):
     def target(self) -> Path | str:
         """What `Store` opens: the SQLite file or the PostgreSQL URL."""
         return self.url if self.is_postgres else self.sqlite_path
-
-
-class RetentionSettings(Strict):
-    max_age_days: float = Field(
-        default=90.0, gt=0, description="Events and snapshots older than this are deleted"
-    )
-    max_snapshot_mb: float = Field(
-        default=4096.0, gt=0, description="Disk budget of snapshots; oldest go first"
-    )
-    interval_s: float = Field(default=600.0, gt=0, le=86400, description="How often retention runs")
 
 
 class HealthSettings(Strict):

@@ -50,6 +50,7 @@ TABLES: tuple[Table, ...] = (
         "event_id",
     ),
     _table("snapshot_links", "event_id sha256 bytes received_epoch", "event_id"),
+    _table("media_expired", "event_id snapshot_epoch clip_epoch", "event_id"),
     _table("nodes", "node state state_since last_seen stats", "node"),
     _table("seq_state", "node max_seq", "node"),
     _table("seq_gaps", "id node first_seq last_seq detected_epoch resolved_epoch", "id", identity=True),

@@ -55,16 +55,22 @@ def scope_sql(scope: Scope | None, node: str = "node", camera: str = "camera") -
 
 
 _EVENT_COLUMNS = (
-    "e.event_id, e.payload, e.received_epoch, e.ack_by, e.ack_at, e.ack_note, s.sha256 AS snap_sha"
+    "e.event_id, e.payload, e.received_epoch, e.ack_by, e.ack_at, e.ack_note, s.sha256 AS snap_sha,"
+    " x.snapshot_epoch AS snap_expired"
+)
+_EVENT_JOINS = (
+    " LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
+    " LEFT JOIN media_expired x ON x.event_id = e.event_id"
 )
 
 
 def event_json(row: Sequence[Any]) -> dict[str, Any]:
-    """The API's Event: the contract payload plus received_at, snapshot_url and ack."""
-    _, payload, received_epoch, ack_by, ack_at, ack_note, sha = row  # in the order of _EVENT_COLUMNS
+    """The API's Event: the contract payload plus received_at, snapshot_url, snapshot_expired and ack."""
+    _, payload, received_epoch, ack_by, ack_at, ack_note, sha, expired = row  # order of _EVENT_COLUMNS
     out: dict[str, Any] = json.loads(payload)
     out["received_at"] = iso_from_epoch(received_epoch)
     out["snapshot_url"] = f"/api/snapshots/{sha}.jpg" if sha else None
+    out["snapshot_expired"] = sha is None and expired is not None
     out["ack"] = {"by": ack_by, "at": ack_at, "note": ack_note} if ack_by else None
     return out
 
@@ -99,8 +105,7 @@ class StoreReads:
         row = (
             self.conn()
             .execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
-                " WHERE e.event_id=?",
+                f"SELECT {_EVENT_COLUMNS} FROM events e{_EVENT_JOINS} WHERE e.event_id=?",
                 (event_id,),
             )
             .fetchone()
@@ -139,8 +144,7 @@ class StoreReads:
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = int(conn.execute(f"SELECT COUNT(*) FROM events e{clause}", args).fetchone()[0])
         rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events e"
-            f" LEFT JOIN snapshot_links s ON s.event_id = e.event_id{clause}"
+            f"SELECT {_EVENT_COLUMNS} FROM events e{_EVENT_JOINS}{clause}"
             " ORDER BY e.ts_epoch DESC, e.event_id LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()

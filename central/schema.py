@@ -65,6 +65,10 @@ MIGRATIONS: tuple[str, ...] = (
         last_epoch REAL NOT NULL, PRIMARY KEY (forward_rule, node, camera, event_rule)
     );
     """,
+    # 3: which events had their snapshot (or clip) removed by retention, so the dashboard says "expired"
+    """
+    CREATE TABLE media_expired (event_id TEXT PRIMARY KEY, snapshot_epoch REAL, clip_epoch REAL);
+    """,
 )
 
 

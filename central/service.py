@@ -146,8 +146,7 @@ class Aggregator:
         self._stored_at_summary = stored
 
     def _retain(self, now: float) -> None:
-        r = self.cfg.retention
-        self.store.retain(r.max_age_days * 86400, int(r.max_snapshot_mb * 1024 * 1024), now)
+        self.store.retain_policy(self.cfg.retention.policy(), now)
 
     def status(self) -> dict[str, Any]:
         """Counters for /api/status and the benchmarks."""

@@ -67,6 +67,7 @@ def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore) -> Non
     with store.tx() as conn:  # wind the schema back to version 1, as the first release left it
         conn.execute("DROP TABLE sessions")
         conn.execute("DROP TABLE forward_throttle")
+        conn.execute("DROP TABLE media_expired")  # migration 3
         conn.execute("DELETE FROM schema_version WHERE version > 1")
     store.insert_events([event_row(make_event(1), NOW, NOW)])
     store.close()
