@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,15 +35,14 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
-    store = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
-    accounts = [
-        Account(username=u, role=r, password_hash=password_hash(u))  # type: ignore[arg-type]
-        for u, r in (("admin", "admin"), ("op", "operator"), ("viewer", "viewer"))
-    ]
+@contextmanager
+def serving(store: Store, http: HttpSettings) -> Iterator[str]:
+    """The app on a real uvicorn server on a free loopback port; yields its base URL."""
     auth = Authenticator(
-        accounts,
+        [
+            Account(username=u, role=r, password_hash=password_hash(u))  # type: ignore[arg-type]
+            for u, r in (("admin", "admin"), ("op", "operator"), ("viewer", "viewer"))
+        ],
         [],
         3600,
         max_failures=MAX_FAILURES,
@@ -50,7 +50,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
         sessions=SessionTable(store),
         max_failures_per_address=PER_ADDRESS,
     )
-    app = make_app(ApiContext(store, auth, LiveHub(), HttpSettings()))
+    app = make_app(ApiContext(store, auth, LiveHub(), http))
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
@@ -58,11 +58,18 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     thread.start()
     wait_port(port)
     try:
-        yield f"http://127.0.0.1:{port}", store
+        yield f"http://127.0.0.1:{port}"
     finally:
         srv.should_exit = True
         thread.join(10)
-        store.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    store = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
+    with serving(store, HttpSettings()) as base:
+        yield base, store
+    store.close()
 
 
 def _raw_post(base: str, head: str, body_chunks: Iterator[bytes]) -> bytes:
@@ -183,6 +190,19 @@ def test_docs_are_off_and_the_openapi_document_has_response_schemas(server: tupl
         ok = op["responses"].get("200", op["responses"].get("202"))
         schema = ok["content"]["application/json"]["schema"]
         assert schema.get("$ref") or schema.get("properties"), (method, path, schema)
+
+
+def test_docs_can_be_switched_on_and_only_they_leave_the_content_policy(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
+    with (
+        serving(store, HttpSettings(api_docs=True)) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        assert "content-security-policy" not in docs.headers
+        assert "script-src 'self'" in client.get("/").headers["content-security-policy"]
+    store.close()
 
 
 def _numeric_parameters(spec: dict[str, object]) -> list[tuple[str, str, str]]:

@@ -67,10 +67,17 @@ def make_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, max_bytes=ctx.http.max_body_kb * 1024)
     app.add_middleware(SecurityHeaders, docs=docs)  # added last: outermost, so a 413 carries it too
-    for router in (pages, session.router, events.router, exports.router, snapshots.router, nodes.router):
+    routers = (
+        pages,
+        session.router,
+        events.router,
+        exports.router,
+        snapshots.router,
+        nodes.router,
+        admin.router,
+        feed.router,
+    )
+    for router in (*routers, contract_router()):
         app.include_router(router)
-    app.include_router(admin.router)
-    app.include_router(feed.router)
-    app.include_router(contract_router())
     app.mount("/static", StaticFiles(directory=ctx.web_dir / "static", check_dir=False), name="static")
     return app
