@@ -340,3 +340,18 @@ def test_scope_compiles_whole_nodes_and_pairs() -> None:
     table = [("n5", "x", True), ("n2", "well", True), ("n1", "gate", True), ("n1", "market", False)]
     assert [scope.allows(n, c) for n, c, _ in table] == [ok for _, _, ok in table]
     assert ScopeSettings().compile().allows("n1", "gate") is False  # an empty scope sees nothing
+
+
+def test_a_scoped_api_token_carries_its_scope() -> None:
+    from central.auth import hash_token
+    from central.config import ApiToken
+
+    token = ApiToken(name="thon", role="viewer", token_hash=hash_token("t" * 40), scope=SCOPE)
+    who = Authenticator([], [token, ApiToken(name="all", token_hash=hash_token("a" * 40))], 60).resolve(
+        "t" * 40
+    )
+    assert who is not None and who.scope == SCOPE.compile() and who.username == "token:thon"
+    everyone = Authenticator([], [ApiToken(name="all", token_hash=hash_token("a" * 40))], 60).resolve(
+        "a" * 40
+    )
+    assert everyone is not None and everyone.scope is None
