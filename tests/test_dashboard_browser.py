@@ -498,7 +498,8 @@ def test_scoped_account_feed_never_carries_an_out_of_scope_event(
         "(id) => window.rwFrames.some((f) => f.includes(id))", arg=shown["event_id"], timeout=LIVE_DEADLINE_MS
     )
     frames = scoped.page.evaluate("window.rwFrames")
-    assert not any(hidden["event_id"] in f or '"market"' in f for f in frames), frames
+    leaked = [f[:200] for f in frames if hidden["event_id"] in f or '"market"' in f]
+    assert leaked == [], (len(frames), leaked)
     assert scoped.page.locator(card(hidden)).count() == 0
     assert scoped.page.request.get(f"{site.url}/api/events/{hidden['event_id']}").status == 404
     assert scoped.page.is_hidden("#nav-audit")
