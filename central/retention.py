@@ -45,6 +45,15 @@ class RetentionSettings(Strict):
         default=4096.0, gt=0, description="Disk budget of snapshots; oldest go first"
     )
     interval_s: float = Field(default=600.0, gt=0, le=86400, description="How often retention runs")
+    max_orphan_snapshot_mb: float = Field(
+        default=16.0,
+        gt=0,
+        le=4096,
+        description="Per node: snapshots waiting for their event; beyond it new ones are refused on arrival",
+    )
+    orphan_snapshot_ttl_s: float = Field(
+        default=3600.0, gt=0, le=7 * 86400, description="How long a snapshot waits for its event"
+    )
 
     @model_validator(mode="before")
     @classmethod

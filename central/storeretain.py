@@ -71,11 +71,7 @@ def retain(store: Store, policy: RetentionPolicy, now: float) -> tuple[int, int]
                 doomed.append(str(sha))
                 total -= int(size)
             _drop_links(conn, over, now)
-        orphans = [
-            sha
-            for sha in set(doomed)
-            if conn.execute("SELECT 1 FROM snapshot_links WHERE sha256=?", (sha,)).fetchone() is None
-        ]
+        orphans = [sha for sha in set(doomed) if not store.referenced(conn, sha)]  # links and orphans
     for sha in orphans:
         store.snapshots.delete(sha)
     if n_events or orphans:
