@@ -85,7 +85,7 @@ def serve_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worl
         store.upsert_node(
             node, "online", T0, {"cameras": {c: {"fps": 5.0, "stream_state": "ok"} for c in cams}}
         )
-        store.track_sequences([(node, 1), (node, 5)], T0)  # a gap on every node
+        store.track_sequences([(node, 1, T0), (node, 5, T0 + 5)], T0)  # a gap on every node
     accounts = [
         Account(username="admin", role="admin", password_hash=_hash("admin")),
         Account(username="viewer", role="viewer", password_hash=_hash("viewer"), scope=SCOPE),
