@@ -21,6 +21,7 @@ from central.retention import RetentionSettings
 from central.scope import ScopeSettings
 from common.settings import MqttSettings, SecretRef, TimeZoneName, no_inline_secret
 from common.yamlconf import ConfigError, Strict, read_yaml, validate_mapping
+from contract.states import Phase
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 EXAMPLE = "configs/central.example.yaml"
@@ -161,7 +162,6 @@ class MetricsSettings(Strict):
 
 
 Role = Literal["viewer", "operator", "admin"]
-Phase = Literal["instant", "start", "update", "end"]
 
 
 class Account(Strict):

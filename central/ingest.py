@@ -200,13 +200,9 @@ class MqttIngest:
         self._generation = 0
         self._stopping = threading.Event()
         self._alerts_prefix = f"{settings.topic_prefix}/alerts/"
-        self.client = new_client(
-            # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
-            settings,
-            settings.username or settings.client_id,
-            persistent=True,
-            manual_ack=True,
-        )
+        # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
+        client_id = settings.username or settings.client_id
+        self.client = new_client(settings, client_id, persistent=True, manual_ack=True)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

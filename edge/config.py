@@ -77,7 +77,7 @@ class NodeMqttSettings(MqttSettings):
     )
     stats_interval_s: float = Field(default=30.0, gt=0, le=3600)
     delivery: Literal["broker", "aggregator"] = Field(
-        default="broker",
+        default="aggregator",
         description="When an event leaves the outbox: at the broker's PUBACK, or when the aggregator's "
         "watermark on <prefix>/<node>/ack says it is stored (end to end; needs an aggregator that publishes it)",
     )
@@ -117,14 +117,14 @@ class NodeConfig(Strict):
     node_id: str = Field(
         min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_-]+$", description="Node id, used in MQTT topics"
     )
-    timezone: TimeZoneName = Field(
-        default="Asia/Ho_Chi_Minh", description="IANA time zone for schedules and local times"
-    )
     model: ModelSettings = Field(default_factory=ModelSettings)
     mqtt: NodeMqttSettings = Field(default_factory=NodeMqttSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     clip_store: ClipStoreSettings = Field(default_factory=ClipStoreSettings)
+    timezone: TimeZoneName = Field(
+        default="Asia/Ho_Chi_Minh", description="IANA time zone for schedules and local times"
+    )
     stats_log_interval_s: float = Field(
         default=5.0, gt=0, le=3600, description="Period of the per-camera log line"
     )
