@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from central.config import Account, ApiToken, Role
 from central.limiter import LoginLimiter
+from central.scope import Scope
 from central.sessions import SessionTable
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,11 @@ def new_token() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who calls; `scope` None sees every node and camera (central/scope.py)."""
+
     username: str
     role: Role
+    scope: Scope | None = None
 
     def can(self, role: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
@@ -99,7 +103,7 @@ class Authenticator:
     ) -> None:
         """`max_failures` counts per (account, address); per address over all accounts the limit is
         `max_failures_per_address` (default four times `max_failures`)."""
-        self._hashes: dict[str, tuple[str, Role]] = {}
+        self._hashes: dict[str, tuple[str, Role, Scope | None]] = {}
         for account in accounts:
             if account.password is not None:
                 if account.password.uses_default():
@@ -112,8 +116,12 @@ class Authenticator:
             else:
                 assert account.password_hash is not None
                 encoded = account.password_hash
-            self._hashes[account.username] = (encoded, account.role)
-        self._tokens = {t.token_hash: Principal(f"token:{t.name}", t.role) for t in tokens}
+            scope = account.scope.compile() if account.scope is not None else None
+            self._hashes[account.username] = (encoded, account.role, scope)
+        self._tokens = {
+            t.token_hash: Principal(f"token:{t.name}", t.role, t.scope.compile() if t.scope else None)
+            for t in tokens
+        }
         self._sessions: dict[str, tuple[Principal, float]] = {}  # cache by token hash
         self._table = sessions
         self.session_ttl_s = session_ttl_s
@@ -138,7 +146,7 @@ class Authenticator:
         if not ok or entry is None:
             return None
         token = new_token()
-        principal = Principal(username, entry[1])
+        principal = Principal(username, entry[1], entry[2])
         expires = now + self.session_ttl_s
         if self._table is not None:
             self._table.save(hash_token(token), username, now, expires)
@@ -177,6 +185,6 @@ class Authenticator:
         entry = self._hashes.get(stored[0])
         if entry is None:  # the account was removed from the config
             return None
-        principal = Principal(stored[0], entry[1])
+        principal = Principal(stored[0], entry[1], entry[2])
         self._cache(key, principal, stored[1], now)
         return principal

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from central.retention import RetentionSettings
+from central.scope import ScopeSettings
 from common.settings import MqttSettings, SecretRef, TimeZoneName, no_inline_secret
 from common.yamlconf import ConfigError, Strict, read_yaml, validate_mapping
 from contract.states import Phase
@@ -118,25 +120,6 @@ class StoreSettings(Strict):
         return self.url if self.is_postgres else self.sqlite_path
 
 
-class RetentionSettings(Strict):
-    max_age_days: float = Field(
-        default=90.0, gt=0, description="Events and snapshots older than this are deleted"
-    )
-    max_snapshot_mb: float = Field(
-        default=4096.0, gt=0, description="Disk budget of snapshots; oldest go first"
-    )
-    interval_s: float = Field(default=600.0, gt=0, le=86400, description="How often retention runs")
-    max_orphan_snapshot_mb: float = Field(
-        default=16.0,
-        gt=0,
-        le=4096,
-        description="Per node: snapshots waiting for their event; beyond it new ones are refused on arrival",
-    )
-    orphan_snapshot_ttl_s: float = Field(
-        default=3600.0, gt=0, le=7 * 86400, description="How long a snapshot waits for its event"
-    )
-
-
 class HealthSettings(Strict):
     offline_alert_after_s: float = Field(
         default=60.0, ge=0, description="Alert when a node is offline this long"
@@ -188,6 +171,7 @@ class Account(Strict):
     role: Role = "viewer"
     password_hash: str | None = Field(default=None, description="scrypt$... or pbkdf2_sha256$... hash string")
     password: SecretRef | None = Field(default=None, description="Demo accounts: {env: NAME, default: ...}")
+    scope: ScopeSettings | None = Field(default=None, description="Nodes/cameras it sees (none: all)")
 
     @model_validator(mode="before")
     @classmethod
@@ -211,6 +195,7 @@ class ApiToken(Strict):
     name: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
     role: Role = "viewer"
     token_hash: str = Field(pattern=r"^sha256\$[0-9a-f]{64}$", description="sha256$<hex> of the token")
+    scope: ScopeSettings | None = Field(default=None, description="Nodes/cameras it sees (none: all)")
 
 
 class Webhook(Strict):

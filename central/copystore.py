@@ -50,6 +50,7 @@ TABLES: tuple[Table, ...] = (
         "event_id",
     ),
     _table("snapshot_links", "event_id sha256 bytes received_epoch", "event_id"),
+    _table("media_expired", "event_id snapshot_epoch clip_epoch", "event_id"),
     _table("nodes", "node state state_since last_seen stats", "node"),
     _table("seq_state", "node max_seq max_ts_epoch generation replays", "node"),
     _table(

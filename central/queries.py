@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from central.db import Conn
+from central.scope import Scope
 from contract.times import iso_from_epoch
 
 
@@ -25,19 +26,51 @@ class EventFilter:
     cls: str | None = None
     phase: str | None = None
     acknowledged: bool | None = None
+    scope: Scope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+def scope_sql(scope: Scope | None, node: str = "node", camera: str = "camera") -> tuple[str, list[Any]]:
+    """A WHERE condition (and its arguments) that keeps rows of the scope's nodes and cameras; TRUE for
+    no scope. An empty scope matches nothing."""
+    if scope is None:
+        return "1=1", []
+    parts: list[str] = []
+    args: list[Any] = []
+    if scope.nodes:
+        parts.append(f"{node} IN ({','.join('?' * len(scope.nodes))})")
+        args.extend(sorted(scope.nodes))
+    for n, c in sorted(scope.pairs):
+        parts.append(f"({node}=? AND {camera}=?)")
+        args.extend((n, c))
+    return ("(" + " OR ".join(parts) + ")") if parts else "1=0", args
 
 
 _EVENT_COLUMNS = (
-    "e.event_id, e.payload, e.received_epoch, e.ack_by, e.ack_at, e.ack_note, s.sha256 AS snap_sha"
+    "e.event_id, e.payload, e.received_epoch, e.ack_by, e.ack_at, e.ack_note, s.sha256 AS snap_sha,"
+    " x.snapshot_epoch AS snap_expired"
+)
+_EVENT_JOINS = (
+    " LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
+    " LEFT JOIN media_expired x ON x.event_id = e.event_id"
 )
 
 
 def event_json(row: Sequence[Any]) -> dict[str, Any]:
-    """The API's Event: the contract payload plus received_at, snapshot_url and ack."""
-    _, payload, received_epoch, ack_by, ack_at, ack_note, sha = row  # in the order of _EVENT_COLUMNS
+    """The API's Event: the contract payload plus received_at, snapshot_url, snapshot_expired and ack."""
+    _, payload, received_epoch, ack_by, ack_at, ack_note, sha, expired = row  # order of _EVENT_COLUMNS
     out: dict[str, Any] = json.loads(payload)
     out["received_at"] = iso_from_epoch(received_epoch)
     out["snapshot_url"] = f"/api/snapshots/{sha}.jpg" if sha else None
+    out["snapshot_expired"] = sha is None and expired is not None
     out["ack"] = {"by": ack_by, "at": ack_at, "note": ack_note} if ack_by else None
     return out
 
@@ -72,8 +105,7 @@ class StoreReads:
         row = (
             self.conn()
             .execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events e LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
-                " WHERE e.event_id=?",
+                f"SELECT {_EVENT_COLUMNS} FROM events e{_EVENT_JOINS} WHERE e.event_id=?",
                 (event_id,),
             )
             .fetchone()
@@ -105,28 +137,46 @@ class StoreReads:
             args.append(flt.cls)
         if flt.acknowledged is not None:
             where.append("e.ack_by IS NOT NULL" if flt.acknowledged else "e.ack_by IS NULL")
+        if flt.scope is not None:
+            cond, scope_args = scope_sql(flt.scope, "e.node", "e.camera")
+            where.append(cond)
+            args.extend(scope_args)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = int(conn.execute(f"SELECT COUNT(*) FROM events e{clause}", args).fetchone()[0])
         rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events e"
-            f" LEFT JOIN snapshot_links s ON s.event_id = e.event_id{clause}"
+            f"SELECT {_EVENT_COLUMNS} FROM events e{_EVENT_JOINS}{clause}"
             " ORDER BY e.ts_epoch DESC, e.event_id LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
         return [event_json(r) for r in rows], total
 
-    def count_events(self) -> int:
-        return int(self.conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    def count_events(self, scope: Scope | None = None) -> int:
+        cond, args = scope_sql(scope)
+        return int(self.conn().execute(f"SELECT COUNT(*) FROM events WHERE {cond}", args).fetchone()[0])
+
+    def snapshot_owners(self, sha: str) -> list[tuple[str, str, str]]:
+        """(event id, node, camera) of the stored events that link this snapshot."""
+        rows = self.conn().execute(
+            "SELECT e.event_id, e.node, e.camera FROM snapshot_links s JOIN events e"
+            " ON e.event_id = s.event_id WHERE s.sha256=? ORDER BY e.event_id",
+            (sha,),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def event_ids(self) -> list[str]:
         return [r[0] for r in self.conn().execute("SELECT event_id FROM events")]
 
     def counts(
-        self, since: float | None, until: float | None, camera: str | None, rule: str | None
+        self,
+        since: float | None,
+        until: float | None,
+        camera: str | None,
+        rule: str | None,
+        scope: Scope | None = None,
     ) -> list[dict[str, Any]]:
         """Line crossings per hour, node, camera, line rule, direction and class."""
-        where = ["kind='line_crossing'"]
-        args: list[Any] = []
+        cond, args = scope_sql(scope)
+        where = ["kind='line_crossing'", cond]
         for cond, value in (
             ("ts_epoch>=?", since),
             ("ts_epoch<?", until),
@@ -188,13 +238,30 @@ class StoreReads:
     def node(self, node: str) -> dict[str, Any] | None:
         return next((n for n in self.nodes() if n["node"] == node), None)
 
-    def audit_log(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    def audit_log(
+        self, limit: int, offset: int, flt: AuditFilter | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first, filtered by actor, action, target (exact) and time."""
+        flt = flt or AuditFilter()
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
+        for cond, value in (
+            ("actor=?", flt.actor),
+            ("action=?", flt.action),
+            ("target=?", flt.target),
+            ("at_epoch>=?", flt.since),
+            ("at_epoch<?", flt.until),
+        ):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        clause = " AND ".join(where)
         conn = self.conn()
-        total = int(conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+        total = int(conn.execute(f"SELECT COUNT(*) FROM audit WHERE {clause}", args).fetchone()[0])
         rows = conn.execute(
             "SELECT id, at_epoch, actor, action, target, detail, remote FROM audit"
-            " ORDER BY id DESC LIMIT ? OFFSET ?",
-            (limit, offset),
+            f" WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*args, limit, offset],
         )
         items = [
             {

@@ -86,6 +86,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN sig_status TEXT;
     """,
+    # 6: which events had their snapshot (or clip) removed by retention, so the dashboard says "expired"
+    """
+    CREATE TABLE media_expired (event_id TEXT PRIMARY KEY, snapshot_epoch REAL, clip_epoch REAL);
+    """,
 )
 
 

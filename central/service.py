@@ -162,8 +162,7 @@ class Aggregator:
         self._stored_at_summary = stored
 
     def _retain(self, now: float) -> None:
-        r = self.cfg.retention
-        self.store.retain(r.max_age_days * 86400, int(r.max_snapshot_mb * 1024 * 1024), now)
+        self.store.retain_policy(self.cfg.retention.policy(), now)
         self.writer.binder.expire(now)
 
     def status(self) -> dict[str, Any]:

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from central import storeretain
 from central.db import Conn, connect, is_postgres
 from central.integrity import corruption_guard, verify_store
 from central.queries import StoreReads
+from central.retention import RetentionPolicy
 from central.schema import migrate
 from central.sequences import SequenceSql
 from central.snapshot_sql import SnapshotSql
@@ -240,37 +242,11 @@ class Store(StoreReads, SnapshotSql, SequenceSql):
                 (time.time(), actor, action, target, detail, remote),
             )
 
-    # -- retention ---------------------------------------------------------------------------------
-    def retain(self, max_age_s: float, max_snapshot_bytes: int, now: float) -> tuple[int, int]:
-        """Delete events and snapshot links older than `max_age_s`, then the oldest snapshots over budget.
+    # -- retention (central/storeretain.py) -------------------------------------------------------
+    def retain_policy(self, policy: RetentionPolicy, now: float) -> tuple[int, int]:
+        """Apply the retention policy; returns (events deleted, snapshot files deleted)."""
+        return storeretain.retain(self, policy, now)
 
-        Returns (events deleted, snapshot files deleted). A file is removed only when no link names it.
-        """
-        cutoff = now - max_age_s
-        with self.tx() as conn:
-            n_events = conn.execute("DELETE FROM events WHERE ts_epoch<?", (cutoff,)).rowcount
-            doomed = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT DISTINCT sha256 FROM snapshot_links WHERE received_epoch<?", (cutoff,)
-                )
-            ]
-            conn.execute("DELETE FROM snapshot_links WHERE received_epoch<?", (cutoff,))
-            conn.execute("DELETE FROM seq_gaps WHERE detected_epoch<?", (cutoff,))
-            conn.execute("DELETE FROM webhook_queue WHERE state='delivered' AND updated_epoch<?", (cutoff,))
-            total = int(conn.execute("SELECT COALESCE(SUM(bytes),0) FROM snapshot_links").fetchone()[0])
-            if total > max_snapshot_bytes:
-                for event_id, sha, size in conn.execute(
-                    "SELECT event_id, sha256, bytes FROM snapshot_links ORDER BY received_epoch"
-                ).fetchall():
-                    if total <= max_snapshot_bytes:
-                        break
-                    conn.execute("DELETE FROM snapshot_links WHERE event_id=?", (event_id,))
-                    doomed.append(sha)
-                    total -= int(size)
-            orphans = [sha for sha in set(doomed) if not self.referenced(conn, sha)]
-        for sha in orphans:
-            self.snapshots.delete(sha)
-        if n_events or orphans:
-            log.info("retention: deleted %d events and %d snapshot files", n_events, len(orphans))
-        return n_events, len(orphans)
+    def retain(self, max_age_s: float, max_snapshot_bytes: int, now: float) -> tuple[int, int]:
+        """One age for every kind and snapshot (the policy before ages per kind)."""
+        return self.retain_policy(RetentionPolicy(max_age_s, {}, max_age_s, None, max_snapshot_bytes), now)

@@ -219,6 +219,7 @@ BAD_NUMBERS = ["-1", str(2**63), str(2**64 + 5), "1e400", "9" * 400, "NaN"]
 NUMERIC = [
     ("GET", "/api/events", "limit"),
     ("GET", "/api/events", "offset"),
+    ("GET", "/api/export/events.csv", "limit"),
     ("GET", "/api/webhooks/deadletters", "limit"),
     ("GET", "/api/webhooks/deadletters", "offset"),
     ("POST", "/api/webhooks/deadletters/{item_id}/requeue", "item_id"),

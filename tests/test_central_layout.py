@@ -34,6 +34,7 @@ STORE_LAYER = {
     "copystore.py",
     "snapshot_sql.py",
     "sequences.py",
+    "storeretain.py",
 }
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT INTO|UPDATE\s+\w+\s+SET|DELETE FROM|CREATE TABLE)\b", re.S)
 

@@ -78,11 +78,15 @@ def test_peer_directions_map_onto_the_truth(
         ({"in": 1, "out": 0}, {"in": 0, "out": 0}, (1, 0, None)),
     ],
 )
-def test_error_rate_sums_directions(counts: dict[str, int], truth: dict[str, int], want: tuple[object, ...]) -> None:
+def test_error_rate_sums_directions(
+    counts: dict[str, int], truth: dict[str, int], want: tuple[object, ...]
+) -> None:
     assert compare_peers.error_rate(counts, truth) == want
 
 
-def _row(clip: str, model: str, truth: tuple[int, int], **counted: tuple[int, int] | None) -> dict[str, object]:
+def _row(
+    clip: str, model: str, truth: tuple[int, int], **counted: tuple[int, int] | None
+) -> dict[str, object]:
     want = {"in": truth[0], "out": truth[1]}
     row: dict[str, object] = {"clip": clip, "model": model, "truth": want}
     for tool in compare_peers.TOOLS:
@@ -156,7 +160,11 @@ def test_peers_count_cdnet_highway_plausibly(
     document, _, table = out.partition("\n\n")
     result = json.loads(document)
     (row,) = result["rows"]
-    assert (row["clip"], row["model"], row["truth"]) == ("cdnet_highway", "yolo11n_int8", {"in": 27, "out": 0})
+    assert (row["clip"], row["model"], row["truth"]) == (
+        "cdnet_highway",
+        "yolo11n_int8",
+        {"in": 27, "out": 0},
+    )
     assert row["supervision"]["detections"] == "roadwatch"  # the boxes Roadwatch counted, from the cache
     for tool in compare_peers.TOOLS:
         counted = row[tool]

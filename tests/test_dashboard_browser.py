@@ -246,6 +246,8 @@ accounts:
   - {{username: operator, role: operator, password: {{env: RW_TEST_PASSWORD}}}}
   - {{username: truc_ban, role: operator, password: {{env: RW_TEST_PASSWORD}}}}
   - {{username: viewer, role: viewer, password: {{env: RW_TEST_PASSWORD}}}}
+  - {{username: thon_dong, role: operator, password: {{env: RW_TEST_PASSWORD}}, scope: {{cameras: [n1/gate]}}}}
+  - {{username: quan_tri, role: admin, password: {{env: RW_TEST_PASSWORD}}}}
 """
 
 
@@ -471,6 +473,57 @@ def test_read_only_account_is_refused_by_the_api_too(site: Site, open_tab: Calla
     tab.page.wait_for_selector("#login-view:not([hidden])")
     assert tab.page.is_hidden("#live-view") and tab.page.is_hidden("#nav")
     assert tab.page.request.get(f"{site.url}/api/me").status == 401
+
+
+def test_scoped_account_feed_never_carries_an_out_of_scope_event(
+    site: Site, open_tab: Callable[..., Tab]
+) -> None:
+    scoped, police = open_tab(), open_tab()
+    login(scoped, "thon_dong")
+    login(police, "operator")
+    # a second EventSource in the scoped page records every frame the server sends to this account
+    scoped.page.evaluate(
+        """() => { window.rwFrames = []; const es = new EventSource('/api/stream');
+                   for (const name of ['event', 'ack', 'node']) {
+                     es.addEventListener(name, (m) => window.rwFrames.push(m.data)); } }"""
+    )
+    time.sleep(0.5)  # the recorder's stream is open before anything is published
+    hidden = site.pub.event("intrusion", camera="market", classes=("person",), jpeg=synthetic_jpeg("market"))
+    shown = site.pub.event("intrusion", camera="gate", classes=("person",), jpeg=synthetic_jpeg("gate"))
+    police.page.wait_for_selector(card(hidden), timeout=LIVE_DEADLINE_MS)
+    police.page.click(f"{card(hidden)} button.ack")  # an ack of the hidden event goes out live too
+    police.page.wait_for_selector(f"{card(hidden)} .acked", timeout=LIVE_DEADLINE_MS)
+    scoped.page.wait_for_selector(card(shown), timeout=LIVE_DEADLINE_MS)
+    scoped.page.wait_for_function(
+        "(id) => window.rwFrames.some((f) => f.includes(id))", arg=shown["event_id"], timeout=LIVE_DEADLINE_MS
+    )
+    frames = scoped.page.evaluate("window.rwFrames")
+    leaked = [f[:200] for f in frames if hidden["event_id"] in f or '"market"' in f]
+    assert leaked == [], (len(frames), leaked)
+    assert scoped.page.locator(card(hidden)).count() == 0
+    assert scoped.page.request.get(f"{site.url}/api/events/{hidden['event_id']}").status == 404
+    assert scoped.page.is_hidden("#nav-audit")
+    assert scoped.errors == [] and police.errors == []
+
+
+def test_admin_reads_and_filters_the_audit_log(site: Site, open_tab: Callable[..., Tab]) -> None:
+    viewer = open_tab()
+    login(viewer, "viewer")
+    event = site.pub.event("loitering", camera="school", classes=("person",), jpeg=synthetic_jpeg("audit"))
+    thumbnail_loaded(viewer.page, event, LIVE_DEADLINE_MS)
+    admin = open_tab()
+    login(admin, "quan_tri")
+    page = admin.page
+    page.click("#nav-audit")
+    page.wait_for_selector("#audit-view:not([hidden])")
+    page.select_option("#audit-action", "view_snapshot")
+    page.fill("#audit-actor", "viewer")
+    page.click("#audit-form button[type=submit]")
+    page.wait_for_function("() => location.hash.includes('action=view_snapshot')")
+    page.wait_for_selector("#audit-table:not([hidden]) #audit-body tr")
+    rows = page.locator("#audit-body tr").all_inner_texts()
+    assert rows and all("viewer" in r and "xem ảnh" in r and "127.0.0.1" in r for r in rows), rows
+    assert admin.errors == [] and viewer.errors == []
 
 
 def test_payload_text_is_shown_never_executed(site: Site, open_tab: Callable[..., Tab]) -> None:

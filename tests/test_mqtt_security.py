@@ -97,7 +97,9 @@ def test_wrong_password_fails_clearly_once_without_retry_storm(
         assert refused_connects(secure_broker) == (2, 1)
     finally:
         publisher.stop(1)
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "edge.transport.publisher"]
+    errors = [
+        r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "edge.transport.publisher"
+    ]
     assert len(errors) == 1
     message = errors[0].getMessage()
     assert "refused" in message and "password" in message

@@ -77,7 +77,11 @@ def test_edge_runtime_never_imports_torch_or_ultralytics(shared_dir: Path) -> No
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["attempts"] == [], f"edge tried to import {report['attempts']}"
     assert report["loaded"] == []
-    assert {"edge.vision.detector", "edge.vision.decode", "edge.vision.filters", "edge.config", "edge.records"} <= set(
-        report["imported"]
-    )
+    assert {
+        "edge.vision.detector",
+        "edge.vision.decode",
+        "edge.vision.filters",
+        "edge.config",
+        "edge.records",
+    } <= set(report["imported"])
     assert "edge.vision.detector" not in report["failed"] and "edge.vision.filters" not in report["failed"]

@@ -19,6 +19,7 @@ from central.auth import Authenticator, Principal
 from central.config import HttpSettings, Role
 from central.ingest import PublishResult
 from central.live import LiveHub
+from central.scope import allows
 from central.store import Store
 from contract.commands import CommandName
 
@@ -88,6 +89,29 @@ def require(role: Role) -> Callable[[Principal], Principal]:
         return who
 
     return check
+
+
+def unscoped(who: Principal) -> None:
+    """Station-wide views (audit log, dead letters) are for accounts without a scope."""
+    if who.scope is not None:
+        raise HTTPException(403, "needs an account without a camera scope")
+
+
+def visible_event(ctx: ApiContext, who: Principal, event_id: str) -> dict[str, Any]:
+    """The event if it exists and is in the caller's scope, else 404 (out of scope looks like absent,
+    so a scoped account cannot probe other villages' event ids). The clip route uses this too."""
+    event = ctx.store.get_event(event_id)
+    if event is None or not allows(who.scope, str(event.get("node")), str(event.get("camera"))):
+        raise HTTPException(404, "no such event")
+    return event
+
+
+def audit_view(
+    ctx: ApiContext, who: Principal, action: str, target: str, detail: str | None, remote: str
+) -> None:
+    """Record that `who` viewed or exported something (snapshot, clip, export): the commune's rules say
+    what is seen is used for security only, so every view is accountable."""
+    ctx.store.audit(who.username, action, target, detail, remote)
 
 
 Viewer = Annotated[Principal, Depends(require("viewer"))]

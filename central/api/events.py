@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from central.api.context import Ctx, Operator, Remote, Viewer
+from central.api.context import Ctx, Operator, Remote, Viewer, visible_event
 from central.api.models import AckBody, Event, EventPage, Limit, Offset
 from central.queries import EventFilter
 
@@ -37,24 +37,22 @@ def list_events(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Newest first; an empty text filter means any."""
+    """Newest first; an empty text filter means any; only events in the caller's scope."""
     kind, camera, node, cls, phase = (v or None for v in (kind, camera, node, cls, phase))
-    flt = EventFilter(epoch(since), epoch(until), kind, camera, node, cls, phase, acknowledged)
+    flt = EventFilter(epoch(since), epoch(until), kind, camera, node, cls, phase, acknowledged, who.scope)
     items, total = ctx.store.list_events(flt, limit, offset)
     return {"items": items, "total": total}
 
 
 @router.get("/{event_id}", response_model=Event, responses={404: {}})
 def get_event(event_id: str, who: Viewer, ctx: Ctx) -> dict[str, Any]:
-    event = ctx.store.get_event(event_id)
-    if event is None:
-        raise HTTPException(404, "no such event")
-    return event
+    return visible_event(ctx, who, event_id)
 
 
 @router.post("/{event_id}/ack", response_model=Event, responses={404: {}})
 def ack_event(event_id: str, body: AckBody, who: Operator, ctx: Ctx, remote: Remote) -> dict[str, Any]:
-    """Acknowledge an event (the latest acknowledgement wins); audited and shown live."""
+    """Acknowledge an event in the caller's scope (the latest acknowledgement wins); audited, shown live."""
+    visible_event(ctx, who, event_id)
     event = ctx.store.acknowledge(event_id, who.username, body.note, time.time(), remote)
     if event is None:
         raise HTTPException(404, "no such event")

@@ -1,7 +1,8 @@
 """The live feed: server-sent events of new events, acknowledgements and node changes.
 
 Server-sent events because EventSource reconnects by itself and passes through proxies; it
-authenticates by the session cookie since EventSource cannot set headers. A heartbeat comment every
+authenticates by the session cookie since EventSource cannot set headers. A scoped account's feed passes
+through its scope's view, so it never carries an out-of-scope event. A heartbeat comment every
 `heartbeat_s` keeps proxies from closing an idle stream and notices clients that went away.
 """
 
@@ -25,7 +26,7 @@ async def stream(request: Request, who: Viewer, ctx: Ctx) -> StreamingResponse:
     hub, heartbeat_s = ctx.hub, ctx.heartbeat_s
 
     async def frames() -> AsyncIterator[str]:
-        queue = hub.subscribe()
+        queue = hub.subscribe(who.scope.view if who.scope is not None else None)
         try:
             yield "retry: 2000\n: connected\n\n"
             while True:

@@ -47,6 +47,7 @@ class Session(BaseModel):
 class Me(BaseModel):
     username: str
     role: str
+    scope: list[str] | None = Field(default=None, description='"node/*" and "node/camera"; null: all')
 
 
 class AckInfo(BaseModel):
@@ -65,6 +66,7 @@ class Event(BaseModel):
     ts: str = Field(description="The node's time of the event (UTC ISO 8601)")
     received_at: str = Field(description="When the station stored it")
     snapshot_url: str | None
+    snapshot_expired: bool = Field(default=False, description="The snapshot was deleted by retention")
     ack: AckInfo | None
 
 

@@ -58,6 +58,9 @@ def logout(request: Request, response: Response, ctx: Ctx) -> Done:
     return Done(status="ok")
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me", response_model=Me, response_model_exclude_none=True)  # no scope: all cameras
 def me(who: Viewer) -> Me:
-    return Me(username=who.username, role=who.role)
+    scope = None
+    if who.scope is not None:
+        scope = sorted(f"{n}/*" for n in who.scope.nodes) + sorted(f"{n}/{c}" for n, c in who.scope.pairs)
+    return Me(username=who.username, role=who.role, scope=scope)

@@ -3,6 +3,7 @@
 // offline, so there is nothing to download and no build step. This module wires them together.
 
 import * as API from "./api.js";
+import { AUDIT_ACTIONS, onAuditSubmit, renderAudit, runAudit } from "./audit.js";
 import { el, fillSelect, state } from "./context.js";
 import { byId, clear, h } from "./dom.js";
 import { loadFeed, openStream, renderConn, renderFeed, updateTitle } from "./feed.js";
@@ -31,6 +32,7 @@ function applyStaticTexts() {
   fillSelect(el.searchPhase, PHASES.map((p) => [p, named(t, "phase", p)]));
   fillSelect(el.searchAck, [["true", t("search.ack.yes")], ["false", t("search.ack.no")]]);
   fillSelect(el.searchCamera, knownCameras().map((c) => [c, c]));
+  fillSelect(el.auditAction, AUDIT_ACTIONS.map((a) => [a, named(t, "audit.action", a)]));
   clear(el.classList);
   for (const cls of CLASSES) {
     el.classList.appendChild(h("option", { value: cls }, named(t, "class", cls)));
@@ -51,6 +53,7 @@ function setLang(lang) {
   if (state.lastSearch) {
     renderSearchResults();
   }
+  renderAudit();
 }
 
 // ---- session --------------------------------------------------------------------------------------
@@ -68,7 +71,7 @@ function showLogin() {
   state.user = null;
   state.events.clear();
   state.lastSearch = null;
-  for (const node of [el.nav, el.user, el.logout, el.conn, el.liveView, el.searchView]) {
+  for (const node of [el.nav, el.user, el.logout, el.conn, el.liveView, el.searchView, el.auditView]) {
     node.hidden = true;
   }
   el.loginView.hidden = false;
@@ -82,6 +85,7 @@ function showApp() {
   for (const node of [el.nav, el.user, el.logout, el.conn]) {
     node.hidden = false;
   }
+  el.navAudit.hidden = state.user.role !== "admin" || Boolean(state.user.scope);
   renderUser();
   route();
 }
@@ -91,8 +95,8 @@ async function onLogin(ev) {
   el.loginError.textContent = "";
   el.loginSubmit.disabled = true;
   try {
-    const result = await API.login(el.username.value.trim(), el.password.value);
-    state.user = { username: result.username, role: result.role };
+    await API.login(el.username.value.trim(), el.password.value);
+    state.user = await API.me(); // with its camera scope, if any
     el.password.value = "";
     showApp();
     startLive();
@@ -145,18 +149,22 @@ function route() {
   if (!state.user) {
     return;
   }
-  const search = window.location.hash.startsWith("#/search");
-  el.liveView.hidden = search;
-  el.searchView.hidden = !search;
+  const hash = window.location.hash;
+  const view = hash.startsWith("#/search") ? "search" : hash.startsWith("#/audit") ? "audit" : "live";
+  el.liveView.hidden = view !== "live";
+  el.searchView.hidden = view !== "search";
+  el.auditView.hidden = view !== "audit";
   for (const link of el.nav.querySelectorAll("a")) {
-    if ((link.dataset.view === "search") === search) {
+    if (link.dataset.view === view) {
       link.setAttribute("aria-current", "page");
     } else {
       link.removeAttribute("aria-current");
     }
   }
-  if (search) {
+  if (view === "search") {
     runSearch();
+  } else if (view === "audit") {
+    runAudit();
   }
 }
 
@@ -174,6 +182,8 @@ function bind() {
     searchCamera: "search-camera", classList: "class-list", searchSummary: "search-summary",
     searchResults: "search-results", searchTable: "search-table", searchBody: "search-body",
     pager: "pager", prev: "page-prev", next: "page-next", pageInfo: "page-info", searchReset: "search-reset",
+    auditView: "audit-view", auditForm: "audit-form", auditAction: "audit-action", auditSummary: "audit-summary",
+    auditTable: "audit-table", auditBody: "audit-body", navAudit: "nav-audit",
   };
   for (const [key, id] of Object.entries(ids)) {
     el[key] = byId(id);
@@ -191,6 +201,7 @@ function bind() {
   });
   el.searchForm.addEventListener("submit", onSearchSubmit);
   el.searchReset.addEventListener("click", onSearchReset);
+  el.auditForm.addEventListener("submit", onAuditSubmit);
   el.prev.addEventListener("click", () => turnPage(-1));
   el.next.addEventListener("click", () => turnPage(1));
   window.addEventListener("hashchange", route);
@@ -209,7 +220,7 @@ async function main() {
       throw new Error("not signed in"); // no request, so no 401 in the console before the login
     }
     const user = await API.me();
-    state.user = { username: user.username, role: user.role };
+    state.user = user;
     showApp();
     startLive();
   } catch {

@@ -93,7 +93,8 @@ function thumbnail(event, ctx, size) {
   const url = safeSnapshotUrl(event.snapshot_url);
   const text = eventText(event, ctx.lang, ctx.t);
   if (!url) {
-    return h("div", { class: `thumb thumb-none ${size}` }, ctx.t("event.no_snapshot"));
+    const key = event.snapshot_expired ? "event.snapshot_expired" : "event.no_snapshot";
+    return h("div", { class: `thumb thumb-none ${size}` }, ctx.t(key));
   }
   const img = h("img", {
     src: url, alt: ctx.t("event.snapshot", { text }), width: size === "small" ? 96 : 176,

@@ -16,6 +16,7 @@ export const state = {
   countsTimer: null,
   searchAbort: null,
   lastSearch: null, // {items, total, params}
+  lastAudit: null, // the audit page shown (admins)
 };
 
 /** Elements by role, filled by app.js from index.html ids before anything renders. */
