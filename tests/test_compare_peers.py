@@ -168,3 +168,14 @@ def test_peers_count_cdnet_highway_plausibly(
     assert head.split()[-3:] == list(compare_peers.TOOLS) and set(rule) == {"-"}
     assert line.split()[:3] == ["cdnet_highway", "yolo11n_int8", "27/0"]
     assert total.startswith("ALL")
+
+
+def test_earlier_peers_read_from_a_printed_run(tmp_path: Path) -> None:
+    rows = [_row("a", "m1", (27, 0), roadwatch=(27, 0), ultralytics=(25, 0), supervision=(29, 1))]
+    rows[0]["classes"] = [2, 7]
+    printed = json.dumps({"rows": rows, "totals": compare_peers.totals(rows)}, indent=2)
+    path = tmp_path / "run.out"
+    path.write_text(printed + "\n\n" + compare_peers.table(rows, compare_peers.totals(rows)) + "\n", encoding="utf-8")
+    earlier = compare_peers.earlier_peers([str(path)])
+    assert set(earlier) == {("a", "m1")}
+    assert earlier[("a", "m1")]["ultralytics"]["in"] == 25 and earlier[("a", "m1")]["classes"] == [2, 7]
