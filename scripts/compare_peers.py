@@ -14,6 +14,8 @@ For every clip x model, three counters run on the same frames:
   detections Roadwatch counts from (the cache), or with Ultralytics' predictions
   (--supervision-detections ultralytics, for models Ultralytics loads).
 The peers run in their own virtualenv (`make peers-venv`, or --peers-python), never in the runtime one.
+Their results are kept per input in var/peers-cache/ (scripts/peers/resultcache.py), so re-measuring
+Roadwatch after a change takes seconds; --fresh runs them again.
 Error rate = sum over directions of |counted - true| / sum of true crossings, per clip and in total.
 Prints JSON, then one table (rows clip x model). `{data}` is the data directory.
 """
@@ -97,22 +99,10 @@ def run_peer(tool: str, python: Path, args: list[str], timeout_s: float) -> dict
     return dict(json.loads(lines[-1]))
 
 
-def earlier_peers(paths: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Rows of earlier runs' JSON by (clip, model): the peers' counts depend only on model, clip and line,
-    so a change to Roadwatch is re-measured in seconds without re-running them."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in paths:
-        document, _ = json.JSONDecoder().raw_decode(Path(path).read_text(encoding="utf-8"))  # the table may follow
-        for row in document["rows"]:
-            rows[(row["clip"], row["model"])] = row
-    return rows
-
-
 def compare_clip(
-    clip: eval_counts.Clip, model: Path, peers_python: Path, sv_source: str, timeout_s: float,
-    earlier: dict[str, Any] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """One row: the three counters on one clip with one model (the peers' counts from `earlier` if given)."""
+    clip: eval_counts.Clip, model: Path, peers_python: Path, sv_source: str, timeout_s: float, fresh: bool
+) -> dict[str, Any]:
+    """One row: the three counters on one clip with one model."""
     spec = json.loads(clip.truth.read_text(encoding="utf-8"))
     want = {d: sum(int(n) for n in spec["totals"].get(d, {}).values()) for d in DIRECTIONS}
     cfg = eval_counts.with_model(load_config(str(clip.config)), str(model))
@@ -122,16 +112,13 @@ def compare_clip(
     common = ["--model", str(model), "--clip", str(clip.video), "--line", *line, "--classes", *map(str, classes)]
     loads = ultralytics_loads(model)
     sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_source if loads else "roadwatch"]
+    if fresh:
+        common, sv_args = [*common, "--fresh"], [*sv_args, "--fresh"]
     results: dict[str, dict[str, Any] | None] = {
         "roadwatch": run_roadwatch(cfg, clip.truth),  # first: fills the detection cache supervision reads
+        "ultralytics": run_peer("ultralytics", peers_python, common, timeout_s) if loads else None,
+        "supervision": run_peer("supervision", peers_python, sv_args, timeout_s),
     }
-    if earlier is not None and earlier["classes"] == classes and earlier["truth"] == want:
-        results.update(ultralytics=earlier["ultralytics"], supervision=earlier["supervision"])
-    else:
-        results.update(
-            ultralytics=run_peer("ultralytics", peers_python, common, timeout_s) if loads else None,
-            supervision=run_peer("supervision", peers_python, sv_args, timeout_s),
-        )
     for counts in results.values():
         if counts is not None:
             counts["abs_error"], _, counts["error"] = error_rate(counts, want)
@@ -188,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--supervision-detections", choices=("roadwatch", "ultralytics"), default="roadwatch",
                    help="what feeds supervision's tracker (models Ultralytics cannot load: always roadwatch)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed to one counter on one clip")
-    p.add_argument("--peers-from", action="append", metavar="JSON",
-                   help="reuse the peers' counts of an earlier run's JSON (repeatable); Roadwatch runs anew")
+    p.add_argument("--fresh", action="store_true",
+                   help="run the peers even where var/peers-cache/ keeps their result for the same input")
     p.add_argument("--jobs", type=int, default=1, help="clip x model rows run at once (default 1)")
     p.add_argument("--json-only", action="store_true")
     args = p.parse_args(argv)
@@ -205,10 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     models = [Path(expand_path(m)) for m in (args.model or DEFAULT_MODELS)]
     def row(pair: tuple[eval_counts.Clip, Path]) -> dict[str, Any]:
         print(f"{pair[0].name} x {pair[1].stem} ...", file=sys.stderr, flush=True)
-        earlier = reuse.get((pair[0].name, pair[1].stem))
-        return compare_clip(*pair, peers_python, args.supervision_detections, args.timeout, earlier)
+        return compare_clip(*pair, peers_python, args.supervision_detections, args.timeout, args.fresh)
 
-    reuse = earlier_peers(args.peers_from or [])
     pairs = [(clip, model) for clip in clips for model in models]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # the peers are subprocesses; ONNX drops the GIL
         rows = list(pool.map(row, pairs))
