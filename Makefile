@@ -2,6 +2,7 @@
 #   make demo   - local Mosquitto + aggregator + edge node on a sample clip, prints the dashboard address
 #   make test   - the whole test suite (the model-export tests only where .venv-export exists)
 #   make test-export - build .venv-export (torch + ultralytics, ~1.5 GB) and run the export tests
+#   make test-fast - unit tests only (no real broker, database, video or installers), for a quick loop
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -27,7 +28,7 @@ PYTEST_EXPORT := $(if $(filter no,$(EXPORT_TESTS)),-m "not export",)
 PEERS_VENV ?= .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 
-.PHONY: demo test test-export lint typecheck system venv export-venv peers-venv clean
+.PHONY: demo test test-fast test-export lint typecheck system venv export-venv peers-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +69,9 @@ test: system $(STAMP)
 
 test-export: system $(STAMP) $(EXPORT_STAMP)
 	$(PY) -m pytest -q -m export
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not integration and not slow and not export"
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,4 +1,4 @@
-"""Accounts, password hashes, login sessions, API tokens and a light failed-login limit.
+"""Accounts, password hashes, login sessions and API tokens (the failed-login limit is central/limiter.py).
 
 Password hashes are self-describing strings so the YAML can carry them and the algorithm can change
 later: `scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>` (default) or `pbkdf2_sha256$<iterations>$<salt>$<hash>`.
@@ -18,11 +18,11 @@ import logging
 import secrets
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from central.config import Account, ApiToken, Role
-from central.store import Store
+from central.limiter import LoginLimiter
+from central.sessions import SessionTable
 
 log = logging.getLogger(__name__)
 
@@ -80,35 +80,8 @@ class Principal:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 
-class SessionTable:
-    """Login sessions in the store, keyed by the sha256 of their token."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def save(self, token_hash: str, username: str, now: float, expires: float) -> None:
-        with self.store.tx() as conn:
-            conn.execute("DELETE FROM sessions WHERE expires_epoch <= ?", (now,))
-            conn.execute(
-                "INSERT INTO sessions (token_hash, username, created_epoch, expires_epoch) VALUES (?,?,?,?)",
-                (token_hash, username, now, expires),
-            )
-
-    def lookup(self, token_hash: str, now: float) -> tuple[str, float] | None:
-        """(username, expiry) of a live session."""
-        row = (
-            self.store.conn()
-            .execute(
-                "SELECT username, expires_epoch FROM sessions WHERE token_hash=? AND expires_epoch > ?",
-                (token_hash, now),
-            )
-            .fetchone()
-        )
-        return None if row is None else (str(row[0]), float(row[1]))
-
-    def delete(self, token_hash: str) -> None:
-        with self.store.tx() as conn:
-            conn.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,))
+class LoginLimitedError(Exception):
+    """Too many failed logins from this address (for this account or in all); answer 429."""
 
 
 class Authenticator:
@@ -122,7 +95,10 @@ class Authenticator:
         max_failures: int = 5,
         window_s: float = 300.0,
         sessions: SessionTable | None = None,
+        max_failures_per_address: int | None = None,
     ) -> None:
+        """`max_failures` counts per (account, address); per address over all accounts the limit is
+        `max_failures_per_address` (default four times `max_failures`)."""
         self._hashes: dict[str, tuple[str, Role]] = {}
         for account in accounts:
             if account.password is not None:
@@ -141,44 +117,25 @@ class Authenticator:
         self._sessions: dict[str, tuple[Principal, float]] = {}  # cache by token hash
         self._table = sessions
         self.session_ttl_s = session_ttl_s
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
+        per_address = max_failures * 4 if max_failures_per_address is None else max_failures_per_address
+        self.limiter = LoginLimiter(max_failures, per_address, window_s)
         self._lock = threading.Lock()
         self._dummy = hash_password("not a password")
-
-    def limited(self, keys: list[str], now: float) -> bool:
-        """Whether any of the keys (user, address) had too many failed logins in the window."""
-        with self._lock:
-            for key in keys:
-                times = self._failures.get(key)
-                if times is None:
-                    continue
-                while times and times[0] < now - self.window_s:
-                    times.popleft()
-                if len(times) >= self.max_failures:
-                    return True
-        return False
-
-    def _fail(self, keys: list[str], now: float) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-            if len(self._failures) > 10000:
-                self._failures = {
-                    k: v for k, v in self._failures.items() if v and v[-1] > now - self.window_s
-                }
 
     def login(
         self, username: str, password: str, remote: str, now: float | None = None
     ) -> tuple[str, Principal] | None:
-        """A new session token for good credentials, else None (the caller checks `limited` first)."""
+        """A new session token for good credentials, else None; raises LoginLimitedError without checking
+        the password when this address has had too many failures."""
         now = time.time() if now is None else now
+        attempt = self.limiter.reserve(username, remote, now)
+        if attempt is None:
+            raise LoginLimitedError(username)
         entry = self._hashes.get(username)
         # verify against a dummy hash for unknown users, so timing does not reveal which names exist
         ok = verify_password(password, entry[0] if entry else self._dummy) and entry is not None
+        self.limiter.settle(attempt, ok, now)
         if not ok or entry is None:
-            self._fail([f"user:{username}", f"addr:{remote}"], now)
             return None
         token = new_token()
         principal = Principal(username, entry[1])

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _copy_store(args: argparse.Namespace) -> int:
-    from central.copy import CopyError, copy_store
+    from central.copystore import CopyError, copy_store
     from central.store import Store
 
     try:

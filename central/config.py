@@ -139,9 +139,19 @@ class HttpSettings(Strict):
     session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 30, description="Lifetime of a login session")
     cookie_secure: bool = Field(default=False, description="Mark the session cookie Secure (behind HTTPS)")
     login_max_failures: int = Field(
-        default=5, ge=1, le=1000, description="Failed logins per user or address per window"
+        default=5, ge=1, le=1000, description="Failed logins per (account, address) per window"
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, le=10000, description="Failed logins per address over all accounts per window"
     )
     login_window_s: float = Field(default=300.0, gt=0, description="Window of the failed-login limit")
+    max_body_kb: int = Field(
+        default=64, ge=1, le=65536, description="Largest request body; larger ones get 413 before auth"
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Serve Swagger UI at /docs; it loads from a CDN, so only where browsers reach the internet",
+    )
 
 
 class MetricsSettings(Strict):

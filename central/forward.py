@@ -23,6 +23,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
+from central.forwardstate import (
+    due_calls,
+    enqueue_webhooks,
+    forget_throttles,
+    load_throttles,
+    mark_dead,
+    mark_delivered,
+    mark_retry,
+    save_throttle,
+)
 from central.ingest import Publish
 from central.store import Store
 from contract.times import iso_from_epoch, parse_ts
@@ -93,7 +103,7 @@ class Forwarder:
         self.prefix = prefix
         self.tz = ZoneInfo(tz)
         self.publish = publish
-        self._last = self._load_throttles()
+        self._last = load_throttles(store)
         self.sent_mqtt = 0  # handed to the MQTT client, including those queued during an outage
         self.queued_mqtt = 0  # published while the broker was away: paho sends them on reconnect
         self.throttled = 0
@@ -112,7 +122,7 @@ class Forwarder:
                     self.throttled += 1
                     continue
                 self._last[key] = now
-                self._save_throttle(key, now)
+                save_throttle(self.store, key, now)
             fired += 1
             body = json.dumps(alert_payload(rule.name, event, now), ensure_ascii=False, separators=(",", ":"))
             if rule.mqtt:
@@ -136,79 +146,8 @@ class Forwarder:
         if len(self._last) > 10000:  # forget throttle keys of long-quiet cameras
             horizon = max((r.throttle_s for r in self.settings.rules), default=0.0)
             self._last = {k: t for k, t in self._last.items() if now - t < horizon}
-            with self.store.tx() as conn:
-                conn.execute("DELETE FROM forward_throttle WHERE last_epoch < ?", (now - horizon,))
+            forget_throttles(self.store, now - horizon)
         return fired
-
-    def _load_throttles(self) -> dict[tuple[str, str, str, str], float]:
-        """The throttle windows open before a restart, so a restart does not repeat a held-back alert."""
-        rows = self.store.conn().execute(
-            "SELECT forward_rule, node, camera, event_rule, last_epoch FROM forward_throttle"
-        )
-        return {(str(r[0]), str(r[1]), str(r[2]), str(r[3])): float(r[4]) for r in rows}
-
-    def _save_throttle(self, key: tuple[str, str, str, str], now: float) -> None:
-        with self.store.tx() as conn:
-            conn.execute(
-                "INSERT INTO forward_throttle (forward_rule, node, camera, event_rule, last_epoch) "
-                "VALUES (?,?,?,?,?) ON CONFLICT (forward_rule, node, camera, event_rule) "
-                "DO UPDATE SET last_epoch=excluded.last_epoch",
-                (*key, now),
-            )
-
-
-def enqueue_webhooks(
-    store: Store, hooks: list[str], *, rule: str, event_id: str, body: str, now: float
-) -> None:
-    with store.tx() as conn:
-        conn.executemany(
-            "INSERT INTO webhook_queue (webhook, rule, event_id, body, state, attempts, next_epoch,"
-            " created_epoch,"
-            " updated_epoch) VALUES (?,?,?,?,'pending',0,?,?,?)",
-            [(hook, rule, event_id, body, now, now, now) for hook in hooks],
-        )
-
-
-def deadletters(store: Store, limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    conn = store.conn()
-    total = int(conn.execute("SELECT COUNT(*) FROM webhook_queue WHERE state='dead'").fetchone()[0])
-    rows = conn.execute(
-        "SELECT id, webhook, rule, event_id, attempts, last_error, created_epoch, updated_epoch"
-        " FROM webhook_queue"
-        " WHERE state='dead' ORDER BY id DESC LIMIT ? OFFSET ?",
-        (limit, offset),
-    )
-    items = [
-        {
-            "id": r[0],
-            "webhook": r[1],
-            "rule": r[2],
-            "event_id": r[3],
-            "attempts": r[4],
-            "last_error": r[5],
-            "created_at": iso_from_epoch(r[6]),
-            "failed_at": iso_from_epoch(r[7]),
-        }
-        for r in rows
-    ]
-    return items, total
-
-
-def requeue(store: Store, item_id: int) -> bool:
-    """Give a dead letter a fresh set of attempts; False when there is no such dead letter."""
-    now = time.time()
-    with store.tx() as conn:
-        cur = conn.execute(
-            "UPDATE webhook_queue SET state='pending', attempts=0, next_epoch=?, updated_epoch=?"
-            " WHERE id=? AND state='dead'",
-            (now, now, item_id),
-        )
-        return cur.rowcount > 0
-
-
-def queue_counts(store: Store) -> dict[str, int]:
-    rows = store.conn().execute("SELECT state, COUNT(*) FROM webhook_queue GROUP BY state")
-    return {r[0]: int(r[1]) for r in rows}
 
 
 class WebhookWorker:
@@ -251,25 +190,16 @@ class WebhookWorker:
 
     def deliver_due(self, now: float, limit: int = 20) -> int:
         """Try every call that is due; returns how many were attempted."""
-        rows = (
-            self.store.conn()
-            .execute(
-                "SELECT id, webhook, body, attempts FROM webhook_queue"
-                " WHERE state='pending' AND next_epoch<=?"
-                " ORDER BY next_epoch LIMIT ?",
-                (now, limit),
-            )
-            .fetchall()
-        )
-        for item_id, name, body, attempts in rows:
-            hook = self.hooks.get(name)
+        calls = due_calls(self.store, now, limit)
+        for call in calls:
+            hook = self.hooks.get(call.webhook)
             error = (
                 "webhook no longer configured"
                 if hook is None
-                else self._post(name, hook, body.encode("utf-8"))
+                else self._post(call.webhook, hook, call.body.encode("utf-8"))
             )
-            self._record(int(item_id), hook, int(attempts) + 1, error)
-        return len(rows)
+            self._record(call.item_id, hook, call.attempts + 1, error)
+        return len(calls)
 
     def _post(self, name: str, hook: Webhook, body: bytes) -> str | None:
         headers = {"Content-Type": "application/json", "User-Agent": "roadwatch-central"}
@@ -288,25 +218,12 @@ class WebhookWorker:
 
     def _record(self, item_id: int, hook: Webhook | None, attempts: int, error: str | None) -> None:
         now = time.time()
-        with self.store.tx() as conn:
-            if error is None:
-                conn.execute(
-                    "UPDATE webhook_queue SET state='delivered', attempts=?, last_error=NULL, updated_epoch=?"
-                    " WHERE id=?",
-                    (attempts, now, item_id),
-                )
-                return
-            if hook is None or attempts >= hook.max_attempts:
-                log.error("webhook call %d dead after %d attempts: %s", item_id, attempts, error)
-                conn.execute(
-                    "UPDATE webhook_queue SET state='dead', attempts=?, last_error=?, updated_epoch=?"
-                    " WHERE id=?",
-                    (attempts, error, now, item_id),
-                )
-                return
+        if error is None:
+            mark_delivered(self.store, item_id, attempts, now)
+        elif hook is None or attempts >= hook.max_attempts:
+            log.error("webhook call %d dead after %d attempts: %s", item_id, attempts, error)
+            mark_dead(self.store, item_id, attempts, error, now)
+        else:
             delay = min(hook.backoff_s * 2 ** (attempts - 1), hook.backoff_max_s)
             log.warning("webhook call %d failed (%s); retry %d in %.1f s", item_id, error, attempts, delay)
-            conn.execute(
-                "UPDATE webhook_queue SET attempts=?, last_error=?, next_epoch=?, updated_epoch=? WHERE id=?",
-                (attempts, error, now + delay, now, item_id),
-            )
+            mark_retry(self.store, item_id, attempts, error, now + delay, now)

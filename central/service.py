@@ -1,7 +1,8 @@
-"""Wires the aggregator together: store, MQTT ingest, writer, forwarding, webhooks and the HTTP server.
+"""Wires the aggregator together: store, MQTT ingest, writer, forwarding, webhooks, the housekeeping
+scheduler and the HTTP server.
 
-This is the only module that owns threads and their order of start and stop: the store first, then the
-writer (so nothing queued is lost), then MQTT; on stop MQTT goes first (no new messages), the writer
+This is the only module that decides which threads run and their order of start and stop: the store
+first, then the writer (so nothing queued is lost) and the scheduler, then MQTT; on stop MQTT goes first (no new messages), the writer
 drains the queue and acknowledges, and the store closes last.
 """
 
@@ -17,15 +18,19 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from central.api import WEB_DIR, create_app
-from central.auth import Authenticator, SessionTable
+from central.announce import Announcer
+from central.api import WEB_DIR, ApiContext, make_app
+from central.auth import Authenticator
 from central.commands import send_command
 from central.config import CentralConfig
-from central.forward import Forwarder, WebhookWorker, queue_counts
+from central.forward import Forwarder, WebhookWorker
+from central.forwardstate import queue_counts
 from central.health import HealthMonitor
 from central.ingest import IngestCounters, Item, MqttIngest, PublishResult
 from central.live import LiveHub
 from central.metrics import render_metrics
+from central.scheduler import Scheduler, Task
+from central.sessions import SessionTable
 from central.store import Store
 from central.writer import Writer
 from common import sdnotify
@@ -35,6 +40,7 @@ from contract.commands import CommandName
 log = logging.getLogger(__name__)
 
 SUMMARY_INTERVAL_S = 60.0
+WRITER_STALL_S = 30.0  # a writer loop silent this long is hung: the watchdog stops being fed
 
 
 class Aggregator:
@@ -53,18 +59,14 @@ class Aggregator:
         )
         self.webhooks = WebhookWorker(self.store, cfg.forwarding.webhooks)
         self.health = HealthMonitor(cfg.health, cfg.timezone)
+        self.announcer = Announcer(self.store, self.hub, self.forwarder)
         self.writer = Writer(
             self.store,
             self.inbox,
-            self.hub,
+            self.ingest.ack,
+            self.announcer,
             self.health,
-            forwarder=self.forwarder,
-            ack=self.ingest.ack,
             batch_max=cfg.store.batch_max,
-            health_interval_s=cfg.health.check_interval_s,
-            retention=self._retain,
-            retention_interval_s=cfg.retention.interval_s,
-            heartbeat=sdnotify.Watchdog(),
         )
         self.auth = Authenticator(
             cfg.accounts,
@@ -73,24 +75,46 @@ class Aggregator:
             cfg.http.login_max_failures,
             cfg.http.login_window_s,
             sessions=SessionTable(self.store),
+            max_failures_per_address=cfg.http.login_max_failures_per_address,
         )
-        self.app: FastAPI = create_app(
+        api = ApiContext(
             self.store,
             self.auth,
             self.hub,
-            http=cfg.http,
-            status=self.status,
-            command=self._command,
-            web_dir=web_dir,
+            cfg.http,
+            self.status,
+            self._command,
+            web_dir,
             write_failure=lambda: self.writer.write_failure,
         )
+        self.app: FastAPI = make_app(api)
         self.server: uvicorn.Server | None = None
-        self._stopping = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoints, name="central-checkpoint", daemon=True
-        )
+        self.watchdog = sdnotify.Watchdog()
+        self.scheduler = Scheduler(self._tasks())
         self.started_at = time.time()
         self.metrics: MetricsServer | None = None
+        self._stored_at_summary = 0
+
+    def _tasks(self) -> list[Task]:
+        """The housekeeping; what writes ingested data is handed to the writer thread."""
+        cfg = self.cfg
+        return [
+            Task("checkpoint", 1.0, lambda now: self.store.checkpoint()),
+            Task("watchdog", 1.0, self._feed_watchdog),
+            Task("summary", SUMMARY_INTERVAL_S, self._log_summary, first_s=SUMMARY_INTERVAL_S),
+            Task(
+                "health",
+                cfg.health.check_interval_s,
+                lambda now: self.writer.submit(self._sweep_health),
+                first_s=cfg.health.check_interval_s,
+            ),
+            Task(
+                "retention",
+                cfg.retention.interval_s,
+                lambda now: self.writer.submit(self._retain),
+                first_s=min(5.0, cfg.retention.interval_s),
+            ),
+        ]
 
     def _publish(self, topic: str, payload: bytes) -> PublishResult:
         result = self.ingest.publish(topic, payload)
@@ -101,6 +125,25 @@ class Aggregator:
         return send_command(
             self.ingest.publish, self.cfg.mqtt.topic_prefix, node, camera, command, by, time.time()
         )
+
+    def _sweep_health(self, now: float) -> None:
+        self.announcer.central_events(self.health.check(now))
+
+    def _feed_watchdog(self, now: float) -> None:
+        """Ping systemd only while the writer makes progress: a hung writer gets the service restarted."""
+        if self.writer.alive(WRITER_STALL_S):
+            self.watchdog()
+
+    def _log_summary(self, now: float) -> None:
+        stored = self.writer.stored_events
+        log.info(
+            "last minute: %d events stored; queue %d; rejected so far %s; mqtt %s",
+            stored - self._stored_at_summary,
+            self.inbox.qsize(),
+            self.counters.snapshot()["rejected"] or "none",
+            "connected" if self.ingest.connected.is_set() else "DISCONNECTED",
+        )
+        self._stored_at_summary = stored
 
     def _retain(self, now: float) -> None:
         r = self.cfg.retention
@@ -153,31 +196,9 @@ class Aggregator:
         self.metrics.start()
         log.info("Prometheus metrics on http://%s:%d/metrics", m.host, self.metrics.port)
 
-    def _checkpoints(self) -> None:
-        """WAL checkpoints every second and a summary log line every minute, beside the writer."""
-        next_summary = time.monotonic() + SUMMARY_INTERVAL_S
-        stored_before = 0
-        while not self._stopping.wait(1.0):
-            try:
-                self.store.checkpoint()
-            except Exception:  # a worker loop logs and goes on
-                log.exception("WAL checkpoint failed")
-            if time.monotonic() >= next_summary:
-                next_summary += SUMMARY_INTERVAL_S
-                stored = self.writer.stored_events
-                counts = self.counters.snapshot()
-                log.info(
-                    "last minute: %d events stored; queue %d; rejected so far %s; mqtt %s",
-                    stored - stored_before,
-                    self.inbox.qsize(),
-                    counts["rejected"] or "none",
-                    "connected" if self.ingest.connected.is_set() else "DISCONNECTED",
-                )
-                stored_before = stored
-
     def start(self) -> None:
-        self._checkpointer.start()
         self.writer.start()
+        self.scheduler.start()
         self.webhooks.start()
         self.ingest.start()
         self._start_metrics()
@@ -195,9 +216,7 @@ class Aggregator:
         self.ingest.stop()
         self.writer.stop()
         self.webhooks.stop()
-        self._stopping.set()
-        if self._checkpointer.is_alive():
-            self._checkpointer.join(timeout=10)
+        self.scheduler.stop()
         self.store.checkpoint()
         self.store.close()
 

@@ -22,6 +22,16 @@ from edge.capture.sourceurl import data_dir
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Fixtures that bring a real part: a test taking one is an integration test whether or not it says so,
+# so `-m "not integration and not slow"` (make test-fast) really leaves them out.
+REAL_PARTS = {"shared_dir", "vtest_path", "yolo11_path", "broker", "postgres_server", "postgres"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_PARTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip locally, fail under CI, when a real part of the test is missing."""

@@ -26,6 +26,8 @@ from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from support import wait_for
+
 from common.settings import SecretRef
 from edge.config import NodeMqttSettings as MqttSettings
 from edge.config import OutboxSettings
@@ -99,13 +101,8 @@ class Receiver:
             json.loads(m.payload)["state"] for m in self.snapshot() if m.topic.endswith(f"/{node}/status")
         ]
 
-    def wait_for(self, predicate: Any, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return bool(predicate())
+    def wait_for(self, predicate: Any, timeout: float) -> float:
+        return wait_for(predicate, timeout)
 
     def close(self) -> None:
         self.client.disconnect()

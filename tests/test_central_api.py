@@ -27,11 +27,12 @@ from test_central_support import (
     running,
 )
 
-from central.api import create_app
-from central.auth import Authenticator, Principal, SessionTable, hash_token
+from central.api import ApiContext, make_app
+from central.auth import Authenticator, Principal, hash_token
 from central.config import Account, ApiToken, HttpSettings
 from central.ingest import PublishResult, event_row
 from central.live import LiveHub
+from central.sessions import SessionTable
 from central.store import EventRow, Store
 from contract.kinds import ALL_KINDS
 
@@ -43,7 +44,7 @@ def _row(payload: dict[str, Any]) -> EventRow:
     return event_row(payload, T0 + payload["seq"] * 60, T0 + payload["seq"] * 60 + 0.1)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every API test runs on both engines: the API must not tell them apart."""
     if request.param == "sqlite":
@@ -74,7 +75,7 @@ def app_client(store: Store, sent_commands: list[tuple[str, str, str, str]]) -> 
         sent_commands.append((node, camera, name, by))
         return f"cmd-{len(sent_commands)}", "sent"
 
-    app = create_app(store, auth, LiveHub(), http=HttpSettings(), command=command, heartbeat_s=0.3)
+    app = make_app(ApiContext(store, auth, LiveHub(), HttpSettings(), command=command, heartbeat_s=0.3))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

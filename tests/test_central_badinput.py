@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import Broker
+from support import wait_for
 from test_central_support import (
     PREFIX,
     central_config,
@@ -23,7 +24,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -99,6 +99,7 @@ def test_config_errors_name_the_field(tmp_path: Path, text: str, expected: str) 
     assert expected in _errors(tmp_path, text)
 
 
+@pytest.mark.slow  # starts the CLI in subprocesses
 def test_cli_check_exit_codes(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("http: {bind: 1}\n", encoding="utf-8")
@@ -114,6 +115,7 @@ def test_cli_check_exit_codes(tmp_path: Path) -> None:
     assert r.returncode == 2 and "cannot read file" in r.stderr
 
 
+@pytest.mark.slow  # starts the CLI in subprocesses
 def test_cli_hash_password_and_token() -> None:
     r = _cli("hash-password", "--stdin", stdin="a long password\n")
     assert r.returncode == 0 and verify_password("a long password", r.stdout.strip())

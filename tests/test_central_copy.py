@@ -14,11 +14,13 @@ from conftest import Postgres
 from test_central_config import _cli
 from test_central_support import make_event
 
-from central.auth import SessionTable, hash_token
+from central.auth import hash_token
 from central.config import ForwardingSettings, ForwardRule
-from central.copy import TABLES, CopyError, copy_store
-from central.forward import Forwarder, enqueue_webhooks
+from central.copystore import TABLES, CopyError, copy_store
+from central.forward import Forwarder
+from central.forwardstate import enqueue_webhooks
 from central.ingest import event_row
+from central.sessions import SessionTable
 from central.store import Store
 
 NOW = 1_795_000_000.0

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Broker, free_port
+from support import wait_for
 from test_central_support import (
     central_config,
     dumps,
@@ -21,7 +22,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
     write_config,
 )
 

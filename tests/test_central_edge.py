@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from conftest import Broker, free_port
-from test_central_support import central_config, login, running, wait_for
+from support import wait_for
+from test_central_support import central_config, login, running
 
 from edge.config import NodeMqttSettings as MqttSettings
 from edge.events import EventFactory

@@ -19,6 +19,7 @@ from conftest import Broker, Postgres, free_port, make_broker
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from support import wait_for
 from test_central_support import (
     PREFIX,
     central_config,
@@ -29,11 +30,11 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
 )
 
 from central.config import ForwardingSettings, ForwardRule, TimeWindow, Webhook
-from central.forward import Forwarder, WebhookWorker, deadletters, in_window, rule_matches, sign
+from central.forward import Forwarder, WebhookWorker, in_window, rule_matches, sign
+from central.forwardstate import deadletters
 from central.ingest import PublishResult
 from central.store import Store
 
@@ -137,7 +138,7 @@ def test_throttle_is_per_rule_camera_and_zone(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def test_throttle_windows_survive_a_restart(
     engine: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

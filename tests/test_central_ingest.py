@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Broker, free_port, wait_port
+from support import wait_for
 from test_central_support import (
     PREFIX,
     central_config,
@@ -22,7 +23,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
     write_config,
 )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import Broker
+from support import wait_for
 from test_central_support import (
     PREFIX,
     central_config,
@@ -21,7 +22,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
 )
 
 from central.config import CentralConfig, validate_config

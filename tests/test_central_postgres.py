@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Broker, Postgres, free_port, make_postgres, wait_port
+from support import wait_for
 from test_central_config import _cli
 from test_central_support import (
     central_config,
@@ -25,7 +26,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
     write_config,
 )
 

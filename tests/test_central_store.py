@@ -13,7 +13,7 @@ from conftest import Postgres
 from test_central_support import make_event
 
 from central.db import StoreRefusedError, connect
-from central.forward import deadletters, enqueue_webhooks, queue_counts, requeue
+from central.forwardstate import deadletters, enqueue_webhooks, queue_counts, requeue
 from central.ingest import event_row
 from central.queries import EventFilter
 from central.schema import MIGRATIONS
@@ -24,7 +24,7 @@ NOW = 1_795_000_000.0
 OpenStore = Callable[[], Store]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
     """Opens a Store on one database (each call reopens the same one); closes them all afterwards."""
     opened: list[Store] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +18,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from support import wait_for  # noqa: F401  (re-exported: tests import it from here too)
 
 from central.auth import hash_password
 from central.config import CentralConfig, validate_config
@@ -141,16 +142,6 @@ def publish_all(client: mqtt.Client, messages: list[tuple[str, bytes]], qos: int
     for info in infos:
         info.wait_for_publish(timeout=30)
         assert info.is_published()
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 5.0, interval_s: float = 0.01) -> float:
-    """Poll until `predicate()`; returns the seconds it took, raises on timeout."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 @contextmanager

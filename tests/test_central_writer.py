@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_central_support import make_event, wait_for
+from support import wait_for
+from test_central_support import make_event
 
 from central import writer as writer_module
+from central.announce import Announcer
 from central.config import HealthSettings
 from central.health import HealthMonitor
 from central.ingest import Ack, EventItem, Item, SnapshotItem, event_row
@@ -44,7 +46,7 @@ def _writer(
 ) -> tuple[Writer, queue.Queue[Item]]:
     inbox: queue.Queue[Item] = queue.Queue()
     health = HealthMonitor(HealthSettings(), "Asia/Ho_Chi_Minh")
-    writer = Writer(store, inbox, hub, health, forwarder=None, ack=acks.extend, snapshot_wait_s=wait_s)
+    writer = Writer(store, inbox, acks.extend, Announcer(store, hub, None, wait_s), health)
     return writer, inbox
 
 

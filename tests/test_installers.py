@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from conftest import Broker, free_port, mosquitto_binary
 
+pytestmark = pytest.mark.slow  # runs the real installer scripts in subprocesses: about 80 s in all
+
 REPO = Path(__file__).resolve().parents[1]
 EDGE = REPO / "scripts" / "install_edge.sh"
 STATION = REPO / "scripts" / "install_station.sh"

@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from conftest import Broker, make_secure_broker
 from paho.mqtt.enums import CallbackAPIVersion
+from support import wait_for
 
 from central.config import MqttSettings as CentralMqtt
 from central.config import SecretRef as CentralSecret
@@ -34,15 +35,6 @@ STOLEN_IDS = ("aggregator", "roadwatch-central", "n2", "roadwatch-edge-n2")
 
 def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:
     return {"en": kind}
-
-
-def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 from conftest import Broker, free_port, make_broker, make_secure_broker, require
 from mqtt_node_proc import Receiver
 from paho.mqtt.enums import CallbackAPIVersion
+from support import wait_for
 
 from common.settings import SecretRef, TlsSettings
 from contract.commands import Command
@@ -40,15 +41,6 @@ USERS = {"n1": "pw-n1", "n2": "pw-n2", "aggregator": "pw-agg"}
 
 def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:
     return {"en": kind}
-
-
-def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 @pytest.fixture

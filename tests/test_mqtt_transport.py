@@ -24,6 +24,7 @@ import jsonschema
 import pytest
 from conftest import Broker, make_broker
 from mqtt_node_proc import Receiver
+from support import wait_for
 
 from contract.schemas import load_schema
 from edge.config import NodeMqttSettings as MqttSettings
@@ -42,15 +43,6 @@ def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], r
 
 
 FACTORY = EventFactory("n1", "gate", "Asia/Ho_Chi_Minh", texts=_texts)
-
-
-def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def settings(port: int, **kw: Any) -> MqttSettings:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import free_port, make_broker, require
+from support import wait_for
 
 from common.settings import SecretRef
 from edge.config import NodeMqttSettings as MqttSettings
@@ -22,15 +23,6 @@ from edge.transport.publisher import OutboxSink, Publisher
 
 def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:
     return {"en": kind}
-
-
-def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def test_reserved_node_id_is_refused(tmp_path: Path) -> None:

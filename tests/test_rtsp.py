@@ -10,13 +10,13 @@ import os
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from conftest import free_port, require, wait_port
+from support import wait_for
 
 from edge.camera_config import CameraConfig
 from edge.capture.health import CameraHealth
@@ -109,15 +109,6 @@ def udp_sockets_of_this_process() -> set[str]:
             with open(table, encoding="ascii") as fh:
                 udp |= {line.split()[9] for line in fh.readlines()[1:]}
     return inodes & udp
-
-
-def wait_for(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_reader_survives_server_restart_over_udp(rtsp_camera: RtspCamera) -> None:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import free_port
+from support import wait_for
 
 from edge.camera_config import CameraConfig
 from edge.capture.sharedenv import SharedEnv
@@ -39,15 +40,6 @@ def write_clip(path: Path, n: int, fps: float = 10.0, size: tuple[int, int] = (6
 
 def level(image: np.ndarray) -> int:
     return round(float(image.mean()) / 10)
-
-
-def wait_until(cond: object, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.mark.parametrize(
@@ -150,7 +142,7 @@ def test_latest_slot_drops_stale_frames(tmp_path: Path) -> None:
     reader = CameraReader(cam)  # drop=True: one-frame slot
     reader.start()
     try:
-        assert wait_until(lambda: reader.state == "ended")
+        assert wait_for(lambda: reader.state == "ended")
         frame = reader.latest(timeout=1.0)
         assert frame is not None and frame.seq == 119  # the newest, not the oldest
         assert reader.latest(timeout=0.05) is None  # taken: the slot is empty, no queue behind it
@@ -220,7 +212,7 @@ def test_reconnect_with_capped_backoff_reports_lost_and_restored() -> None:
     reader = CameraReader(cam, backoff_min_s=0.01, backoff_max_s=0.04, opener=opener)
     reader.start()
     try:
-        assert wait_until(lambda: reader.frames_read == 3 and reader.reconnects >= 6)
+        assert wait_for(lambda: reader.frames_read == 3 and reader.reconnects >= 6)
     finally:
         reader.stop()
     changes = [(c.previous, c.state) for c in reader.status_changes()]
@@ -243,7 +235,7 @@ def test_restored_change_carries_outage() -> None:
     reader = CameraReader(cam, backoff_min_s=0.02, backoff_max_s=0.02, opener=opener)
     reader.start()
     try:
-        assert wait_until(lambda: reader.frames_read == 4)
+        assert wait_for(lambda: reader.frames_read == 4)
     finally:
         reader.stop()
     changes = reader.status_changes()
@@ -266,7 +258,7 @@ def test_unexpected_error_in_reader_is_counted_not_raised() -> None:
     reader = CameraReader(cam, backoff_min_s=0.01, backoff_max_s=0.01, opener=opener)
     reader.start()
     try:
-        assert wait_until(lambda: reader.errors >= 3)
+        assert wait_for(lambda: reader.errors >= 3)
         assert reader._thread is not None and reader._thread.is_alive()
     finally:
         reader.stop()
@@ -280,11 +272,11 @@ def test_missing_file_is_lost_and_retried(tmp_path: Path) -> None:
     )
     reader.start()
     try:
-        assert wait_until(lambda: reader.reconnects >= 5)
+        assert wait_for(lambda: reader.reconnects >= 5)
         assert reader.stats().state == "lost"
         assert max(reader.delays) == 0.05
         os.replace(write_clip(tmp_path / "new.avi", 5), tmp_path / "gone.avi")  # appears: picked up by itself
-        assert wait_until(lambda: reader.state == "ended")
+        assert wait_for(lambda: reader.state == "ended")
     finally:
         reader.stop()
     assert reader.frames_read == 5
@@ -297,7 +289,7 @@ def test_closed_rtsp_port_is_lost_without_raising(monkeypatch: pytest.MonkeyPatc
     reader = CameraReader(cam, backoff_min_s=0.05, backoff_max_s=0.1, open_timeout_s=2.0, read_timeout_s=2.0)
     reader.start()
     try:
-        assert wait_until(lambda: reader.reconnects >= 2, timeout_s=20)
+        assert wait_for(lambda: reader.reconnects >= 2, timeout_s=20)
     finally:
         reader.stop()
     assert reader.state == "lost"
@@ -331,7 +323,7 @@ def test_status_queue_and_delay_log_are_bounded() -> None:
     )
     reader.start()
     try:
-        assert wait_until(lambda: reader.reconnects >= 60)
+        assert wait_for(lambda: reader.reconnects >= 60)
     finally:
         reader.stop()
     changes = reader.status_changes()

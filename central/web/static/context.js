@@ -25,6 +25,14 @@ export function canAck() {
   return state.user !== null && state.user.role !== "viewer";
 }
 
+/** What a card's buttons do; feed.js, which owns acknowledging and the snapshot viewer, fills it in. */
+export const cardActions = { onAck: null, onOpenSnapshot: null };
+
+/** The options renderCard and renderRow take: language, permissions and the actions. */
+export function cardContext(extra = {}) {
+  return { t: state.t, lang: state.lang, canAck: canAck(), ...cardActions, lazy: false, ...extra };
+}
+
 export function announce(text) {
   el.announcer.textContent = "";
   // A fresh text node on the next frame makes screen readers read repeated messages too.

@@ -3,7 +3,7 @@
 
 import * as API from "./api.js";
 import { eventText, isInfo, renderCard, severity } from "./cards.js";
-import { announce, canAck, el, state } from "./context.js";
+import { announce, cardActions, cardContext, el, state } from "./context.js";
 import { formatInstant } from "./dom.js";
 import { KINDS } from "./i18n.js";
 import { updateSearchRow } from "./search.js";
@@ -14,12 +14,9 @@ const INFO_LIMIT = 40; // counting events (line crossings) kept beside them; the
 const FEED_FETCH = 200;
 const STREAM_REOPEN_MS = 5000;
 
-export function cardContext(extra = {}) {
-  return {
-    t: state.t, lang: state.lang, canAck: canAck(), onAck: acknowledge, onOpenSnapshot: openSnapshot,
-    lazy: false, ...extra,
-  };
-}
+// The cards' actions live here; search.js renders cards too and finds them through context.js, so the
+// two modules do not import each other.
+Object.assign(cardActions, { onAck: acknowledge, onOpenSnapshot: openSnapshot });
 
 export function updateTitle() {
   const unacked = [...state.events.values()].filter((e) => !e.ack && !isInfo(e)).length;

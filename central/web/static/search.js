@@ -3,8 +3,7 @@
 
 import * as API from "./api.js";
 import { renderRow } from "./cards.js";
-import { el, state } from "./context.js";
-import { cardContext } from "./feed.js";
+import { cardContext, el, state } from "./context.js";
 
 const PAGE_SIZE = 25;
 
