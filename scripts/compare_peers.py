@@ -111,7 +111,11 @@ def compare_clip(
     line = [str(v) for v in spec["line"]]
     common = ["--model", str(model), "--clip", str(clip.video), "--line", *line, "--classes", *map(str, classes)]
     loads = ultralytics_loads(model)
-    sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_source if loads else "roadwatch"]
+    sv_detections = sv_source if loads else "roadwatch"
+    sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_detections]
+    regions = cfg.cameras[0].detect_regions
+    if regions and sv_detections == "roadwatch":
+        sv_args += ["--cache-extra", f"regions={regions}"]  # eval_counts.cached_detections' key
     if fresh:
         common, sv_args = [*common, "--fresh"], [*sv_args, "--fresh"]
     results: dict[str, dict[str, Any] | None] = {
