@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     cp.add_argument("from_config", metavar="FROM_CONFIG", help="configuration whose store is read")
     cp.add_argument("to_config", metavar="TO_CONFIG", help="configuration whose (empty) store is filled")
+    ex = sub.add_parser(
+        "export", help="write an evidence bundle of one event (payload, snapshot, signature, node key)"
+    )
+    ex.add_argument("config", help="YAML configuration file")
+    ex.add_argument("event_id", help="the event's id")
+    ex.add_argument("out_dir", help="directory that receives <event_id>/")
+    vf = sub.add_parser("verify", help="check an evidence bundle offline (exit 0: authentic)")
+    vf.add_argument("bundle", help="a directory written by export")
     return parser
 
 
@@ -116,12 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         return _hash_password(args)
     if args.command == "copy-store":
         return _copy_store(args)
+    if args.command == "verify":
+        return _verify(args)
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return 2
+    if args.command == "export":
+        return _export(cfg, args)
     if args.command == "check":
         print(
             f"{args.config}: OK ({len(cfg.accounts)} accounts, {len(cfg.forwarding.rules)} forwarding rules)"
@@ -146,6 +158,34 @@ def main(argv: list[str] | None = None) -> int:
         aggregator.stop()
     log.info("stopped")
     return 0
+
+
+def _export(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    from central.evidence import export_bundle
+    from central.store import Store
+
+    password = cfg.store.password.resolve() if cfg.store.password is not None else None
+    store = Store(cfg.store.target, Path(cfg.store.snapshots_dir), password)
+    try:
+        bundle = export_bundle(store, cfg.signatures.keys, args.event_id, Path(args.out_dir))
+    except ValueError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(bundle)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from central.evidence import verify_bundle
+
+    problems = verify_bundle(Path(args.bundle))
+    for problem in problems:
+        print(f"{args.bundle}: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{args.bundle}: OK, signed by the bundled key of its node")
+    return 1 if problems else 0
 
 
 def _open_aggregator(cfg: CentralConfig, config_path: str) -> Aggregator | None:

@@ -46,13 +46,15 @@ TABLES: tuple[Table, ...] = (
     _table(
         "events",
         "event_id node camera kind phase rule seq ts ts_epoch received_epoch classes payload"
-        " ack_by ack_at ack_note",
+        " ack_by ack_at ack_note sig_status",
         "event_id",
     ),
     _table("snapshot_links", "event_id sha256 bytes received_epoch", "event_id"),
     _table("nodes", "node state state_since last_seen stats", "node"),
-    _table("seq_state", "node max_seq", "node"),
-    _table("seq_gaps", "id node first_seq last_seq detected_epoch resolved_epoch", "id", identity=True),
+    _table("seq_state", "node max_seq max_ts_epoch generation replays", "node"),
+    _table(
+        "seq_gaps", "id node first_seq last_seq detected_epoch resolved_epoch generation", "id", identity=True
+    ),
     _table("audit", "id at_epoch actor action target detail remote", "id", identity=True),
     _table(
         "webhook_queue",
@@ -62,6 +64,7 @@ TABLES: tuple[Table, ...] = (
     ),
     _table("sessions", "token_hash username created_epoch expires_epoch", "token_hash"),
     _table("forward_throttle", "forward_rule node camera event_rule last_epoch", None),
+    _table("snapshot_orphans", "event_id node sha256 bytes received_epoch", None),
 )
 
 

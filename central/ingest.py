@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from central.config import StationMqttSettings
+from central.signatures import SignatureChecker
 from central.store import EventRow
 from common.mqttclient import AUTH_FAILURES, new_client
 from contract.topics import parse_topic
@@ -67,6 +68,7 @@ class SnapshotItem:
     data: bytes
     received_epoch: float
     ack: Ack | None
+    node: str = ""  # the node in the topic: it must be the event's node (central/binding.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,9 @@ class IngestCounters:
             }
 
 
-def event_row(data: dict[str, Any], epoch: float, received: float) -> EventRow:
+def event_row(
+    data: dict[str, Any], epoch: float, received: float, sig_status: str | None = None
+) -> EventRow:
     return EventRow(
         event_id=data["event_id"],
         node=data["node"],
@@ -134,11 +138,23 @@ def event_row(data: dict[str, Any], epoch: float, received: float) -> EventRow:
         received_epoch=received,
         classes=tuple(data.get("classes") or ()),
         payload=data,
+        sig_status=sig_status,
     )
 
 
-def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: float) -> Item | Rejection:
-    """Turn one MQTT message into a writer item, or say why it is refused."""
+def classify(
+    topic: str,
+    payload: bytes,
+    prefix: str,
+    ack: Ack | None,
+    now: float,
+    max_skew_s: float = 300.0,
+    signatures: SignatureChecker | None = None,
+) -> Item | Rejection:
+    """Turn one MQTT message into a writer item, or say why it is refused.
+
+    An event dated beyond `now + max_skew_s` (a node clock gone wrong, a forged 9999-12-31) is refused:
+    it would stay first in every listing forever. Its receive time is stored beside its own time."""
     parsed = parse_topic(topic, prefix)
     if parsed is None:
         return Rejection("unknown_topic", topic[:200])
@@ -147,10 +163,16 @@ def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: floa
         if isinstance(result, Rejection):
             return result
         event, data = result
-        return EventItem(event_row(data, event.epoch(), now), ack)
+        epoch = event.epoch()
+        if epoch > now + max_skew_s:
+            return Rejection("clock_skew", f"event dated {epoch - now:.0f} s after its arrival")
+        signed, refused = signatures.check(data) if signatures is not None else (None, None)
+        if refused is not None:
+            return Rejection(refused, f"signature {signed}")
+        return EventItem(event_row(data, epoch, now, signed), ack)
     if parsed.channel == "snapshots":
         snap = validate_snapshot(parsed, payload)
-        return snap if isinstance(snap, Rejection) else SnapshotItem(parsed.leaf, snap, now, ack)
+        return snap if isinstance(snap, Rejection) else SnapshotItem(parsed.leaf, snap, now, ack, parsed.node)
     if parsed.channel == "status":
         status = validate_status(parsed, payload)
         return status if isinstance(status, Rejection) else StatusItem(status.node, status.state, now, ack)
@@ -163,18 +185,24 @@ def classify(topic: str, payload: bytes, prefix: str, ack: Ack | None, now: floa
 class MqttIngest:
     """The aggregator's MQTT connection: subscribes, validates, queues, acknowledges, publishes alerts."""
 
-    def __init__(self, settings: StationMqttSettings, out: queue.Queue[Item], counters: IngestCounters) -> None:
+    def __init__(
+        self,
+        settings: StationMqttSettings,
+        out: queue.Queue[Item],
+        counters: IngestCounters,
+        signatures: SignatureChecker | None = None,
+    ) -> None:
         self.settings = settings
+        self.signatures = signatures
         self.out = out
         self.counters = counters
         self.connected = threading.Event()
         self._generation = 0
         self._stopping = threading.Event()
         self._alerts_prefix = f"{settings.topic_prefix}/alerts/"
-        self.client = new_client(
-            # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
-            settings,
-            settings.username or settings.client_id, persistent=True, manual_ack=True)
+        # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
+        client_id = settings.username or settings.client_id
+        self.client = new_client(settings, client_id, persistent=True, manual_ack=True)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -214,11 +242,16 @@ class MqttIngest:
             if a.qos > 0 and a.generation == self._generation:
                 self.client.ack(a.mid, a.qos)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> PublishResult:
+    @property
+    def generation(self) -> int:
+        """Counts successful connects: 0 before the first."""
+        return self._generation
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> PublishResult:
         """Publish an alert at QoS 1: `sent`, or `queued` while the broker is away (paho keeps a QoS 1
         message in memory and sends it after reconnecting; the queue is unbounded, alerts are few), or
         `failed`."""
-        rc = self.client.publish(topic, payload, qos=qos).rc
+        rc = self.client.publish(topic, payload, qos=qos, retain=retain).rc
         if rc == mqtt.MQTT_ERR_SUCCESS:
             return "sent"
         return "queued" if rc == mqtt.MQTT_ERR_NO_CONN and qos > 0 else "failed"
@@ -260,7 +293,16 @@ class MqttIngest:
                 client.ack(msg.mid, msg.qos)
             return
         try:
-            item = classify(msg.topic, bytes(msg.payload), self.settings.topic_prefix, ack, time.time())
+            s = self.settings
+            item = classify(
+                msg.topic,
+                bytes(msg.payload),
+                s.topic_prefix,
+                ack,
+                time.time(),
+                s.max_clock_skew_s,
+                self.signatures,
+            )
         except Exception:  # a validator bug must not stop ingest
             log.exception("unexpected error validating a message on %s", msg.topic[:200])
             item = Rejection("internal_error", "see the traceback above")

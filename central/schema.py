@@ -65,6 +65,27 @@ MIGRATIONS: tuple[str, ...] = (
         last_epoch REAL NOT NULL, PRIMARY KEY (forward_rule, node, camera, event_rule)
     );
     """,
+    # 3: snapshots that arrived before their event, under their own per-node quota (central/binding.py)
+    """
+    CREATE TABLE snapshot_orphans (
+        event_id TEXT NOT NULL, node TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER NOT NULL,
+        received_epoch REAL NOT NULL, PRIMARY KEY (event_id, node, sha256)
+    );
+    CREATE INDEX snapshot_orphans_node ON snapshot_orphans (node);
+    CREATE INDEX snapshot_orphans_sha ON snapshot_orphans (sha256);
+    CREATE INDEX snapshot_orphans_received ON snapshot_orphans (received_epoch);
+    """,
+    # 4: sequence tracking tells a node restart (newer events, generation + 1) from a replayed old number
+    """
+    ALTER TABLE seq_state ADD COLUMN max_ts_epoch REAL NOT NULL DEFAULT 0;
+    ALTER TABLE seq_state ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE seq_state ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE seq_gaps ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: how each event's signature stood when it arrived (central/signatures.py); NULL: not checked
+    """
+    ALTER TABLE events ADD COLUMN sig_status TEXT;
+    """,
 )
 
 

@@ -18,9 +18,11 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from central.acks import AckPublisher
 from central.announce import Announcer
 from central.api import WEB_DIR, ApiContext, make_app
 from central.auth import Authenticator
+from central.binding import SnapshotBinder
 from central.commands import send_command
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker
@@ -31,6 +33,7 @@ from central.live import LiveHub
 from central.metrics import render_metrics
 from central.scheduler import Scheduler, Task
 from central.sessions import SessionTable
+from central.signatures import SignatureChecker
 from central.store import Store
 from central.writer import Writer
 from common import sdnotify
@@ -53,7 +56,8 @@ class Aggregator:
         self.counters = IngestCounters()
         self.inbox: queue.Queue[Item] = queue.Queue(maxsize=cfg.store.queue_max)
         self.hub = LiveHub()
-        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters)
+        checker = SignatureChecker(cfg.signatures.keys, cfg.signatures.policy)
+        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters, checker)
         self.forwarder = Forwarder(
             cfg.forwarding, self.store, cfg.mqtt.topic_prefix, cfg.timezone, self._publish
         )
@@ -67,6 +71,10 @@ class Aggregator:
             self.announcer,
             self.health,
             batch_max=cfg.store.batch_max,
+            binder=self._binder(),
+            acks=AckPublisher(
+                self.store, self._publish_ack, cfg.mqtt.topic_prefix, lambda: self.ingest.generation
+            ),
         )
         self.auth = Authenticator(
             cfg.accounts,
@@ -94,6 +102,14 @@ class Aggregator:
         self.started_at = time.time()
         self.metrics: MetricsServer | None = None
         self._stored_at_summary = 0
+
+    def _binder(self) -> SnapshotBinder:
+        r = self.cfg.retention
+        quota = int(r.max_orphan_snapshot_mb * 1024 * 1024)
+        return SnapshotBinder(self.store, self.counters, quota, r.orphan_snapshot_ttl_s)
+
+    def _publish_ack(self, topic: str, body: bytes, retain: bool) -> PublishResult:
+        return self.ingest.publish(topic, body, retain=retain)
 
     def _tasks(self) -> list[Task]:
         """The housekeeping; what writes ingested data is handed to the writer thread."""
@@ -148,6 +164,7 @@ class Aggregator:
     def _retain(self, now: float) -> None:
         r = self.cfg.retention
         self.store.retain(r.max_age_days * 86400, int(r.max_snapshot_mb * 1024 * 1024), now)
+        self.writer.binder.expire(now)
 
     def status(self) -> dict[str, Any]:
         """Counters for /api/status and the benchmarks."""

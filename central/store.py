@@ -26,6 +26,8 @@ from central.db import Conn, connect, is_postgres
 from central.integrity import corruption_guard, verify_store
 from central.queries import StoreReads
 from central.schema import migrate
+from central.sequences import SequenceSql
+from central.snapshot_sql import SnapshotSql
 from central.snapshots import SnapshotFiles
 from contract.times import iso_from_epoch
 
@@ -48,9 +50,10 @@ class EventRow:
     received_epoch: float
     classes: tuple[str, ...]
     payload: dict[str, Any]
+    sig_status: str | None = None  # central/signatures.py: valid, unsigned, unknown_key, invalid
 
 
-class Store(StoreReads):
+class Store(StoreReads, SnapshotSql, SequenceSql):
     """The event store; create once per process and share between threads.
 
     `db` is a SQLite file path or a `postgresql://user@host:port/dbname` URL; `password` (PostgreSQL only)
@@ -144,7 +147,7 @@ class Store(StoreReads):
             new = [r for r in unique.values() if r.event_id not in existing]
             conn.executemany(
                 "INSERT INTO events (event_id, node, camera, kind, phase, rule, seq, ts, ts_epoch,"
-                " received_epoch, classes, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " received_epoch, classes, payload, sig_status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (event_id) DO NOTHING",
                 [
                     (
@@ -160,6 +163,7 @@ class Store(StoreReads):
                         r.received_epoch,
                         json.dumps(list(r.classes)),
                         json.dumps(r.payload, separators=(",", ":")),
+                        r.sig_status,
                     )
                     for r in new
                 ],
@@ -190,52 +194,6 @@ class Store(StoreReads):
             self.conn().execute("SELECT 1 FROM snapshot_links WHERE event_id=?", (event_id,)).fetchone()
             is not None
         )
-
-    def track_sequences(self, seqs: Sequence[tuple[str, int]], now: float) -> None:
-        """Record gaps in each node's event sequence and resolve the ones that late events fill.
-
-        A sequence far below the maximum that fills no gap means the node restarted its counter; that
-        resets the maximum instead of inventing a gap.
-        """
-        if not seqs:
-            return
-        with self.tx() as conn:
-            for node, seq in seqs:
-                row = conn.execute("SELECT max_seq FROM seq_state WHERE node=?", (node,)).fetchone()
-                top = int(row[0]) if row else 0
-                if seq > top:
-                    if seq > top + 1 and top > 0:
-                        conn.execute(
-                            "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch)"
-                            " VALUES (?,?,?,?)",
-                            (node, top + 1, seq - 1, now),
-                        )
-                        log.warning("node %s: sequence gap %d..%d", node, top + 1, seq - 1)
-                    conn.execute(
-                        "INSERT INTO seq_state (node, max_seq) VALUES (?,?)"
-                        " ON CONFLICT (node) DO UPDATE SET max_seq=excluded.max_seq",
-                        (node, seq),
-                    )
-                    continue
-                gap = conn.execute(
-                    "SELECT id, first_seq, last_seq FROM seq_gaps WHERE node=? AND resolved_epoch IS NULL"
-                    " AND first_seq<=? AND last_seq>=?",
-                    (node, seq, seq),
-                ).fetchone()
-                if gap is None:
-                    if seq == 1:
-                        log.info("node %s restarted its event sequence", node)
-                        conn.execute("UPDATE seq_state SET max_seq=? WHERE node=?", (seq, node))
-                    continue
-                gid, first, last = int(gap[0]), int(gap[1]), int(gap[2])
-                conn.execute("UPDATE seq_gaps SET resolved_epoch=? WHERE id=?", (now, gid))
-                for lo, hi in ((first, seq - 1), (seq + 1, last)):
-                    if lo <= hi:  # the unfilled rest stays open, keeping its detection time
-                        conn.execute(
-                            "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch)"
-                            " SELECT node, ?, ?, detected_epoch FROM seq_gaps WHERE id=?",
-                            (lo, hi, gid),
-                        )
 
     def upsert_node(self, node: str, state: str | None, seen: float, stats: dict[str, Any] | None) -> None:
         with self.tx() as conn:
@@ -310,11 +268,7 @@ class Store(StoreReads):
                     conn.execute("DELETE FROM snapshot_links WHERE event_id=?", (event_id,))
                     doomed.append(sha)
                     total -= int(size)
-            orphans = [
-                sha
-                for sha in set(doomed)
-                if conn.execute("SELECT 1 FROM snapshot_links WHERE sha256=?", (sha,)).fetchone() is None
-            ]
+            orphans = [sha for sha in set(doomed) if not self.referenced(conn, sha)]
         for sha in orphans:
             self.snapshots.delete(sha)
         if n_events or orphans:

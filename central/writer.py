@@ -17,7 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from central.acks import AckPublisher
 from central.announce import Announcer
+from central.binding import SnapshotBinder
 from central.db import is_unavailable
 from central.health import HealthMonitor
 from central.ingest import Ack, EventItem, Item, SnapshotItem, StatsItem, StatusItem
@@ -42,6 +44,8 @@ class Writer:
         health: HealthMonitor,
         *,
         batch_max: int = 500,
+        binder: SnapshotBinder | None = None,
+        acks: AckPublisher | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
@@ -49,6 +53,8 @@ class Writer:
         self.announcer = announcer
         self.health = health
         self.batch_max = batch_max
+        self.binder = binder or SnapshotBinder(store)  # snapshots only from the event's node, its sha256
+        self.acks = acks  # storage watermarks to the nodes (central/acks.py)
         self.heartbeat: Callable[[], object] | None = None  # called while this loop makes progress
         self.last_beat = time.monotonic()
         self.stored_events = 0
@@ -110,6 +116,8 @@ class Writer:
             while self._jobs:
                 self._jobs.popleft()(now)
             self.announcer.flush(now)
+            if self.acks is not None:
+                self.acks.flush(now)
         except Exception:  # a worker loop logs, counts and goes on
             self.errors += 1
             log.exception("writer housekeeping failed")
@@ -155,10 +163,15 @@ class Writer:
         """Store one batch, acknowledge it, announce what is new."""
         events = [i.row for i in batch if isinstance(i, EventItem)]
         snaps = [i for i in batch if isinstance(i, SnapshotItem)]
-        links = [(s.event_id, self.store.snapshots.put(s.data), len(s.data), s.received_epoch) for s in snaps]
         new = self.store.insert_events(events)
+        links = self.binder.bind(snaps, events, now)
         relinked = self.store.link_snapshots(links)
-        self.store.track_sequences([(r.node, r.seq) for r in new], now)
+        self.binder.settle()
+        self.store.track_sequences([(r.node, r.seq, r.ts_epoch) for r in new], now)
+        if self.acks is not None:
+            new_ids = {r.event_id for r in new}
+            self.store.fill_gaps([(r.node, r.seq) for r in events if r.event_id not in new_ids], now)
+            self.acks.note(r.node for r in events)
         nodes: list[str] = []
         for item in batch:
             if isinstance(item, StatusItem):
@@ -174,7 +187,7 @@ class Writer:
         self.ack([i.ack for i in batch if i.ack is not None])
         self.stored_events += len(new)
         self.duplicates += len(events) - len(new)
-        self.stored_snapshots += len(snaps)
+        self.stored_snapshots += len(links)
         self.lag.observe([now - r.ts_epoch for r in new], now)
         if self.on_stored is not None:
             self.on_stored(new, now)

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from common.yamlconf import Strict
+
+
+def known_timezone(value: str) -> str:
+    """An IANA zone name that this machine's zone database knows (schedules and local times need it)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(known_timezone)]
 
 
 class SecretRef(Strict):

@@ -105,8 +105,31 @@ class EventPayload(_Wire):
         "stream; optional (older nodes omit it). Matches counts to labelled frames without re-running",
     )
 
+    sig: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9+/]{86}==$",
+        description="Optional: base64 Ed25519 signature by the node's own key over the canonical JSON of this "
+        "payload without sig (sorted keys, separators , and :, UTF-8); covers snapshot.sha256 too",
+    )
+
     def epoch(self) -> float:
         return parse_ts(self.ts).timestamp()
+
+
+class AckPayload(_Wire):
+    """Retained on <prefix>/<node>/ack, QoS 1, written only by the aggregator and read only by that node
+    (ACL). Every seq <= upto outside the missing ranges is stored. The node deletes an event from its outbox
+    only when a watermark received after the event's PUBACK covers it, and resends what stays uncovered."""
+
+    model_config = ConfigDict(title="Roadwatch storage acknowledgement (wire contract v1)")
+
+    v: Literal[1]
+    node: Id
+    upto: int = Field(ge=0, le=2**63 - 1, description="Highest seq of the node's current counter stored")
+    missing: list[Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]] = Field(
+        max_length=256, description="Inclusive [first, last] seq ranges <= upto not stored (open gaps)"
+    )
+    ts: Timestamp
 
 
 class StatusPayload(_Wire):

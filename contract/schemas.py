@@ -17,14 +17,15 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from contract.commands import CommandPayload
-from contract.models import EventPayload, StatsPayload, StatusPayload, schema_of
+from contract.models import AckPayload, EventPayload, StatsPayload, StatusPayload, schema_of
 
-SchemaName = Literal["event", "status", "stats", "command"]
+SchemaName = Literal["event", "status", "stats", "command", "ack"]
 MODELS: dict[SchemaName, type[BaseModel]] = {
     "event": EventPayload,
     "status": StatusPayload,
     "stats": StatsPayload,
     "command": CommandPayload,
+    "ack": AckPayload,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 

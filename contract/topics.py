@@ -36,6 +36,11 @@ def topic_stats(prefix: str, node: str) -> str:
     return f"{prefix}/{node}/stats"
 
 
+def topic_ack(prefix: str, node: str) -> str:
+    """The aggregator's retained storage watermark for one node (AckPayload; only that node reads it)."""
+    return f"{prefix}/{node}/ack"
+
+
 def topic_command(prefix: str, node: str, camera: str, command: str) -> str:
     return f"{prefix}/{node}/{camera}/commands/{command}"
 

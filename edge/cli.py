@@ -179,7 +179,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from edge.transport.outbox import Outbox
         from edge.transport.publisher import OutboxSink, Publisher
 
-        outbox = Outbox(cfg.outbox.path, cfg.outbox, topic_prefix=cfg.mqtt.topic_prefix)
+        sign = None
+        if cfg.mqtt.signing_key_file is not None:
+            from edge.transport.signing import Signer
+
+            try:
+                sign = Signer.from_file(cfg.mqtt.signing_key_file).sign
+            except ValueError as exc:  # a missing or wrong key file is a configuration error
+                print(f"{args.config}: mqtt.signing_key_file: {exc}", file=sys.stderr)
+                return 2
+        outbox = Outbox(cfg.outbox.path, cfg.outbox, topic_prefix=cfg.mqtt.topic_prefix, sign=sign)
         publisher = Publisher(
             cfg.node_id,
             cfg.mqtt,

@@ -14,7 +14,7 @@ import numpy as np
 
 from edge.camera_config import CameraConfig
 from edge.localname import name_label
-from edge.records import Detections, FloatArray, ImageArray, Tracks
+from edge.records import Detections, FloatArray, ImageArray
 
 _PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72)]
 
@@ -117,12 +117,6 @@ def draw_detections(img: ImageArray, dets: Detections, names: Sequence[str]) -> 
     """Boxes coloured by class, labelled with class name and score."""
     labels = [f"{_name(names, int(c))} {s:.2f}" for c, s in zip(dets.class_ids, dets.scores, strict=True)]
     return _draw_boxes(img, dets.xyxy, labels, [_color(int(c)) for c in dets.class_ids])
-
-
-def draw_tracks(img: ImageArray, tracks: Tracks, names: Sequence[str]) -> ImageArray:
-    """Boxes coloured by track, labelled with track id and class name."""
-    labels = [f"#{t} {_name(names, int(c))}" for t, c in zip(tracks.track_ids, tracks.class_ids, strict=True)]
-    return _draw_boxes(img, tracks.xyxy, labels, [_color(int(t)) for t in tracks.track_ids])
 
 
 def event_jpeg(

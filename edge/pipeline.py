@@ -1,8 +1,10 @@
 """The edge node: wires readers, the shared detector, per-camera analyzers, snapshots and the outbox.
 
-Threads (one process, as suits a Raspberry Pi): one capture thread per live camera writes into a
-one-frame slot; this module's inference loop owns the model session and runs each camera when it is due
-(`detect_fps`); a snapshot worker encodes JPEGs and hands events to the sinks in order, so JPEG encoding
+Threads (one process, as suits a Raspberry Pi): one capture thread per live camera decodes into a
+one-frame slot and sets a shared wake event; `model.workers` inference threads (the first is the caller's)
+sleep on that event, move new frames into the scheduler (edge.scheduler: one pending frame per camera,
+oldest first, bounded age, policy drops counted) and analyse one camera at a time each on the shared
+session; a snapshot worker encodes JPEGs and hands events to the sinks in order, so JPEG encoding
 never blocks detection; the publisher (edge.transport.publisher) drains the outbox. Only this module owns threads.
 
 Video files that are neither looped nor paced in real time are read synchronously, every frame, so

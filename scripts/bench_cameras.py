@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.capture.sourceurl import expand_path  # noqa: E402
+from edge.records import ImageArray  # noqa: E402
 
 PEER_CODE = """
 import json, os, resource, sys
@@ -147,12 +148,12 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
 
     det = Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=True))
     cap = cv2.VideoCapture(clip)
-    images: list[np.ndarray] = []
+    images: list[ImageArray] = []
     while len(images) < frames:
         ok, img = cap.read()
         if not ok:
             break
-        images.append(img)
+        images.append(np.asarray(img, np.uint8))
     cap.release()
     for img in images[:5]:
         det.detect(img, 0.1)
@@ -160,6 +161,80 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
     for img in images:
         det.detect(img, 0.1)
     return len(images) / (time.perf_counter() - t0)
+
+
+def spin_ab(args: argparse.Namespace, clip: str, rounds: int = 6, per_round: int = 10) -> dict[str, Any]:
+    """CPU milliseconds per detection at the detect-fps pace, spinning on vs off, interleaved A/B/A/B in
+    one process so that load from elsewhere falls on both alike (a noisy machine moves both together)."""
+    import cv2
+
+    from edge.config import ModelSettings
+    from edge.vision.detector import Detector
+
+    cap = cv2.VideoCapture(clip)
+    _ok, img = cap.read()
+    cap.release()
+    image = np.asarray(img, np.uint8)
+    dets = {
+        spin: Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=spin))
+        for spin in (True, False)
+    }
+    cpu = {True: 0.0, False: 0.0}
+    period = 1.0 / args.detect_fps
+    for _ in range(rounds):
+        for spin, det in dets.items():
+            c0 = _cpu_s()
+            for _ in range(per_round):
+                t0 = time.monotonic()
+                det.detect(image, 0.1)
+                time.sleep(max(period - (time.monotonic() - t0), 0.0))
+            cpu[spin] += _cpu_s() - c0
+    n = rounds * per_round
+    on, off = 1000 * cpu[True] / n, 1000 * cpu[False] / n
+    return {
+        "cpu_ms_per_detection_spinning": round(on, 1),
+        "cpu_ms_per_detection_no_spinning": round(off, 1),
+        "no_spinning_to_spinning": round(off / on, 3),
+        "detections_each": n,
+    }
+
+
+def workers_ab(args: argparse.Namespace, clip: str, rounds: int = 4, per_round: int = 20) -> dict[str, Any]:
+    """Inferences/s back to back: one worker on a 2-thread session vs two workers on a 1-thread session
+    (the `workers: 2, intra_op_threads: 1` setting), interleaved A/B in one process."""
+    import cv2
+
+    from edge.config import ModelSettings
+    from edge.vision.detector import Detector
+
+    cap = cv2.VideoCapture(clip)
+    _ok, img = cap.read()
+    cap.release()
+    image = np.asarray(img, np.uint8)
+    one = Detector(ModelSettings(path=args.model, intra_op_threads=2))
+    two = Detector(ModelSettings(path=args.model, intra_op_threads=1))
+    seconds = {1: 0.0, 2: 0.0}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(per_round):
+            one.detect(image, 0.1)
+        seconds[1] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        threads = [
+            threading.Thread(target=lambda: [two.detect(image, 0.1) for _ in range(per_round // 2)])
+            for _ in range(2)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds[2] += time.perf_counter() - t0
+    n = rounds * per_round
+    return {
+        "inferences_per_s_1_worker_2_threads": round(n / seconds[1], 1),
+        "inferences_per_s_2_workers_1_thread": round(n / seconds[2], 1),
+        "two_workers_to_one": round(seconds[1] / seconds[2], 3),
+    }
 
 
 def holds(r: dict[str, Any], detect_fps: float) -> bool:
@@ -177,7 +252,7 @@ def still_clip(clip: str, tmp: Path) -> str:
     if not ok:
         raise SystemExit(f"{clip}: no frame")
     path = tmp / "still.avi"
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (img.shape[1], img.shape[0]))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (img.shape[1], img.shape[0]))
     for _ in range(int(10 * fps)):
         out.write(img)
     out.release()
@@ -241,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cameras", default="1", help="comma-separated camera counts to run")
     p.add_argument("--search", action="store_true", help="find the largest N that holds the detect fps")
     p.add_argument("--spinning", action="store_true", help="also run 1 camera with spinning on")
+    p.add_argument("--workers-ab", action="store_true", help="1 worker x 2 threads vs 2 workers x 1 thread")
     p.add_argument("--quiet-scene", action="store_true", help="also run 1 camera on a still picture")
     p.add_argument("--peer", action="store_true", help="Ultralytics model.track() beside (peer venv)")
     p.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
@@ -254,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     result: dict[str, Any] = {"model": Path(args.model).name, "clip": Path(clip).name, **vars(args)}
-    for key in ("child", "peer_python", "model", "clip", "cameras", "search"):
+    for key in ("child", "peer_python", "model", "clip", "cameras", "search", "workers_ab"):
         result.pop(key, None)
     bound = model_bound(args, clip)
     result["model_only_inferences_per_s"] = round(bound, 1)
@@ -273,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     one = next((r for r in runs if r["cameras"] == 1), None)
     if args.spinning:
         result["one_camera_spinning"] = child(args, 1, clip, spinning=True)
+        result["spin_ab"] = spin_ab(args, clip)
+    if args.workers_ab:
+        result["workers_ab"] = workers_ab(args, clip)
     if args.quiet_scene:
         with tempfile.TemporaryDirectory() as tmp:
             result["one_camera_quiet"] = child(args, 1, still_clip(clip, Path(tmp)))
@@ -305,6 +384,10 @@ def print_table(result: dict[str, Any]) -> None:
     theirs = result.get("peer_ultralytics")
     peer_cpu = theirs["cpu_s_per_video_min"] if isinstance(theirs, dict) else theirs
     print(f"\nUltralytics model.track() CPU-s per video-minute: {peer_cpu}")
+    if "workers_ab" in result:
+        print(f"\nworkers A/B (interleaved, one process): {result['workers_ab']}")
+    if "spin_ab" in result:
+        print(f"\nspinning A/B (interleaved, one process): {result['spin_ab']}")
     for key in ("model_only_inferences_per_s", "bound_cameras", "cameras_held", "cameras_held_to_bound",
                 "rss_mb_per_added_camera", "cpu_to_peer", "quiet_cpu_to_peer"):  # fmt: skip
         if key in result:

@@ -6,6 +6,9 @@ Measures, in one run:
   ingest    sustained ingest rate into SQLite: events/s from first publish to last commit, no snapshots
   snapshots the same with a 20 kB JPEG-like snapshot per event (two messages per event)
   latency   publish-to-committed latency p50/p99 at a fixed rate (default 200 events/s)
+  acks      the ingest run without the storage watermarks to the nodes (central/acks.py), for their cost
+  signed    ingest and latency with every event Ed25519-signed by the publisher and verified by the
+            aggregator (signatures.policy: reject), for the cost of signatures
 
 Targets (issue 5): >= 2,000 events/s sustained without snapshots; p99 < 100 ms at 200 events/s.
 The publisher runs in a child process, as an edge node would (it must not share the GIL with central).
@@ -15,6 +18,7 @@ Prints a table and writes JSON (`--json PATH`). Usage: python scripts/bench_cent
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -37,11 +41,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.config import validate_config
+from central.ingest import EventItem, classify
 from central.service import Aggregator
+from central.signatures import SignatureChecker
 from central.store import EventRow
+from contract.signing import canonical
+
+SEED = bytes(range(32))  # the benchmark node's signing key (a fixed one: nothing here is secret)
 
 PREFIX = "roadwatch/v1"
 
@@ -120,7 +131,9 @@ def publisher(port: int) -> mqtt.Client:
     return client
 
 
-def make_messages(n: int, snapshot_bytes: int) -> list[tuple[str, bytes]]:
+def make_messages(
+    n: int, snapshot_bytes: int, key: Ed25519PrivateKey | None = None
+) -> list[tuple[str, bytes]]:
     """n events, each preceded by its snapshot when snapshot_bytes > 0 (as the edge publishes them)."""
     messages: list[tuple[str, bytes]] = []
     for i in range(1, n + 1):
@@ -134,12 +147,26 @@ def make_messages(n: int, snapshot_bytes: int) -> list[tuple[str, bytes]]:
                 "bytes": len(data),
             }
             messages.append((snap_topic, data))
-        messages.append((topic_of(payload), json.dumps(payload).encode()))
+        messages.append((topic_of(payload), encode(payload, key)))
     return messages
+
+
+def public_key_b64() -> str:
+    raw = Ed25519PrivateKey.from_private_bytes(SEED).public_key()
+    data = raw.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(data).decode()
+
+
+def encode(payload: dict[str, Any], key: Ed25519PrivateKey | None) -> bytes:
+    """The event as the edge publishes it, signed when a key is given (edge/transport/signing.py)."""
+    if key is not None:
+        payload = {**payload, "sig": base64.b64encode(key.sign(canonical(payload))).decode()}
+    return json.dumps(payload).encode()
 
 
 def run_publisher(args: argparse.Namespace) -> int:
     """The publishing side, in its own process as an edge node would be (no shared GIL with central)."""
+    key = Ed25519PrivateKey.from_private_bytes(SEED) if args.sign else None
     client = publisher(args.port)
     out: dict[str, Any] = {}
     if args.rate:
@@ -152,10 +179,10 @@ def run_publisher(args: argparse.Namespace) -> int:
                 time.sleep(delay)
             payload = event(i + 1)
             sent[payload["event_id"]] = time.time()
-            client.publish(topic_of(payload), json.dumps(payload).encode(), qos=1)
+            client.publish(topic_of(payload), encode(payload, key), qos=1)
         out["sent"] = sent
     else:
-        messages = make_messages(args.events, args.snapshot_bytes)
+        messages = make_messages(args.events, args.snapshot_bytes, key)
         out["start"] = time.time()
         infos = [client.publish(t, p, qos=1) for t, p in messages]
         for info in infos:
@@ -204,9 +231,13 @@ def bench_raw(tmp: Path, port: int, n: int) -> dict[str, Any]:
 
 
 @contextmanager
-def aggregator(tmp: Path, port: int, name: str) -> Iterator[Aggregator]:
+def aggregator(
+    tmp: Path, port: int, name: str, signed: bool = False, acks: bool = True
+) -> Iterator[Aggregator]:
+    signatures = {"policy": "reject", "keys": {"bench": public_key_b64()}} if signed else {"policy": "off"}
     cfg = validate_config(
         {
+            "signatures": signatures,
             "mqtt": {"port": port, "client_id": f"bench-{name}"},
             "store": {
                 "url": f"sqlite:///{tmp / name / 'central.sqlite'}",
@@ -216,6 +247,8 @@ def aggregator(tmp: Path, port: int, name: str) -> Iterator[Aggregator]:
         "bench",
     )
     agg = Aggregator(cfg)
+    if not acks:
+        agg.writer.acks = None
     agg.start()
     if not agg.ingest.connected.wait(10):
         raise RuntimeError("aggregator did not connect")
@@ -225,19 +258,25 @@ def aggregator(tmp: Path, port: int, name: str) -> Iterator[Aggregator]:
         agg.stop()
 
 
-def bench_ingest(tmp: Path, port: int, n: int, snapshot_bytes: int) -> dict[str, Any]:
+def bench_ingest(
+    tmp: Path, port: int, n: int, snapshot_bytes: int, signed: bool = False, acks: bool = True
+) -> dict[str, Any]:
     last = [0.0]
 
     def on_stored(rows: list[EventRow], now: float) -> None:
         last[0] = time.time()
 
-    with aggregator(tmp, port, f"ingest-{snapshot_bytes}") as agg:
+    name = f"ingest-{snapshot_bytes}-{'signed' if signed else 'plain'}-{'acks' if acks else 'noacks'}"
+    with aggregator(tmp, port, name, signed, acks) as agg:
         agg.writer.on_stored = on_stored
-        pub = spawn_publisher(tmp, port, "--events", str(n), "--snapshot-bytes", str(snapshot_bytes))
+        extra = ("--sign",) if signed else ()
+        pub = spawn_publisher(tmp, port, "--events", str(n), "--snapshot-bytes", str(snapshot_bytes), *extra)
         deadline = time.monotonic() + 300
         while agg.writer.stored_events < n and time.monotonic() < deadline:
             time.sleep(0.005)
         stored = agg.writer.stored_events
+        rejected = agg.counters.snapshot()["rejected_total"]
+        acks_sent = agg.writer.acks.published if agg.writer.acks is not None else 0
     elapsed = last[0] - pub["start"]
     return {
         "events": stored,
@@ -245,10 +284,12 @@ def bench_ingest(tmp: Path, port: int, n: int, snapshot_bytes: int) -> dict[str,
         "seconds": round(elapsed, 3),
         "publish_seconds": round(pub["end"] - pub["start"], 3),
         "events_per_s": round(stored / elapsed),
+        "rejected": rejected,
+        "watermarks_published": acks_sent,
     }
 
 
-def bench_latency(tmp: Path, port: int, rate: float, seconds: float) -> dict[str, Any]:
+def bench_latency(tmp: Path, port: int, rate: float, seconds: float, signed: bool = False) -> dict[str, Any]:
     stored: dict[str, float] = {}
 
     def on_stored(rows: list[EventRow], now: float) -> None:
@@ -256,11 +297,12 @@ def bench_latency(tmp: Path, port: int, rate: float, seconds: float) -> dict[str
         for row in rows:
             stored[row.event_id] = t
 
-    with aggregator(tmp, port, "latency") as agg:
+    with aggregator(tmp, port, f"latency-{signed}", signed) as agg:
         agg.writer.on_stored = on_stored
-        sent: dict[str, float] = spawn_publisher(tmp, port, "--rate", str(rate), "--seconds", str(seconds))[
-            "sent"
-        ]
+        extra = ("--sign",) if signed else ()
+        sent: dict[str, float] = spawn_publisher(
+            tmp, port, "--rate", str(rate), "--seconds", str(seconds), *extra
+        )["sent"]
         deadline = time.monotonic() + 30
         while len(stored) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -275,6 +317,27 @@ def bench_latency(tmp: Path, port: int, rate: float, seconds: float) -> dict[str
     }
 
 
+def bench_validate(n: int) -> dict[str, Any]:
+    """The aggregator's per-message work in its network thread (parse, validate, skew check), in
+    process and on one core: without and with Ed25519 verification. Independent of broker and disk."""
+    key = Ed25519PrivateKey.from_private_bytes(SEED)
+    checker = SignatureChecker({"bench": public_key_b64()}, "reject")
+    plain = [encode(event(i), None) for i in range(1, n + 1)]
+    signed = [encode(event(i), key) for i in range(1, n + 1)]
+    topic = topic_of(event(1))
+    out: dict[str, Any] = {"events": n}
+    for name, payloads, sigs in (("plain", plain, None), ("signed", signed, checker)):
+        now = time.time()
+        t0 = time.perf_counter()
+        items = [classify(topic, p, PREFIX, None, now, 300.0, sigs) for p in payloads]
+        elapsed = time.perf_counter() - t0
+        assert all(isinstance(i, EventItem) for i in items), name
+        out[f"{name}_per_s"] = round(n / elapsed)
+        out[f"{name}_us_per_event"] = round(elapsed / n * 1e6, 1)
+    out["signed_vs_plain"] = round(out["signed_per_s"] / out["plain_per_s"], 3)
+    return out
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "_publish":
         pub = argparse.ArgumentParser()
@@ -285,6 +348,7 @@ def main() -> int:
         pub.add_argument("--snapshot-bytes", type=int, default=0)
         pub.add_argument("--rate", type=float, default=0.0)
         pub.add_argument("--seconds", type=float, default=0.0)
+        pub.add_argument("--sign", action="store_true")
         return run_publisher(pub.parse_args())
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -299,12 +363,16 @@ def main() -> int:
     load_before = round(os.getloadavg()[0], 2)  # other work on the machine shows in the tail latency
     with tempfile.TemporaryDirectory(prefix="bench-central-") as tmp_name:
         tmp = Path(tmp_name)
+        validate = bench_validate(args.events)
         with mosquitto(tmp) as port:
             raw = bench_raw(tmp, port, args.events)
             ingest = bench_ingest(tmp, port, args.events, 0)
             # latency before the snapshot run: the kernel's write-back of its ~100 MB of files would
             # otherwise land in the middle of the latency measurement
             latency = bench_latency(tmp, port, args.rate, args.seconds)
+            no_acks = bench_ingest(tmp, port, args.events, 0, acks=False)
+            signed = bench_ingest(tmp, port, args.events, 0, signed=True)
+            signed_latency = bench_latency(tmp, port, args.rate, args.seconds, signed=True)
             snaps = bench_ingest(tmp, port, args.snapshot_events, int(args.snapshot_kb * 1024))
     result = {
         "machine": {
@@ -318,10 +386,16 @@ def main() -> int:
         "ingest_no_snapshots": ingest,
         "ingest_with_snapshots": snaps,
         "latency": latency,
+        "ingest_without_watermarks": no_acks,
+        "ingest_signed": signed,
+        "validate_in_process": validate,
+        "latency_signed": signed_latency,
         "targets": {
             "events_per_s_min": 2000,
             "p99_ms_max": 100,
-            "met": ingest["events_per_s"] >= 2000 and latency["p99_ms"] < 100,
+            "met": min(ingest["events_per_s"], signed["events_per_s"]) >= 2000
+            and max(latency["p99_ms"], signed_latency["p99_ms"]) < 100
+            and signed["rejected"] == 0,
         },
     }
     print(f"{'measurement':<42} {'value':>12}")
@@ -332,6 +406,13 @@ def main() -> int:
     for q in ("p50", "p99"):
         label = f"latency {q} at {args.rate:g} ev/s (ms)"
         print(f"{label:<42} {latency[q + '_ms']:>12}")
+    print(f"{'ingest, no watermarks to nodes (ev/s)':<42} {no_acks['events_per_s']:>12}")
+    print(f"{'ingest, signed + verified (ev/s)':<42} {signed['events_per_s']:>12}")
+    print(f"{'validate in process, unsigned (ev/s)':<42} {validate['plain_per_s']:>12}")
+    print(f"{'validate in process, signed + verified (ev/s)':<42} {validate['signed_per_s']:>12}")
+    for q in ("p50", "p99"):
+        label = f"latency {q} signed at {args.rate:g} ev/s (ms)"
+        print(f"{label:<42} {signed_latency[q + '_ms']:>12}")
     print(f"{'targets met':<42} {result['targets']['met']!s:>12}")
     text = json.dumps(result, indent=2)
     if args.json:

@@ -28,10 +28,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from edge.config import NodeMqttSettings, OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import Publisher
+from edge.transport.signing import Signer
 
 
 def _texts(kind: str, phase: str, classes: tuple[str, ...], m: dict[str, Any], rule: str) -> dict[str, str]:
@@ -80,7 +83,8 @@ class Bench:
         self.lock = threading.Lock()
 
     def outbox(self, name: str) -> Outbox:
-        return Outbox(self.tmp / name, OutboxSettings(synchronous=self.args.sync, max_mb=4096))
+        sign = Signer(Ed25519PrivateKey.generate()).sign if self.args.sign else None
+        return Outbox(self.tmp / name, OutboxSettings(synchronous=self.args.sync, max_mb=4096), sign=sign)
 
     def publisher(self, outbox: Outbox) -> Publisher:
         settings = NodeMqttSettings(port=self.port, reconnect_min_s=1, reconnect_max_s=2)
@@ -150,6 +154,7 @@ class Bench:
             "events": n,
             "snapshot_kb": self.args.snapshot_kb,
             "synchronous": self.args.sync,
+            "signed": self.args.sign,
             "window": self.args.window,
             "put_ms_p50": round(pct(put_ms, 50), 3),
             "put_ms_p99": round(pct(put_ms, 99), 3),
@@ -172,6 +177,7 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=32, help="events in flight")
     ap.add_argument("--rate", type=float, default=50.0, help="events/s in the latency run")
     ap.add_argument("--latency-s", type=float, default=10.0, help="duration of the latency run")
+    ap.add_argument("--sign", action="store_true", help="sign every event (Ed25519) as a node with a key does")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as tmp:
         broker, port = start_broker(Path(tmp))
@@ -192,7 +198,10 @@ def main() -> int:
             f"{result['put_to_puback_ms_p50']} / {result['put_to_puback_ms_p99']} ms",
         ),
     ]
-    print(f"MQTT transport: {args.events} events, {args.snapshot_kb} kB snapshots, synchronous={args.sync}")
+    print(
+        f"MQTT transport: {args.events} events, {args.snapshot_kb} kB snapshots, synchronous={args.sync}"
+        f"{', signed' if args.sign else ''}"
+    )
     for name, value in rows:
         print(f"  {name:<44} {value}")
     print(json.dumps(result))

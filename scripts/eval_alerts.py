@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detcache import load_or_detect
-from eval_counts import replay, with_model
+from detcache import load_or_detect, replay
+from eval_counts import with_model
 
 from edge.capture.sourceurl import expand_path
 from edge.config import NodeConfig, load_config

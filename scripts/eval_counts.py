@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detcache import cached_detections, replay
 
 from edge.capture.sourceurl import data_dir, expand_path
 from edge.config import NodeConfig, load_config
-from edge.records import Detections, Event, Frame, ImageArray
+from edge.records import Event
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_CONFIGS = ROOT / "configs" / "eval"
@@ -96,7 +97,7 @@ def _crossings(events: list[Event]) -> list[Event]:
 def doubled(events: list[Event], max_frames: int = 6, min_iou: float = 0.3) -> int:
     """Crossings that are a second count of one object under another class (same direction, same moment,
     overlapping boxes, different track and class)."""
-    from edge.vision.tracker import iou_matrix
+    from edge.geometry import iou_matrix
 
     evs = [e for e in _crossings(events) if e.box is not None and e.frame_seq is not None]
     n = 0
@@ -156,68 +157,6 @@ def compare(events: list[Event], truth: dict[str, Any]) -> dict[str, Any]:
         "doubled": doubled(events),
         "person_counted": sum(1 for e in _crossings(events) if "person" in e.classes),
     }
-
-
-class CachedDetector:
-    """A `DetectorLike` that hands out the cached detections of the frame being replayed."""
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.names = names
-        self.current = Detections.empty()
-
-    def detect(self, image: ImageArray, min_score: float = 0.0) -> Detections:
-        return self.current[self.current.scores >= min_score]
-
-
-def replay(cfg: NodeConfig, cached: Any) -> list[Event]:
-    """Tracker and rules of the config's first camera over cached detections, at its `detect_fps`.
-
-    The detector runs on every due frame (no motion gate: nothing is decoded) and health checks are off;
-    everything after the detector is the node's own `CameraAnalyzer`.
-    """
-    from edge.analyzer import CameraAnalyzer
-    from edge.events import EventFactory
-
-    # Detection regions were applied when the cache was made (`cached_detections`).
-    cam = cfg.cameras[0].model_copy(update={"detect_regions": []})
-    detector = CachedDetector(cached.names)
-    analyzer = CameraAnalyzer(
-        cam, detector, EventFactory(cfg.node_id, cam.id, cfg.timezone), cfg.timezone,
-        motion_enabled=False, health_enabled=False,
-    )  # fmt: skip
-    image = np.zeros((cached.height, cached.width, 3), np.uint8)
-    period = 1.0 / cam.detect_fps
-    last: float | None = None
-    events: list[Event] = []
-    for i in range(len(cached)):
-        t = float(cached.times[i])
-        if last is not None and t - last < period * 0.999:
-            continue  # the pipeline's `_due`: analyse at detect_fps on the frame's own clock
-        last = t if last is None or t - last > 2 * period else last + period
-        detector.current = cached.frame(i)
-        events.extend(analyzer.process(Frame(cam.id, i, t, 1.8e9 + t, image)).events)
-    return events
-
-
-def cached_detections(cfg: NodeConfig) -> Any:
-    """The detection cache of the config's first camera, made with its detection regions if it has any."""
-    from detcache import load_or_detect
-
-    cam = cfg.cameras[0]
-    if not cam.detect_regions:
-        return load_or_detect(cam.source, cfg.model.path)
-
-    def detect(detector: Any, image: ImageArray) -> Detections:
-        from detcache import FLOOR
-
-        from edge.vision.regions import RegionDetector, clip_rects
-
-        h, w = image.shape[:2]
-        sx, sy = cam.scale(w, h)
-        rects = clip_rects([(a * sx, b * sy, c * sx, d * sy) for a, b, c, d in cam.detect_regions], w, h)
-        return RegionDetector(detector, rects, (w, h), 0.5).detect(image, FLOOR)
-
-    return load_or_detect(cam.source, cfg.model.path, detect, extra=f"regions={cam.detect_regions}")
 
 
 def with_model(cfg: NodeConfig, model: str | None) -> NodeConfig:

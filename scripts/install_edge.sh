@@ -107,6 +107,25 @@ ensure_env_file "$ETC_DIR/$NODE.env" \
   "# The config names them, e.g. mqtt.password: {env: ROADWATCH_MQTT_PASSWORD}" \
   "#ROADWATCH_MQTT_PASSWORD="
 
+say "-- signing key"
+# The node signs every event with its own Ed25519 key (docs/central.md, "Signed events"). The file is
+# created empty with its final owner and mode before openssl writes the key into it, so the private key
+# is never readable by anyone but the service user.
+KEY="$ETC_DIR/edge/$NODE.key"
+if [ -s "$ROOT$KEY" ]; then
+  say "ok: $KEY exists (kept)"
+elif command -v openssl >/dev/null 2>&1; then
+  act install -m 0400 -o "$SERVICE_USER" -g "$SERVICE_GROUP" /dev/null "$ROOT$KEY"
+  act openssl genpkey -algorithm ed25519 -out "$ROOT$KEY"
+else
+  warn "openssl is missing: no signing key made (apt-get install openssl, then run this again)"
+fi
+if [ "$DRY_RUN" != 1 ] && [ -s "$ROOT$KEY" ]; then
+  PUB="$(openssl pkey -in "$ROOT$KEY" -pubout -outform DER | tail -c 32 | base64)"
+  say "note: set mqtt.signing_key_file: $KEY in $CONFIG, and register the key at the station:"
+  say "note:   central.yaml signatures.keys.$NODE: $PUB"
+fi
+
 say "-- systemd"
 ensure_dir "$UNIT_DIR" 0755 root:root
 install_file "$REPO_DIR/systemd/roadwatch-edge@.service" "$UNIT_DIR/roadwatch-edge@.service" 0644 root:root

@@ -31,7 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval_counts import Clip, cached_detections, compare, discover_clips, replay, with_model
+from detcache import cached_detections, replay
+from eval_counts import Clip, compare, discover_clips, with_model
 
 from edge.config import NodeConfig, load_config
 

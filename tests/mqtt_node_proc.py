@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--password-env", default=None)
     ap.add_argument("--hold", action="store_true", help="keep running after storing (until killed)")
     ap.add_argument("--drain-timeout", type=float, default=60.0)
+    ap.add_argument("--delivery", choices=["broker", "aggregator"], default="broker")
+    ap.add_argument("--ack-timeout", type=float, default=60.0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
 
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         reconnect_max_s=2,
         username=args.username,
         password=SecretRef(env=args.password_env) if args.password_env else None,
+        delivery=args.delivery,
+        ack_timeout_s=args.ack_timeout,
     )
     outbox = Outbox(args.db, OutboxSettings(synchronous="FULL"))
     publisher = Publisher(args.node, settings, outbox)

@@ -34,7 +34,7 @@ def _fill(store: Store) -> str:
     store.link_snapshots([(events[0]["event_id"], sha, 31, NOW), (events[1]["event_id"], sha, 31, NOW)])
     store.acknowledge(events[2]["event_id"], "op", "xe đã được kéo đi", NOW + 60, "10.0.0.7")
     store.audit("admin", "login", None, None, "10.0.0.8")
-    store.track_sequences([("n1", 1), ("n1", 5)], NOW)  # a gap 2..4
+    store.track_sequences([("n1", 1, NOW), ("n1", 5, NOW + 4)], NOW)  # a gap 2..4
     store.upsert_node("n1", "online", NOW, {"cameras": {"gate": {"fps": 4.5}}})
     enqueue_webhooks(
         store, ["police", "village"], rule="crowd", event_id=events[3]["event_id"], body="{}", now=NOW

@@ -148,7 +148,12 @@ def test_sigkilled_aggregator_loses_nothing_published_while_down(broker: Broker,
             proc = subprocess.Popen(
                 [sys.executable, "-m", "central", "run", str(path)], env=env, stdout=log, stderr=log
             )
-        wait_port(port, 20)
+        try:
+            wait_port(port, 40)
+        except TimeoutError:  # never leave a running child behind a failed start (its log says why)
+            proc.kill()
+            proc.wait(10)
+            raise
         time.sleep(0.3)  # the HTTP server starts after MQTT: give the subscription a moment
         return proc
 

@@ -32,6 +32,8 @@ STORE_LAYER = {
     "sessions.py",
     "forwardstate.py",
     "copystore.py",
+    "snapshot_sql.py",
+    "sequences.py",
 }
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT INTO|UPDATE\s+\w+\s+SET|DELETE FROM|CREATE TABLE)\b", re.S)
 

@@ -64,11 +64,16 @@ def test_schema_is_versioned_and_migrations_run_once(open_store: OpenStore) -> N
 def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore) -> None:
     """An aggregator upgraded over an existing database keeps its events and gains the new tables."""
     store = open_store()
+    store.insert_events([event_row(make_event(1), NOW, NOW)])
     with store.tx() as conn:  # wind the schema back to version 1, as the first release left it
         conn.execute("DROP TABLE sessions")
         conn.execute("DROP TABLE forward_throttle")
+        conn.execute("DROP TABLE snapshot_orphans")  # version 3
+        for table, column in (("seq_state", "max_ts_epoch"), ("seq_state", "generation"),
+                              ("seq_state", "replays"), ("seq_gaps", "generation")):  # fmt: skip
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # version 4
+        conn.execute("ALTER TABLE events DROP COLUMN sig_status")  # version 5
         conn.execute("DELETE FROM schema_version WHERE version > 1")
-    store.insert_events([event_row(make_event(1), NOW, NOW)])
     store.close()
     upgraded = open_store()
     versions = [r[0] for r in upgraded.conn().execute("SELECT version FROM schema_version")]
@@ -162,8 +167,8 @@ def exercise(store: Store) -> dict[str, Any]:
         e["event_id"] = f"00000000-0000-4000-8000-{i:012d}"
     rows = [event_row(e, hour + 10 + i, NOW) for i, e in enumerate(events)]
     store.insert_events(rows)
-    store.track_sequences([(r.node, r.seq) for r in rows], NOW)
-    store.track_sequences([("n1", 6)], NOW + 1)  # fills the middle of gap 5..6
+    store.track_sequences([(r.node, r.seq, r.ts_epoch) for r in rows], NOW)
+    store.track_sequences([("n1", 6, hour)], NOW + 1)  # fills the middle of gap 5..6
     sha = store.snapshots.put(b"\xff\xd8 jpeg")
     linked = store.link_snapshots([(events[0]["event_id"], sha, 7, NOW), ("not-yet-stored", sha, 7, NOW)])
     store.link_snapshots([(events[0]["event_id"], sha, 7, NOW + 5)])  # a re-delivered snapshot

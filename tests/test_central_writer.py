@@ -151,7 +151,7 @@ def test_event_waits_for_its_snapshot_and_is_announced_once(tmp_path: Path) -> N
     assert hub.sent[0][1]["event_id"] == plain["event_id"]  # no snapshot expected: announced at once
     time.sleep(0.2)
     assert len(hub.sent) == 1  # the other one waits for its JPEG
-    inbox.put(SnapshotItem(payload["event_id"], JPEG, time.time(), None))
+    inbox.put(SnapshotItem(payload["event_id"], JPEG, time.time(), None, "n1"))
     wait_for(lambda: len(hub.sent) == 2, 5)
     name, data = hub.sent[1]
     assert name == "event" and data["event_id"] == payload["event_id"]

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from edge.geometry import iou_one_to_many as box_iou
 from edge.vision.decode import (
     PAD_VALUE,
     Letterbox,
-    box_iou,
     decode_ultralytics,
     decode_yolox,
     letterbox,

@@ -259,3 +259,15 @@ def test_real_model_boxes_follow_the_frame_size(real_detector: Detector, first_f
     dets = real_detector.detect(half, min_score=0.25)
     person_iou = best_iou(PEOPLE * 0.5, dets, real_detector.names, {"person"})
     assert (person_iou >= 0.5).all(), f"{real_detector.path.name}: person IoU {person_iou}"
+
+
+@pytest.mark.parametrize(("allow", "expected"), [(None, "0"), (False, "0"), (True, "1")])
+def test_worker_threads_sleep_between_runs_unless_spinning_is_asked_for(
+    tmp_path: Path, allow: bool | None, expected: str
+) -> None:
+    """A live node runs the model a few times a second: spinning worker threads would burn the CPU."""
+    model = constant_model(tmp_path / "u.onnx", ultralytics_table(), metadata=NAMES_META)
+    kw = {} if allow is None else {"allow_spinning": allow}
+    options = Detector(settings(model, **kw)).session.get_session_options()
+    for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+        assert options.get_session_config_entry(key) == expected

@@ -394,6 +394,12 @@ def test_edge_real_install_then_rerun_changes_nothing(tmp_path: Path) -> None:
     assert unit.read_bytes() == (REPO / "systemd/roadwatch-edge@.service").read_bytes()
     assert mode(root / "var/lib/roadwatch") == 0o750
     assert not (tmp_path / "shims.log").exists()  # nothing to apt-get, the user exists, no systemd
+    key = root / "etc/roadwatch/edge/gate1.key"  # the node's signing key, for the service user only
+    assert mode(key) == 0o400 and b"BEGIN PRIVATE KEY" in key.read_bytes()
+    from edge.transport.signing import Signer
+
+    public = Signer.from_file(key).public_key_b64()
+    assert f"note:   central.yaml signatures.keys.gate1: {public}" in first.stdout.splitlines()
 
     config.write_text("node_id: gate1\n# the technician's cameras\n", encoding="utf-8")
     before = snapshot(root)

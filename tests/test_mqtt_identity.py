@@ -18,10 +18,10 @@ from conftest import Broker, make_secure_broker
 from paho.mqtt.enums import CallbackAPIVersion
 from support import wait_for
 
-from central.config import MqttSettings as CentralMqtt
-from central.config import SecretRef as CentralSecret
+from central.config import StationMqttSettings as CentralMqtt
 from central.ingest import EventItem, IngestCounters, Item, MqttIngest
-from common.settings import MqttSettings, SecretRef
+from common.settings import SecretRef
+from edge.config import NodeMqttSettings as MqttSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import OutboxSink, Publisher
@@ -49,7 +49,7 @@ def shipped_broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def ingest(port: int) -> tuple[MqttIngest, queue.Queue[Item]]:
     settings = CentralMqtt(
-        port=port, username="aggregator", password=CentralSecret(env="RW_PW_AGGREGATOR"), reconnect_max_s=2
+        port=port, username="aggregator", password=SecretRef(env="RW_PW_AGGREGATOR"), reconnect_max_s=2
     )
     out: queue.Queue[Item] = queue.Queue()
     agg = MqttIngest(settings, out, IngestCounters())

@@ -46,6 +46,9 @@ FACTORY = EventFactory("n1", "gate", "Asia/Ho_Chi_Minh", texts=_texts)
 
 
 def settings(port: int, **kw: Any) -> MqttSettings:
+    """Broker-level transport: these tests have no aggregator, so events leave the outbox at PUBACK
+    (end-to-end delivery is tested in test_delivery_e2e.py)."""
+    kw.setdefault("delivery", "broker")
     return MqttSettings(port=port, reconnect_min_s=1, reconnect_max_s=2, keepalive_s=5, **kw)
 
 

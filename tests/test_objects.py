@@ -168,3 +168,10 @@ def test_narrow_car_boxes_become_motorcycles(box: Box, aspect: float, expected: 
     got = merged((box, 0.6, CAR), narrow_car_aspect=limit)
     assert [c for _, _, c in got] == [expected]
     assert [c for _, _, c in merged((box, 0.6, TRUCK), narrow_car_aspect=limit)] == [TRUCK]
+
+
+def test_group_suppression_is_greedy_along_a_chain() -> None:
+    """A beats B, B would beat C, but B is gone, so C (not overlapping A enough) stays, as in NMS."""
+    a, b, c = (0, 0, 100, 50), (20, 0, 120, 50), (40, 0, 140, 50)  # IoU a-b 0.67, b-c 0.67, a-c 0.43
+    got = merged((a, 0.9, CAR), (b, 0.8, TRUCK), (c, 0.7, BUS))
+    assert sorted(cls for _, _, cls in got) == [CAR, BUS]

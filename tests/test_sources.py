@@ -366,3 +366,35 @@ def test_shared_env_lets_agreeing_opens_overlap_and_a_hanging_open_block_others_
     for t in tcp:
         t.join(5)
     assert os.environ["RW_TEST_OPTS"] == "before"
+
+
+def test_shared_env_without_grace_holds_a_value_for_the_whole_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default (OpenCV reads the variable somewhere inside its serialised open) a udp open waits
+    until the tcp open is out, however long it takes."""
+    monkeypatch.delenv("RW_TEST_OPTS", raising=False)
+    env = SharedEnv("RW_TEST_OPTS")
+    inside, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def hold_tcp() -> None:
+        with env.holding("tcp"):
+            inside.set()
+            release.wait(10)
+            seen.append(os.environ["RW_TEST_OPTS"])
+
+    def hold_udp() -> None:
+        with env.holding("udp"):
+            seen.append(os.environ["RW_TEST_OPTS"])
+
+    tcp = threading.Thread(target=hold_tcp)
+    tcp.start()
+    assert inside.wait(5)
+    udp = threading.Thread(target=hold_udp)
+    udp.start()
+    udp.join(1.5)
+    assert udp.is_alive() and not seen  # still waiting after longer than any grace would be
+    release.set()
+    for t in (tcp, udp):
+        t.join(5)
+    assert seen == ["tcp", "udp"]
+    assert "RW_TEST_OPTS" not in os.environ

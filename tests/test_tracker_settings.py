@@ -132,7 +132,7 @@ def test_rider_counts_once_as_motorcycle_never_as_person() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ({}, {"high_score": 0.1, "new_track_score": 0.2, "min_hits": 3}),
+        ({}, {"high_score": 0.1, "new_track_score": 0.1, "min_hits": 3}),
         ({"high_score": 0.5, "new_track_margin": 0.1}, {"high_score": 0.5, "new_track_score": 0.6}),
         ({"low_score": 0.2, "high_score": 0.0}, {"high_score": 0.2, "low_score": 0.2}),
         ({"new_track_margin": 0.5, "high_score": 0.8}, {"new_track_score": 1.0}),

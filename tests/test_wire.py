@@ -18,9 +18,7 @@ from contract.topics import topic_event, topic_snapshot, topic_stats, topic_stat
 from edge.events import EventFactory
 from edge.records import Event
 from edge.transport.board import read_system_health
-from edge.transport.wire import (
-    CameraFigures as CameraHealth,
-)
+from edge.transport.wire import CameraFigures as CameraHealth
 from edge.transport.wire import (
     SnapshotMeta,
     SystemHealth,

@@ -5,29 +5,30 @@ environment is process-wide. A lock held across each open would serialise all of
 dead camera blocks up to its timeout, so one dead camera would delay every other camera's (re)connect
 and a node with many dead cameras would take minutes to start or stop.
 
-OpenCV reads the variable as the open starts, before FFmpeg connects. So an open holds its value only
-for a short grace period (or until it returns, if sooner): any number of opens wanting the same value
-run at once; an open wanting another value waits at most the grace period, never the whole of a hanging
-open; while it waits no new open of the old value starts (no starvation). The process's own value comes
-back when the last open is out. Timeouts go to each capture as parameters and need no environment.
+Any number of opens wanting the same value hold it at once; an open wanting another value waits until
+they are out, and while it waits no new open of the old value starts (no starvation). By default a
+value is held for the whole open: OpenCV itself runs one FFmpeg open at a time behind its own mutex and
+reads the variable only once inside, so a shorter hold could let a queued open read another camera's
+value; and cameras that do not answer never get this far (edge.capture.probe), so a hold is as long as
+a working camera's open. `grace_s` bounds the hold for callers whose opens read the value at once. The
+process's own value comes back when the last open is out. Timeouts go to each capture as parameters.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import os
 import threading
 import time
 from collections.abc import Iterator
 
-DEFAULT_GRACE_S = 1.0
-
 
 class SharedEnv:
     """See the module docstring; `holding(value)` wraps one open."""
 
-    def __init__(self, name: str, grace_s: float = DEFAULT_GRACE_S) -> None:
+    def __init__(self, name: str, grace_s: float | None = None) -> None:
         self.name = name
         self.grace_s = grace_s
         self._cond = threading.Condition()
@@ -53,7 +54,8 @@ class SharedEnv:
             self._waiting[value] += 1
             try:
                 while not self._may_enter(value, now := time.monotonic()):
-                    self._cond.wait(max(min(self._in_grace(now)) - now, 0.001))
+                    first_end = min(self._in_grace(now))
+                    self._cond.wait(None if math.isinf(first_end) else max(first_end - now, 0.001))
             finally:
                 self._waiting[value] -= 1
             if self._inside == 0:
@@ -62,7 +64,7 @@ class SharedEnv:
                 self._value = value
                 os.environ[self.name] = value
             self._inside += 1
-            self._holders[me] = time.monotonic() + self.grace_s
+            self._holders[me] = math.inf if self.grace_s is None else time.monotonic() + self.grace_s
         try:
             yield
         finally:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from contract.limits import DEFAULT_PREFIX
 from contract.topics import topic_event, topic_snapshot
@@ -104,8 +105,10 @@ class Outbox:
         settings: OutboxSettings | None = None,
         topic_prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], float] = time.time,
+        sign: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.settings = settings or OutboxSettings()
+        self._sign = sign or (lambda payload: payload)  # edge/transport/signing.py
         self.path = Path(path)
         self.topic_prefix = topic_prefix
         self._clock = clock
@@ -156,7 +159,7 @@ class Outbox:
         now = self._clock()
         with self._lock:
             seq = self._next_seq
-            payload = encode_event(event_payload(event, seq, meta))
+            payload = encode_event(self._sign(event_payload(event, seq, meta)))
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute(
@@ -334,7 +337,7 @@ class Outbox:
             return
         payload = json.loads(bytes(row[0]))
         payload["snapshot"] = None
-        data = encode(payload)
+        data = encode(self._sign(payload))
         self._db.execute("UPDATE events SET payload = ? WHERE event_id = ?", (data, event_id))
         self._bytes += len(data) - len(bytes(row[0]))
 

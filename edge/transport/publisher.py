@@ -32,9 +32,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from common.mqttclient import AUTH_FAILURES, new_client
 from contract.commands import Command, CommandError, parse_command
-from contract.topics import RESERVED_NODE_IDS, command_filter, topic_stats, topic_status
+from contract.topics import RESERVED_NODE_IDS, command_filter, topic_ack, topic_stats, topic_status
 from edge.config import NodeMqttSettings
 from edge.records import Event
+from edge.transport.delivery import Awaiting, Watermark, parse_watermark
 from edge.transport.outbox import Outbox, OutboxItem, OutboxStats
 from edge.transport.wire import encode, status_payload
 
@@ -54,6 +55,7 @@ class PublisherStats:
     connects: int
     disconnects: int
     outbox: OutboxStats
+    awaiting: int = 0  # delivery aggregator: PUBACKed, not yet confirmed stored by the aggregator
 
 
 @dataclass(slots=True)
@@ -112,6 +114,10 @@ class Publisher:
         self.client_id = settings.username or settings.client_id or f"roadwatch-edge-{node_id}"
         self._status_topic = topic_status(settings.topic_prefix, node_id)
         self._stats_topic = topic_stats(settings.topic_prefix, node_id)
+        self._ack_topic = topic_ack(settings.topic_prefix, node_id)
+        # end to end (edge/transport/delivery.py): PUBACKed events wait here for the aggregator's watermark
+        self._awaiting = Awaiting(settings.ack_timeout_s) if settings.delivery == "aggregator" else None
+        self._marks: deque[Watermark] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._acks: deque[tuple[int, bool, str]] = deque()
@@ -192,6 +198,7 @@ class Publisher:
             connects=self._connects,
             disconnects=self._disconnects,
             outbox=self.outbox.stats(),
+            awaiting=len(self._awaiting.pubacked) if self._awaiting is not None else 0,
         )
 
     def publish_stats(self, payload: Mapping[str, Any]) -> bool:
@@ -243,12 +250,20 @@ class Publisher:
             )
             if self._on_command is not None:
                 client.subscribe(self._command_topic, qos=1)
+            if self._awaiting is not None:
+                client.subscribe(self._ack_topic, qos=1)
             self._wake.set()
         except Exception:
             log.exception("node %s: error in on_connect", self.node_id)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         """A command from the station; a bad one is logged and dropped (nothing raises in a callback)."""
+        if msg.topic == self._ack_topic:
+            mark = parse_watermark(bytes(msg.payload), self.node_id, time.monotonic())
+            if mark is not None:
+                self._marks.append(mark)
+                self._wake.set()
+            return
         if self._on_command is None or msg.retain:  # a retained command would replay at every connect
             return
         try:
@@ -329,6 +344,7 @@ class Publisher:
             self._wake.clear()
             try:
                 self._take_acks()
+                self._settle()
                 if self._stopping and (
                     self._flushed() or not self._connected or time.monotonic() >= self._stop_deadline
                 ):
@@ -377,9 +393,32 @@ class Publisher:
                         done.append(seq)
                         if self._on_ack is not None:
                             self._on_ack(seq, now - item.t_sent)
-        if done:
+        if done and self._awaiting is not None:
+            self._awaiting.add(done, now)  # the broker has it; the outbox keeps it until it is stored
+        elif done:
             self.outbox.ack(done)
             self._acked += len(done)
+
+    def _settle(self) -> None:
+        """Delete what the aggregator's watermarks confirm; publish again what stays unconfirmed too long."""
+        awaiting = self._awaiting
+        if awaiting is None:
+            return
+        while self._marks:
+            done = awaiting.confirm(self._marks.popleft(), self.outbox.stats().seq_next)
+            if done:
+                self.outbox.ack(done)
+                self._acked += len(done)
+        client = self._client
+        if client is None or not self._connected:
+            return
+        for seq in awaiting.due(time.monotonic()):
+            item = next(iter(self.outbox.pending(1, after_seq=seq - 1)), None)
+            if item is None or item.seq != seq:
+                continue  # dropped by the outbox policy meanwhile
+            log.info("node %s: event seq %d not confirmed stored; publishing it again", self.node_id, seq)
+            if not self._send(client, item):
+                awaiting.add([seq], time.monotonic())
 
     def _fill_window(self) -> None:
         client = self._client

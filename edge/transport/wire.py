@@ -22,6 +22,11 @@ from contract.times import iso_from_epoch
 from edge.records import Event
 
 
+def topic_ack(prefix: str, node: str) -> str:
+    """The aggregator's retained storage watermark for one node (edge/schemas/ack.schema.json)."""
+    return f"{prefix}/{node}/ack"
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotMeta:
     """Where an event's JPEG is published and how the receiver checks that it got the right bytes."""

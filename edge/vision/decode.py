@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edge.geometry import iou_one_to_many
 from edge.records import FloatArray, ImageArray, IntArray
 
 PAD_VALUE = 114
@@ -150,19 +151,6 @@ def decode_yolox(
     return xyxy, scores[keep].astype(np.float32), class_ids.astype(np.int64)
 
 
-def box_iou(box: FloatArray, boxes: FloatArray) -> FloatArray:
-    """IoU of one box (4,) against many (n, 4)."""
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0.0, None) * np.clip(y2 - y1, 0.0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
-
-
 def nms(
     xyxy: FloatArray,
     scores: FloatArray,
@@ -190,5 +178,5 @@ def nms(
         best = int(remaining[0])
         kept.append(best)
         rest = remaining[1:]
-        remaining = rest[box_iou(shifted[best], shifted[rest]) <= iou_threshold]
+        remaining = rest[iou_one_to_many(shifted[best], shifted[rest]) <= iou_threshold]
     return order[np.asarray(kept, np.int64)].astype(np.int64)

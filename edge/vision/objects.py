@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edge.geometry import iou_matrix
 from edge.records import Detections, IntArray
-from edge.vision.decode import nms
 from edge.vision.settings import TWO_WHEELERS, ObjectsConfig
 
 BoolArray = npt.NDArray[np.bool_]
@@ -87,8 +87,7 @@ class ObjectMerger:
         known = (dets.class_ids >= 0) & (dets.class_ids < self.group_keys.shape[0])
         keys = np.where(known, self.group_keys[np.clip(dets.class_ids, 0, self.group_keys.shape[0] - 1)], -1)
         keys = np.where(known, keys, 10_000 + dets.class_ids)  # unknown ids: never merged with anything
-        keep = np.sort(nms(dets.xyxy, dets.scores, keys, self.group_iou, max_det=len(dets)))
-        return dets[keep]
+        return dets[~suppressed_in_groups(dets, keys, self.group_iou)]
 
     def narrow_cars(self, dets: Detections) -> Detections:
         """`car` boxes narrower than `narrow_aspect` (width / height) become motorcycles."""
@@ -127,6 +126,26 @@ class ObjectMerger:
         keep = np.ones(len(dets), np.bool_)
         keep[r_sel] = False
         return Detections(xyxy[keep], scores[keep], ids[keep])
+
+
+def suppressed_in_groups(dets: Detections, keys: IntArray, iou: float) -> BoolArray:
+    """Boxes overlapping (IoU above `iou`) a better-scored kept box of the same group: greedy NMS.
+
+    The overlaps are one matrix; only boxes that overlap a better one are visited, best first, and lose
+    when one of those better boxes is itself kept (as in NMS: a box suppressed by a suppressed box stays).
+    """
+    n = len(dets)
+    overlap = iou_matrix(dets.xyxy, dets.xyxy) > iou
+    same = keys[:, None] == keys[None, :]
+    order = np.argsort(-dets.scores, kind="stable")
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    beaten = overlap & same & (rank[None, :] < rank[:, None])  # [i, j]: box j ranks above box i and covers it
+    out: BoolArray = np.zeros(n, np.bool_)
+    # Greedy NMS order, but the loop visits only the few boxes that overlap a better one.
+    for i in sorted(np.flatnonzero(beaten.any(axis=1)).tolist(), key=lambda k: int(rank[k])):
+        out[i] = bool((beaten[i] & ~out).any())
+    return out
 
 
 def _vertical_cover(

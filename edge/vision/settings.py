@@ -30,7 +30,7 @@ class TrackerConfig(Strict):
         description="Floor of the first-stage score; the camera's class thresholds apply above it",
     )  # fmt: skip
     new_track_margin: float = Field(
-        default=0.1, ge=0, le=0.5,
+        default=0.0, ge=0, le=0.5,
         description="A detection starts a track at its first-stage threshold plus this margin",
     )  # fmt: skip
     low_score: float = Field(

@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from edge.geometry import iou_matrix
 from edge.records import Detections, Tracks
 from edge.vision.assign import match_optimal
 from edge.vision.kalman import BoxKalman, cxcywh_to_xyxy
@@ -97,20 +98,6 @@ class TrackerSettings:
             raise ValueError("need 0 <= low_score <= high_score <= new_track_score <= 1")
         if self.min_hits < 1 or self.max_age_s < 0.0 or self.vote_cap <= 0.0:
             raise ValueError("need min_hits >= 1, max_age_s >= 0 and vote_cap > 0")
-
-
-def iou_matrix(a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
-    """IoU of every box of `a` (n, 4) with every box of `b` (m, 4), xyxy; shape (n, m)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0.0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0.0, inter / np.where(union > 0.0, union, 1.0), 0.0)
 
 
 def match_greedy(iou: F64, min_iou: float) -> tuple[I64, I64]:

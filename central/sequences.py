@@ -1,0 +1,147 @@
+"""Gap tracking of each node's event sequence, telling a node restart from a replayed old number.
+
+Every stored edge event carries the node's `seq` (+1 per event, kept across restarts in the outbox). A
+jump ahead opens a gap; a late event inside a gap closes that part of it. A number at or below the
+highest seen that fills no gap is one of two things:
+
+- a **restart** of the node's counter (a fresh outbox, e.g. after a corrupt one was set aside): its
+  events are *newer* (node time) than the newest event of the old counter. The counter's generation goes
+  up; the old counter's open gaps stay open, and only gaps of the current generation can be filled;
+- a **replay** of an old number (a resent or forged old event under a new id): its time is not newer. It
+  is counted (`seq_state.replays`) and changes nothing, so it can no longer reset the tracking and make
+  the next regular event look like a gap of hundreds.
+
+A mixin of `Store` (store.py), like the reads (queries.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from central.db import Conn
+
+log = logging.getLogger(__name__)
+
+SeqMark = tuple[str, int, float]  # node, seq, the event's node time (epoch s)
+
+
+class SequenceSql:
+    """Needs `tx()` from Store."""
+
+    def tx(self) -> Any:
+        raise NotImplementedError
+
+    def track_sequences(self, seqs: Sequence[SeqMark], now: float) -> None:
+        """Record gaps in each node's event sequence and resolve the ones that late events fill."""
+        if not seqs:
+            return
+        with self.tx() as conn:
+            for node, seq, ts in seqs:
+                _track(conn, node, seq, ts, now)
+
+    def sequence_state(self, node: str) -> dict[str, Any] | None:
+        """max_seq, max_ts_epoch, generation (restarts seen) and replays of a node."""
+        with self.tx() as conn:
+            row = conn.execute(
+                "SELECT max_seq, max_ts_epoch, generation, replays FROM seq_state WHERE node=?", (node,)
+            ).fetchone()
+        if row is None:
+            return None
+        return {"max_seq": int(row[0]), "max_ts_epoch": float(row[1]), "generation": int(row[2]),
+                "replays": int(row[3])}  # fmt: skip
+
+
+    def fill_gaps(self, seqs: Sequence[tuple[str, int]], now: float) -> None:
+        """Events received again (already stored): close the gaps they lie in. Their first storing was
+        committed but its sequence tracking was not (a crash between the two), else this finds nothing."""
+        if not seqs:
+            return
+        with self.tx() as conn:
+            for node, seq in seqs:
+                gap = conn.execute(
+                    "SELECT g.id, g.first_seq, g.last_seq FROM seq_gaps g JOIN seq_state s ON s.node=g.node"
+                    " WHERE g.node=? AND g.generation=s.generation AND g.resolved_epoch IS NULL"
+                    " AND g.first_seq<=? AND g.last_seq>=?",
+                    (node, seq, seq),
+                ).fetchone()
+                if gap is not None:
+                    _fill(conn, int(gap[0]), int(gap[1]), int(gap[2]), seq, now)
+
+    def watermark(self, node: str) -> tuple[int, list[tuple[int, int]]] | None:
+        """(highest stored seq of the node's current counter, open gaps of that counter)."""
+        with self.tx() as conn:
+            row = conn.execute("SELECT max_seq, generation FROM seq_state WHERE node=?", (node,)).fetchone()
+            if row is None:
+                return None
+            gaps = conn.execute(
+                "SELECT first_seq, last_seq FROM seq_gaps WHERE node=? AND generation=?"
+                " AND resolved_epoch IS NULL ORDER BY first_seq",
+                (node, int(row[1])),
+            ).fetchall()
+        return int(row[0]), [(int(g[0]), int(g[1])) for g in gaps]
+
+    def sequence_nodes(self) -> list[str]:
+        with self.tx() as conn:
+            return [str(r[0]) for r in conn.execute("SELECT node FROM seq_state")]
+
+
+def _track(conn: Conn, node: str, seq: int, ts: float, now: float) -> None:
+    row = conn.execute(
+        "SELECT max_seq, max_ts_epoch, generation FROM seq_state WHERE node=?", (node,)
+    ).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT INTO seq_state (node, max_seq, max_ts_epoch, generation, replays) VALUES (?,?,?,0,0)",
+            (node, seq, ts),
+        )
+        return
+    top, top_ts, generation = int(row[0]), float(row[1]), int(row[2])
+    if seq > top:
+        if seq > top + 1:
+            conn.execute(
+                "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch, generation)"
+                " VALUES (?,?,?,?,?)",
+                (node, top + 1, seq - 1, now, generation),
+            )
+            log.warning("node %s: sequence gap %d..%d", node, top + 1, seq - 1)
+        conn.execute(
+            "UPDATE seq_state SET max_seq=?, max_ts_epoch=? WHERE node=?", (seq, max(ts, top_ts), node)
+        )
+        return
+    gap = conn.execute(
+        "SELECT id, first_seq, last_seq FROM seq_gaps WHERE node=? AND generation=?"
+        " AND resolved_epoch IS NULL AND first_seq<=? AND last_seq>=?",
+        (node, generation, seq, seq),
+    ).fetchone()
+    if gap is not None:
+        _fill(conn, int(gap[0]), int(gap[1]), int(gap[2]), seq, now)
+    elif ts > top_ts:
+        log.warning("node %s restarted its event sequence at %d (was at %d)", node, seq, top)
+        conn.execute(
+            "UPDATE seq_state SET max_seq=?, max_ts_epoch=?, generation=generation+1 WHERE node=?",
+            (seq, ts, node),
+        )
+        if seq > 1:  # the new counter's first events never came
+            conn.execute(
+                "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch, generation)"
+                " VALUES (?,?,?,?,?)",
+                (node, 1, seq - 1, now, generation + 1),
+            )
+    else:
+        log.warning(
+            "node %s: event with old sequence number %d (highest %d) counted as a replay", node, seq, top
+        )
+        conn.execute("UPDATE seq_state SET replays=replays+1 WHERE node=?", (node,))
+
+
+def _fill(conn: Conn, gid: int, first: int, last: int, seq: int, now: float) -> None:
+    conn.execute("UPDATE seq_gaps SET resolved_epoch=? WHERE id=?", (now, gid))
+    for lo, hi in ((first, seq - 1), (seq + 1, last)):
+        if lo <= hi:  # the unfilled rest stays open, keeping its detection time
+            conn.execute(
+                "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch, generation)"
+                " SELECT node, ?, ?, detected_epoch, generation FROM seq_gaps WHERE id=?",
+                (lo, hi, gid),
+            )

@@ -1,0 +1,68 @@
+"""Verifying the nodes' event signatures (the signing side is edge/transport/signing.py).
+
+Each node signs the canonical JSON of its event payload without `sig` (sorted keys, separators `,` and
+`:`, UTF-8) with its own Ed25519 key; the payload includes the snapshot's sha256, so the signature covers
+the picture too. The station registers each node's public key (`signatures.keys`, base64 of the raw 32
+bytes) and chooses what happens to an event that is unsigned, signed by an unknown node or badly signed:
+`reject` (counted as `unsigned` / `bad_signature`), `flag` (stored, with its status kept beside it) or
+`off` (not checked). The signature is stored inside the payload, so an export carries it.
+
+The canonical form is written in both packages until the shared contract package holds it; a contract
+test signs on the edge and verifies here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from contract.signing import SIG_KEY, canonical
+
+SigStatus = Literal["valid", "unsigned", "unknown_key", "invalid"]
+
+
+def load_public_key(b64: str) -> Ed25519PublicKey:
+    """A node's public key from base64 of its 32 raw bytes; ValueError otherwise."""
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64: {exc}") from exc
+    if len(raw) != 32:
+        raise ValueError(f"an Ed25519 public key has 32 bytes, not {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def verify(payload: Mapping[str, Any], key: Ed25519PublicKey | None) -> SigStatus:
+    """How the payload's signature stands against the node's key."""
+    sig = payload.get(SIG_KEY)
+    if not isinstance(sig, str):
+        return "unsigned"
+    if key is None:
+        return "unknown_key"
+    try:
+        key.verify(base64.b64decode(sig, validate=True), canonical(payload))
+    except (InvalidSignature, binascii.Error, ValueError):
+        return "invalid"
+    return "valid"
+
+
+class SignatureChecker:
+    """The station's keys and policy; `check` is called from the ingest thread."""
+
+    def __init__(self, keys: Mapping[str, str], policy: Literal["reject", "flag", "off"]) -> None:
+        self.keys = {node: load_public_key(b64) for node, b64 in keys.items()}
+        self.policy = policy
+
+    def check(self, payload: Mapping[str, Any]) -> tuple[SigStatus | None, str | None]:
+        """(status to store or None when not checked, rejection reason or None)."""
+        if self.policy == "off":
+            return None, None
+        status = verify(payload, self.keys.get(str(payload.get("node"))))
+        if status == "valid" or self.policy == "flag":
+            return status, None
+        return status, "unsigned" if status == "unsigned" else "bad_signature"
