@@ -115,7 +115,7 @@ def compare_clip(
     sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_detections]
     regions = cfg.cameras[0].detect_regions
     if regions and sv_detections == "roadwatch":
-        sv_args += ["--cache-extra", f"regions={regions}"]  # eval_counts.cached_detections' key
+        sv_args += ["--cache-extra", f"regions={regions}"]  # detcache.cached_detections' key
     if fresh:
         common, sv_args = [*common, "--fresh"], [*sv_args, "--fresh"]
     results: dict[str, dict[str, Any] | None] = {
