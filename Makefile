@@ -20,9 +20,11 @@ EXPORT_TORCH ?= torch==2.13.0
 EXPORT_TESTS ?= $(if $(wildcard $(EXPORT_STAMP)),yes,no)
 PYTEST_EXPORT := $(if $(filter no,$(EXPORT_TESTS)),-m "not export",)
 
-# The peers (Ultralytics, supervision) for scripts/compare_peers.py: their own virtualenv, the same CPU torch
-# as the export tools, never imported by the edge runtime. Built only on demand (`make peers-venv`); the
-# comparison test skips without it unless ROADWATCH_PEERS_PYTHON names one.
+# The peers (Ultralytics, supervision) for scripts/compare_peers.py: their own virtualenv (~1.8 GB), the same
+# CPU torch as the export tools, never imported by the edge runtime. Built only on demand (`make peers-venv`);
+# the comparison test skips without it unless ROADWATCH_PEERS_PYTHON names one. PyPI has no CPU torchvision
+# (its wheel needs CUDA torch's libraries), so scripts/peers/cpu_torchvision.py stands in the one op the
+# peers use (NMS); check_cpu_torch.py fails the build if CUDA packages came in or the peers cannot run.
 PEERS_VENV ?= .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 

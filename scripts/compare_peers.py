@@ -14,6 +14,8 @@ For every clip x model, three counters run on the same frames:
   detections Roadwatch counts from (the cache), or with Ultralytics' predictions
   (--supervision-detections ultralytics, for models Ultralytics loads).
 The peers run in their own virtualenv (`make peers-venv`, or --peers-python), never in the runtime one.
+Their results are kept per input in var/peers-cache/ (scripts/peers/resultcache.py), so re-measuring
+Roadwatch after a change takes seconds; --fresh runs them again.
 Error rate = sum over directions of |counted - true| / sum of true crossings, per clip and in total.
 Prints JSON, then one table (rows clip x model). `{data}` is the data directory.
 """
@@ -98,7 +100,7 @@ def run_peer(tool: str, python: Path, args: list[str], timeout_s: float) -> dict
 
 
 def compare_clip(
-    clip: eval_counts.Clip, model: Path, peers_python: Path, sv_source: str, timeout_s: float
+    clip: eval_counts.Clip, model: Path, peers_python: Path, sv_source: str, timeout_s: float, fresh: bool
 ) -> dict[str, Any]:
     """One row: the three counters on one clip with one model."""
     spec = json.loads(clip.truth.read_text(encoding="utf-8"))
@@ -109,7 +111,13 @@ def compare_clip(
     line = [str(v) for v in spec["line"]]
     common = ["--model", str(model), "--clip", str(clip.video), "--line", *line, "--classes", *map(str, classes)]
     loads = ultralytics_loads(model)
-    sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_source if loads else "roadwatch"]
+    sv_detections = sv_source if loads else "roadwatch"
+    sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_detections]
+    regions = cfg.cameras[0].detect_regions
+    if regions and sv_detections == "roadwatch":
+        sv_args += ["--cache-extra", f"regions={regions}"]  # detcache.cached_detections' key
+    if fresh:
+        common, sv_args = [*common, "--fresh"], [*sv_args, "--fresh"]
     results: dict[str, dict[str, Any] | None] = {
         "roadwatch": run_roadwatch(cfg, clip.truth),  # first: fills the detection cache supervision reads
         "ultralytics": run_peer("ultralytics", peers_python, common, timeout_s) if loads else None,
@@ -171,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--supervision-detections", choices=("roadwatch", "ultralytics"), default="roadwatch",
                    help="what feeds supervision's tracker (models Ultralytics cannot load: always roadwatch)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed to one counter on one clip")
+    p.add_argument("--fresh", action="store_true",
+                   help="run the peers even where var/peers-cache/ keeps their result for the same input")
     p.add_argument("--jobs", type=int, default=1, help="clip x model rows run at once (default 1)")
     p.add_argument("--json-only", action="store_true")
     args = p.parse_args(argv)
@@ -186,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [Path(expand_path(m)) for m in (args.model or DEFAULT_MODELS)]
     def row(pair: tuple[eval_counts.Clip, Path]) -> dict[str, Any]:
         print(f"{pair[0].name} x {pair[1].stem} ...", file=sys.stderr, flush=True)
-        return compare_clip(*pair, peers_python, args.supervision_detections, args.timeout)
+        return compare_clip(*pair, peers_python, args.supervision_detections, args.timeout, args.fresh)
 
     pairs = [(clip, model) for clip in clips for model in models]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # the peers are subprocesses; ONNX drops the GIL

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts" / "peers"))
 
 import compare_peers  # noqa: E402
 import directions  # noqa: E402
+import resultcache  # noqa: E402
 
 PEERS_PYTHON_ENV = "ROADWATCH_PEERS_PYTHON"
 
@@ -154,7 +155,8 @@ def test_peers_count_cdnet_highway_plausibly(
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultralytics-settings"))  # never the user's settings
     truth = shared_dir / "eval" / "cdnet_highway.truth.json"
     model = shared_dir / "models" / "yolo11n_int8.onnx"
-    code = compare_peers.main(["--truth", str(truth), "--model", str(model), "--peers-python", str(python)])
+    argv = ["--truth", str(truth), "--model", str(model), "--peers-python", str(python), "--fresh"]
+    code = compare_peers.main(argv)
     out = capsys.readouterr().out
     assert code == 0
     document, _, table = out.partition("\n\n")
@@ -168,7 +170,7 @@ def test_peers_count_cdnet_highway_plausibly(
     assert row["supervision"]["detections"] == "roadwatch"  # the boxes Roadwatch counted, from the cache
     for tool in compare_peers.TOOLS:
         counted = row[tool]
-        assert set(counted) >= {"in", "out", "abs_error", "error"}
+        assert set(counted) >= {"in", "out", "abs_error", "error"} and not counted.get("cached")
         assert 13 <= counted["in"] <= 41, f"{tool} counted {counted['in']} of 27 crossings in"
         assert counted["out"] <= 3, f"{tool} counted {counted['out']} crossings out on a one-way road"
         assert result["totals"]["yolo11n_int8"][tool]["truth"] == 27
@@ -176,3 +178,18 @@ def test_peers_count_cdnet_highway_plausibly(
     assert head.split()[-3:] == list(compare_peers.TOOLS) and set(rule) == {"-"}
     assert line.split()[:3] == ["cdnet_highway", "yolo11n_int8", "27/0"]
     assert total.startswith("ALL")
+
+
+
+def test_peer_results_kept_per_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resultcache, "CACHE_DIR", tmp_path / "cache")
+    clip = tmp_path / "clip.avi"
+    clip.write_bytes(b"frames")
+    argv = ["--clip", str(clip), "--line", "0", "1", "2", "3"]
+    assert resultcache.load("ultralytics", argv) is None
+    resultcache.store("ultralytics", argv, {"in": 3, "out": 1})
+    assert resultcache.load("ultralytics", argv) == {"in": 3, "out": 1}
+    assert resultcache.load("supervision", argv) is None  # another peer
+    assert resultcache.load("ultralytics", [*argv[:-1], "4"]) is None  # another line
+    clip.write_bytes(b"other frames")  # the clip changed: measure again
+    assert resultcache.load("ultralytics", argv) is None
