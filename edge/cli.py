@@ -132,7 +132,7 @@ def _make_detector(cfg: NodeConfig) -> Any:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     import cv2
 
-    from edge.capture.sources import grab_frame
+    from edge.capture.files import grab_frame
     from edge.draw import draw_detections, draw_geometry
     from edge.vision.filters import ClassFilter
 
@@ -251,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     sdnotify.ready()
     log.info("node %s: running %d camera(s)", cfg.node_id, len(cfg.cameras))
-    from edge.capture.sources import SourceError
+    from edge.capture.opening import SourceError
 
     try:
         node.run()

@@ -290,7 +290,7 @@ class Node:
             self.snapshots.close()
 
     def _run_files(self, cams: list[CameraConfig]) -> None:
-        from edge.capture.sources import iter_file_frames
+        from edge.capture.files import iter_file_frames
 
         iters: dict[str, Iterator[Frame]] = {c.id: iter_file_frames(c) for c in cams}
         counts = dict.fromkeys(iters, 0)

@@ -58,7 +58,7 @@ def _decodes(path: Path) -> bool:
 
 def file_problems(cfg: NodeConfig) -> list[Problem]:
     """The model and every file source, checked on disk; network sources are left alone."""
-    from edge.capture.sources import source_kind  # cv2 only when a node is checked or run
+    from edge.capture.opening import source_kind  # cv2 only when a node is checked or run
 
     found = [_file_problem("model.path", cfg.model.path, "model file")]
     for cam in cfg.cameras:
@@ -71,7 +71,7 @@ def file_problems(cfg: NodeConfig) -> list[Problem]:
 
 def network_sources(cfg: NodeConfig) -> list[str]:
     """`camera.field` of every source `check` does not open (RTSP, HTTP, USB)."""
-    from edge.capture.sources import source_kind
+    from edge.capture.opening import source_kind
 
     return [
         f"{cam.id}.{field}"

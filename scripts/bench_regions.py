@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.capture.sources import iter_file_frames
+from edge.capture.files import iter_file_frames
 from edge.config import load_config
 from edge.vision.detector import Detector
 from edge.vision.regions import RegionDetector, clip_rects

@@ -82,7 +82,7 @@ def cache_path(clip: Path, model: Path, extra: str = "") -> Path:
 def _detect_all(clip: Path, model: Path, detect: Any) -> CachedClip:
     """Decode the clip with the project's own file source (same frame times) and detect every frame."""
     from edge.camera_config import CameraConfig
-    from edge.capture.sources import iter_file_frames
+    from edge.capture.files import iter_file_frames
     from edge.config import ModelSettings
     from edge.vision.detector import Detector
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from edge.camera_config import CameraConfig, HealthSettings
+from edge.capture.files import iter_file_frames
 from edge.capture.health import CameraHealth
-from edge.capture.sources import StreamChange, iter_file_frames
+from edge.capture.sources import StreamChange
 from edge.events import EventFactory
 from edge.records import Event, Frame
 

@@ -25,7 +25,7 @@ import pytest
 from conftest import require, shared_file
 from test_rtsp import RtspCamera, h264_encoder
 
-from edge.capture.sources import open_capture
+from edge.capture.opening import open_capture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

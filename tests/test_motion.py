@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edge.camera_config import CameraConfig, MotionSettings
+from edge.capture.files import iter_file_frames
 from edge.capture.motion import MotionGate, small_grey
-from edge.capture.sources import iter_file_frames
 
 W, H = 640, 480
 

@@ -12,8 +12,8 @@ import pytest
 from common.yamlconf import ConfigError
 from edge.analyzer import CameraAnalyzer
 from edge.camera_config import COCO_NAMES, CameraConfig
+from edge.capture.files import grab_frame, iter_file_frames
 from edge.capture.privacy import FrameMasker, PrivacyMask
-from edge.capture.sources import grab_frame, iter_file_frames
 from edge.config import ModelSettings
 from edge.draw import draw_geometry, event_jpeg
 from edge.events import EventFactory

@@ -16,16 +16,10 @@ from conftest import free_port
 from support import wait_for
 
 from edge.camera_config import CameraConfig
+from edge.capture.files import grab_frame, iter_file_frames
+from edge.capture.opening import FFMPEG_OPTIONS_ENV, SourceError, open_capture, source_kind
 from edge.capture.sharedenv import SharedEnv
-from edge.capture.sources import (
-    FFMPEG_OPTIONS_ENV,
-    CameraReader,
-    SourceError,
-    grab_frame,
-    iter_file_frames,
-    open_capture,
-    source_kind,
-)
+from edge.capture.sources import CameraReader
 
 
 def write_clip(path: Path, n: int, fps: float = 10.0, size: tuple[int, int] = (64, 48)) -> Path:

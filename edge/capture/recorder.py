@@ -28,7 +28,7 @@ from edge.capture.clips import (
     recorder_command,
     write_clip,
 )
-from edge.capture.sources import source_kind
+from edge.capture.opening import source_kind
 from edge.capture.sourceurl import expand_path, expand_source
 from edge.config import NodeConfig
 from edge.records import Event

@@ -1,4 +1,4 @@
-"""Camera sources: open a video file, RTSP, HTTP MJPEG or USB camera, and read it on its own thread.
+"""Camera sources: read a video file, RTSP, HTTP MJPEG or USB camera on its own thread.
 
 Two ways to read:
 - `CameraReader` (live streams, paced files): one thread per camera writes into a one-frame "latest"
@@ -7,8 +7,9 @@ Two ways to read:
   that fails is reopened with capped exponential backoff; nothing raises out of the thread. Stream
   state changes (starting / ok / lost / ended) are kept in a bounded queue for `status_changes()`,
   which the pipeline turns into `stream_lost` / `stream_restored` events (edge.capture.health).
-- `iter_file_frames` (files read as fast as the consumer goes): every frame, in order, on the caller's
-  thread, so `--max-frames`, benchmarks and the counting evaluation are deterministic.
+- `iter_file_frames` (edge.capture.files; files read as fast as the consumer goes): every frame, in
+  order, on the caller's thread, so `--max-frames`, benchmarks and the counting evaluation are
+  deterministic. Opening a source (backend, timeouts, RTSP probe) is edge.capture.opening.
 
 Frozen-picture detection is not done here: it needs picture analysis and lives in edge.capture.health; the
 reader reports only whether frames arrive.
@@ -18,191 +19,23 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 
 from edge.camera_config import CameraConfig
+from edge.capture.files import Clock, iter_file_frames
+from edge.capture.opening import SourceError, camera_source, open_capture, source_kind
 from edge.capture.privacy import FrameMasker
-from edge.capture.probe import ProbeError, probe_rtsp
-from edge.capture.sharedenv import SharedEnv
-from edge.capture.sourceurl import expand_path, expand_source
 from edge.records import Frame
 
 log = logging.getLogger(__name__)
 
-SourceKind = Literal["file", "rtsp", "http", "usb"]
 StreamState = Literal["starting", "ok", "lost", "ended"]
-Clock = Callable[[], float]
-
-FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-# One per process because the environment it guards is one per process (edge.capture.sharedenv).
-_FFMPEG_OPTIONS = SharedEnv(FFMPEG_OPTIONS_ENV)
-
-
-class SourceError(Exception):
-    """A source that cannot be opened or read."""
-
-
-def source_kind(source: str) -> SourceKind:
-    """Classify a configured source string."""
-    low = source.lower()
-    if low.startswith(("rtsp://", "rtsps://")):
-        return "rtsp"
-    if low.startswith(("http://", "https://")):
-        return "http"
-    if low.startswith("usb:") or low.startswith("/dev/video"):
-        return "usb"
-    return "file"
-
-
-def open_capture(
-    source: str, rtsp_transport: str = "tcp", open_timeout_s: float = 10.0, read_timeout_s: float = 10.0
-) -> cv2.VideoCapture:
-    """Open any configured source with the right OpenCV backend; the caller checks `isOpened()`.
-
-    Files may contain `{data}` (the data directory). RTSP uses the FFmpeg backend with the requested
-    transport; HTTP(S) is read as MJPEG (or anything FFmpeg understands); `usb:N` and `/dev/videoN`
-    use V4L2. The timeouts bound how long a dead network camera can block the reader thread. An RTSP
-    camera is first asked for OPTIONS (edge.capture.probe); one that does not answer within the open
-    timeout raises SourceError without ever taking OpenCV's open lock.
-    """
-    kind = source_kind(source)
-    source = expand_source(source)  # {data} and ${NAME} secrets, only at the moment of opening
-    timeouts = [
-        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
-        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
-    ]  # fmt: skip
-    if kind == "usb":
-        dev: int | str = int(source[4:]) if source.lower().startswith("usb:") else source
-        return cv2.VideoCapture(dev, cv2.CAP_V4L2)
-    if kind == "http":
-        return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
-    if kind == "rtsp":
-        if rtsp_transport not in ("tcp", "udp"):
-            raise ValueError(f"rtsp_transport must be 'tcp' or 'udp', not {rtsp_transport!r}")
-        try:  # a dead camera fails here, in parallel, not in OpenCV's process-wide open lock
-            probe_rtsp(source, open_timeout_s)
-        except ProbeError as exc:
-            raise SourceError(str(exc)) from None
-        with _FFMPEG_OPTIONS.holding(f"rtsp_transport;{rtsp_transport}"):
-            return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
-    return cv2.VideoCapture(source)
-
-
-def camera_source(camera: CameraConfig) -> str:
-    """The stream the node analyses: the low-resolution substream when one is configured."""
-    return camera.substream or camera.source
-
-
-def iter_file_frames(
-    camera: CameraConfig,
-    max_frames: int | None = None,
-    wallclock: Clock = time.time,
-    clock: Clock = time.monotonic,
-    stop: threading.Event | None = None,
-) -> Iterator[Frame]:
-    """Every frame of a video file, in order, on the caller's thread.
-
-    `t` is the frame's position in the clip (the container timestamp, or index / fps where the file has
-    none), plus the clip length for each loop so `t` keeps increasing. `ts` is the wall time at the start
-    plus `t`. With `camera.loop` the file restarts at its end; with `camera.realtime` frames are paced at
-    the file's rate. Raises SourceError if the file cannot be opened or yields no frame at all.
-    """
-    path = expand_path(camera_source(camera))
-    masker = FrameMasker(camera)
-    start_wall = wallclock()
-    start_mono = clock()
-    seq = 0
-    offset = 0.0
-    while True:
-        cap = open_capture(path)
-        if not cap.isOpened():
-            raise SourceError(f"camera {camera.id}: cannot open video file {path}")
-        try:
-            fps = float(cap.get(cv2.CAP_PROP_FPS))
-            period = 1.0 / fps if math.isfinite(fps) and 0.1 < fps < 1000 else 0.04
-            announced = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            index = 0
-            last_t = -math.inf
-            while stop is None or not stop.is_set():
-                ok, image = cap.read()
-                if not ok or image is None:
-                    if offset == 0.0:  # once, not at every loop of a looped file
-                        _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
-                    break
-                pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                local = pos if math.isfinite(pos) and pos > last_t else index * period
-                last_t = local
-                t = round(offset + local, 6)
-                if camera.realtime:
-                    delay = start_mono + t - clock()
-                    if delay > 0:
-                        if stop is not None:
-                            stop.wait(delay)
-                        else:
-                            time.sleep(delay)
-                yield Frame(camera.id, seq, t, start_wall + t, masker(np.asarray(image, np.uint8)))
-                seq += 1
-                index += 1
-                if max_frames is not None and seq >= max_frames:
-                    return
-        finally:
-            cap.release()
-        if index == 0:
-            raise SourceError(f"camera {camera.id}: no frame could be decoded from {path}")
-        if not camera.loop or (stop is not None and stop.is_set()):
-            return
-        offset += last_t + period
-        log.debug("camera %s: file ended, looping (offset %.3f s)", camera.id, offset)
-
-
-def _warn_if_cut(camera_id: str, path: str, frames: int, t: float, announced: float) -> None:
-    """A file that ends well before the frame count in its header was cut off (a copy interrupted, a
-    recorder losing power): say where, so nobody takes its few events for the whole clip."""
-    if frames and math.isfinite(announced) and frames < announced - max(2.0, 0.02 * announced):
-        log.warning(
-            "camera %s: video file %s ended at frame %d (%.1f s) of the %d its header announces: "
-            "the file is truncated or damaged",
-            camera_id,
-            path,
-            frames,
-            t,
-            int(announced),
-        )
-
-
-def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) -> Frame | None:
-    """One frame for a set-up check: frame `index` of a file, or the first frame a live source gives."""
-    if source_kind(camera_source(camera)) == "file":
-        try:
-            for frame in iter_file_frames(camera.model_copy(update={"realtime": False, "loop": False})):
-                if frame.seq >= index:
-                    return frame
-        except SourceError as exc:
-            log.error("%s", exc)
-        return None
-    try:
-        cap = open_capture(camera_source(camera), camera.rtsp_transport, timeout_s, timeout_s)
-    except SourceError as exc:
-        log.error("camera %s: %s", camera.id, exc)
-        return None
-    try:
-        deadline = time.monotonic() + timeout_s
-        while cap.isOpened() and time.monotonic() < deadline:
-            ok, image = cap.read()
-            if ok and image is not None:
-                return Frame(camera.id, 0, 0.0, time.time(), FrameMasker(camera)(np.asarray(image, np.uint8)))
-        log.error("camera %s: no frame from %s within %.0f s", camera.id, camera_source(camera), timeout_s)
-        return None
-    finally:
-        cap.release()
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +254,9 @@ class CameraReader:
                 if not ok or image is None:
                     raise SourceError("read failed or timed out")
                 t = self._clock()
-                self._put(Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8))))
+                self._put(
+                    Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8)))
+                )
                 seq += 1
         finally:
             cap.release()

@@ -29,7 +29,8 @@ from contract.topics import RESERVED_NODE_IDS, command_filter, topic_ack, topic_
 from edge.config import NodeMqttSettings
 from edge.transport.wire import encode, status_payload
 
-log = logging.getLogger(__name__)
+# The publisher's logger: the session is half of it, and operators (and tests) filter on one name.
+log = logging.getLogger("edge.transport.publisher")
 
 
 def reason_value(reason: ReasonCode | int) -> int:

@@ -1,0 +1,130 @@
+"""Reading a video file frame by frame on the caller's thread, and grabbing one frame for a check.
+
+`iter_file_frames` yields every frame, in order, so `--max-frames`, benchmarks and the counting
+evaluation are deterministic; live streams go through `edge.capture.sources.CameraReader` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from edge.camera_config import CameraConfig
+from edge.capture.opening import SourceError, camera_source, open_capture, source_kind
+from edge.capture.privacy import FrameMasker
+from edge.capture.sourceurl import expand_path
+from edge.records import Frame
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+def iter_file_frames(
+    camera: CameraConfig,
+    max_frames: int | None = None,
+    wallclock: Clock = time.time,
+    clock: Clock = time.monotonic,
+    stop: threading.Event | None = None,
+) -> Iterator[Frame]:
+    """Every frame of a video file, in order, on the caller's thread.
+
+    `t` is the frame's position in the clip (the container timestamp, or index / fps where the file has
+    none), plus the clip length for each loop so `t` keeps increasing. `ts` is the wall time at the start
+    plus `t`. With `camera.loop` the file restarts at its end; with `camera.realtime` frames are paced at
+    the file's rate. Raises SourceError if the file cannot be opened or yields no frame at all.
+    """
+    path = expand_path(camera_source(camera))
+    masker = FrameMasker(camera)
+    start_wall = wallclock()
+    start_mono = clock()
+    seq = 0
+    offset = 0.0
+    while True:
+        cap = open_capture(path)
+        if not cap.isOpened():
+            raise SourceError(f"camera {camera.id}: cannot open video file {path}")
+        try:
+            fps = float(cap.get(cv2.CAP_PROP_FPS))
+            period = 1.0 / fps if math.isfinite(fps) and 0.1 < fps < 1000 else 0.04
+            announced = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            index = 0
+            last_t = -math.inf
+            while stop is None or not stop.is_set():
+                ok, image = cap.read()
+                if not ok or image is None:
+                    if offset == 0.0:  # once, not at every loop of a looped file
+                        _warn_if_cut(camera.id, path, index, max(last_t, 0.0), announced)
+                    break
+                pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                local = pos if math.isfinite(pos) and pos > last_t else index * period
+                last_t = local
+                t = round(offset + local, 6)
+                if camera.realtime:
+                    delay = start_mono + t - clock()
+                    if delay > 0:
+                        if stop is not None:
+                            stop.wait(delay)
+                        else:
+                            time.sleep(delay)
+                yield Frame(camera.id, seq, t, start_wall + t, masker(np.asarray(image, np.uint8)))
+                seq += 1
+                index += 1
+                if max_frames is not None and seq >= max_frames:
+                    return
+        finally:
+            cap.release()
+        if index == 0:
+            raise SourceError(f"camera {camera.id}: no frame could be decoded from {path}")
+        if not camera.loop or (stop is not None and stop.is_set()):
+            return
+        offset += last_t + period
+        log.debug("camera %s: file ended, looping (offset %.3f s)", camera.id, offset)
+
+
+def _warn_if_cut(camera_id: str, path: str, frames: int, t: float, announced: float) -> None:
+    """A file that ends well before the frame count in its header was cut off (a copy interrupted, a
+    recorder losing power): say where, so nobody takes its few events for the whole clip."""
+    if frames and math.isfinite(announced) and frames < announced - max(2.0, 0.02 * announced):
+        log.warning(
+            "camera %s: video file %s ended at frame %d (%.1f s) of the %d its header announces: "
+            "the file is truncated or damaged",
+            camera_id,
+            path,
+            frames,
+            t,
+            int(announced),
+        )
+
+
+def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) -> Frame | None:
+    """One frame for a set-up check: frame `index` of a file, or the first frame a live source gives."""
+    if source_kind(camera_source(camera)) == "file":
+        try:
+            for frame in iter_file_frames(camera.model_copy(update={"realtime": False, "loop": False})):
+                if frame.seq >= index:
+                    return frame
+        except SourceError as exc:
+            log.error("%s", exc)
+        return None
+    try:
+        cap = open_capture(camera_source(camera), camera.rtsp_transport, timeout_s, timeout_s)
+    except SourceError as exc:
+        log.error("camera %s: %s", camera.id, exc)
+        return None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while cap.isOpened() and time.monotonic() < deadline:
+            ok, image = cap.read()
+            if ok and image is not None:
+                return Frame(camera.id, 0, 0.0, time.time(), FrameMasker(camera)(np.asarray(image, np.uint8)))
+        log.error("camera %s: no frame from %s within %.0f s", camera.id, camera_source(camera), timeout_s)
+        return None
+    finally:
+        cap.release()
