@@ -165,7 +165,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from common import sdnotify
-    from edge.pipeline import EventSink, JsonlSink, Node
+    from edge.pipeline import Node
+    from edge.sinks import EventSink, JsonlSink
 
     cfg = _load_usable(args.config)
     detector = _make_detector(cfg)

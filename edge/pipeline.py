@@ -4,7 +4,7 @@ Threads (one process, as suits a Raspberry Pi): one capture thread per live came
 one-frame slot and sets a shared wake event; `model.workers` inference threads (the first is the caller's)
 sleep on that event, move new frames into the scheduler (edge.scheduler: one pending frame per camera,
 oldest first, bounded age, policy drops counted) and analyse one camera at a time each on the shared
-session; a snapshot worker encodes JPEGs and hands events to the sinks in order, so JPEG encoding
+session; a snapshot worker (edge.sinks) encodes JPEGs and hands events to the sinks in order, so JPEG encoding
 never blocks detection; the publisher (edge.transport.publisher) drains the outbox. Only this module owns threads.
 
 Video files that are neither looped nor paced in real time are read synchronously, every frame, so
@@ -14,15 +14,13 @@ Video files that are neither looped nor paced in real time are read synchronousl
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from contract.commands import Command
 from edge.analyzer import CameraAnalyzer, DetectorLike, FrameResult
@@ -32,33 +30,9 @@ from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
 from edge.scheduler import FrameScheduler, due
-from edge.transport.wire import event_payload
+from edge.sinks import EventSink, SnapshotWorker
 
 log = logging.getLogger(__name__)
-
-
-class EventSink(Protocol):
-    """Receives each event once, in order, with its snapshot JPEG (or None)."""
-
-    def put(self, event: Event, jpeg: bytes | None) -> None: ...
-
-
-class JsonlSink:
-    """Appends each event as one JSON line (the wire payload without the sequence number)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._seq = 0
-
-    def put(self, event: Event, jpeg: bytes | None) -> None:
-        self._seq += 1
-        payload = event_payload(event, self._seq, None)
-        payload["snapshot_bytes"] = len(jpeg) if jpeg else 0
-        self._file.write(json.dumps(payload, ensure_ascii=False) + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
 
 
 _STOP_BOUND_S = 1.0  # at stop, wait at most this long for workers and readers together (SIGTERM < 5 s)
@@ -78,68 +52,6 @@ class _LiveState:
 
     def __post_init__(self) -> None:
         self.counts = dict.fromkeys(self.readers, 0)
-
-
-_OBJECT_KINDS_WITHOUT_SNAPSHOT = {"count_summary", "stream_lost", "stream_restored"}
-
-
-class SnapshotWorker:
-    """Encodes event JPEGs off the detection loop and passes (event, jpeg) to the sinks in order."""
-
-    def __init__(self, sinks: list[EventSink], max_queue: int = 256) -> None:
-        self._sinks = sinks
-        self._queue: queue.Queue[tuple[Event, Frame | None, CameraConfig] | None] = queue.Queue(max_queue)
-        self._thread = threading.Thread(target=self._run, name="snapshots", daemon=True)
-        self.errors = 0
-        self.delivered = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def submit(self, event: Event, frame: Frame | None, camera: CameraConfig) -> None:
-        self._queue.put((event, frame, camera))
-
-    def close(self, timeout: float = 10.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        from edge.draw import event_jpeg
-
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            event, frame, camera = item
-            jpeg: bytes | None = None
-            try:
-                if (
-                    frame is not None
-                    and camera.snapshots.enabled
-                    and event.kind not in _OBJECT_KINDS_WITHOUT_SNAPSHOT
-                ):
-                    jpeg = event_jpeg(
-                        frame.image,
-                        event.box,
-                        event.texts.get("en", event.kind),
-                        camera.snapshots.max_width,
-                        camera.snapshots.quality,
-                    )
-            except Exception:  # a bad frame must not cost the event itself
-                self.errors += 1
-                log.exception("camera %s: snapshot for event %s failed", event.camera, event.event_id)
-            for sink in self._sinks:
-                try:
-                    sink.put(event, jpeg)
-                except Exception:
-                    self.errors += 1
-                    log.exception(
-                        "camera %s: sink %s failed for event %s",
-                        event.camera,
-                        type(sink).__name__,
-                        event.event_id,
-                    )
-            self.delivered += 1
 
 
 @dataclass
