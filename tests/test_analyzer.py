@@ -15,7 +15,7 @@ W, H = 320, 240
 class SquareDetector:
     """Finds the bright squares drawn by `scene` (a seam instead of a model)."""
 
-    names = ("person", "bicycle", "car")
+    names: tuple[str, ...] = ("person", "bicycle", "car")
 
     def __init__(self) -> None:
         self.calls = 0

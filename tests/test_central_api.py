@@ -192,7 +192,7 @@ def test_sessions_survive_a_restart_and_follow_the_current_config(store: Store) 
     """Only token hashes are stored; the role comes from the config at each start, not from the row."""
 
     def accounts(**roles: str) -> list[Account]:
-        return [Account(username=u, role=r, password_hash=password_hash(u)) for u, r in roles.items()]  # type: ignore[arg-type]
+        return [Account(username=u, role=r, password_hash=password_hash(u)) for u, r in roles.items()]
 
     before = Authenticator(accounts(op="operator", admin="admin"), [], 3600, sessions=SessionTable(store))
     op_login, admin_login = (

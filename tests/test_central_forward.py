@@ -183,7 +183,7 @@ def test_webhook_is_signed_retried_with_backoff_then_dead_lettered(
         settings = ForwardingSettings(
             webhooks={"police": hook}, rules=[ForwardRule(name="all", mqtt=False, webhooks=["police"])]
         )
-        fwd = Forwarder(settings, store, PREFIX, "Asia/Ho_Chi_Minh", lambda t, b: True)
+        fwd = Forwarder(settings, store, PREFIX, "Asia/Ho_Chi_Minh", lambda t, b: "sent")
         worker = WebhookWorker(store, settings.webhooks)
         first, second = make_event(1), make_event(2)
         fwd.consider(first, now=1000.0)
@@ -286,7 +286,7 @@ def test_an_alert_raised_while_the_broker_is_down_reaches_police_phones_after_it
     phone.on_message = lambda c, u, m: alerts.append((m.topic, json.loads(m.payload)))
     phone.on_subscribe = lambda *_: subscribed.set()
     phone.reconnect_delay_set(1, 2)
-    session = Properties(PacketTypes.CONNECT)
+    session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it untyped
     session.SessionExpiryInterval = 3600
     phone.connect("127.0.0.1", broker.port, clean_start=False, properties=session)
     phone.subscribe(f"{PREFIX}/alerts/#", qos=1)

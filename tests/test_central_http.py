@@ -40,7 +40,7 @@ def serving(store: Store, http: HttpSettings) -> Iterator[str]:
     """The app on a real uvicorn server on a free loopback port; yields its base URL."""
     auth = Authenticator(
         [
-            Account(username=u, role=r, password_hash=password_hash(u))  # type: ignore[arg-type]
+            Account(username=u, role=r, password_hash=password_hash(u))
             for u, r in (("admin", "admin"), ("op", "operator"), ("viewer", "viewer"))
         ],
         [],

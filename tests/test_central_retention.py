@@ -11,11 +11,12 @@ import pytest
 from conftest import Postgres
 from test_central_support import make_event
 
-from central.config import ConfigError, validate_config
+from central.config import validate_config
 from central.ingest import event_row
 from central.retention import RetentionSettings
 from central.store import Store
 from central.storeretain import mark_clips_expired
+from common.yamlconf import ConfigError
 
 NOW = 1_795_000_000.0
 DAY = 86400.0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Broker
+from support import wait_for
 from test_central_support import (
     central_config,
     dumps,
@@ -16,7 +17,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
 )
 
 from central.ingest import EventItem, classify

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Broker, free_port
+from support import wait_for
 from test_central_support import (
     central_config,
     dumps,
@@ -20,7 +21,6 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
-    wait_for,
 )
 
 from central.binding import SnapshotBinder

@@ -13,7 +13,7 @@ import pytest
 from conftest import require
 
 from edge.camera_config import CameraConfig
-from edge.capture.clips import ClipStore, SegmentRing, probe_duration
+from edge.capture.clips import Clip, ClipStore, SegmentRing, probe_duration
 from edge.capture.recorder import ClipRecorder, ClipRequest, ClipWorker, RecorderSettings
 
 
@@ -117,7 +117,7 @@ def test_recorded_clip_decodes_spans_pre_and_post_and_holds_the_event(
         time.sleep(5.0)
         event_ts = time.time()
         worker.request(ClipRequest("ev-1", "cam", event_ts, 3.0, 4.0))
-        clips = []
+        clips: list[Clip] = []
         deadline = time.time() + 30
         while not clips and time.time() < deadline:
             clips = worker.step()

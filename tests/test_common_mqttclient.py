@@ -25,7 +25,7 @@ def test_reconnect_delays(low: float, high: float, expected: tuple[int, int]) ->
     ("protocol", "persistent"), [("5", False), ("5", True), ("3.1.1", False), ("3.1.1", True)]
 )
 def test_new_client_is_configured_and_unconnected(protocol: str, persistent: bool) -> None:
-    settings = MqttSettings(protocol=protocol, username="n1", reconnect_min_s=2, reconnect_max_s=8)  # type: ignore[arg-type]
+    settings = MqttSettings(protocol=protocol, username="n1", reconnect_min_s=2, reconnect_max_s=8)
     client = new_client(settings, "cid", persistent=persistent)
     assert not client.is_connected()
     assert client._reconnect_min_delay == 2 and client._reconnect_max_delay == 8

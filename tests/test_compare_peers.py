@@ -55,7 +55,7 @@ def _ultralytics_in(line: directions.Line, before: tuple[float, float], after: t
 
 def _supervision_in(line: directions.Line, after: tuple[float, float]) -> bool:
     """LineZone: `in` when the anchor arrives where (end - start) x (anchor - start) < 0."""
-    return directions.side(line, *after) < 0
+    return bool(directions.side(line, *after) < 0)
 
 
 @pytest.mark.parametrize(("line", "before", "after", "want"), MOVES)
@@ -178,7 +178,6 @@ def test_peers_count_cdnet_highway_plausibly(
     assert head.split()[-3:] == list(compare_peers.TOOLS) and set(rule) == {"-"}
     assert line.split()[:3] == ["cdnet_highway", "yolo11n_int8", "27/0"]
     assert total.startswith("ALL")
-
 
 
 def test_peer_results_kept_per_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

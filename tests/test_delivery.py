@@ -63,6 +63,7 @@ def test_watermark_payload_matches_the_schema_and_never_covers_unlisted_gaps() -
     many = [(i * 3, i * 3 + 1) for i in range(1, MAX_MISSING + 10)]
     big = watermark_payload("n1", 10_000, many, time.time())
     jsonschema.validate(big, schema)
+    assert isinstance(big["missing"], list)
     assert len(big["missing"]) == MAX_MISSING and big["upto"] == many[MAX_MISSING][0] - 1
     mark = parse_watermark(json.dumps(big).encode(), "n1", 0.0)
     assert mark is not None and not any(mark.covers(s) for lo, hi in many for s in (lo, hi))

@@ -129,7 +129,12 @@ def test_a_node_cannot_erase_the_aggregators_queued_events(shipped_broker: Broke
             assert rogue_connect(shipped_broker.port, client_id) == 0
         again, out = ingest(shipped_broker.port)
         received: set[str] = set()
-        assert wait_for(lambda: received.update(stored_ids(out)) or received == sent, 10), len(received)
+
+        def all_received() -> bool:
+            received.update(stored_ids(out))
+            return received == sent
+
+        assert wait_for(all_received, 10), len(received)
         again.stop()
     finally:
         n2.stop(2)

@@ -173,7 +173,8 @@ def test_masked_pixels_never_leave_and_raise_nothing(shared_dir: Path, yolo11_pa
     # snapshots are encoded from the frame: decode one and look at the masked half (JPEG noise aside)
     jpeg = event_jpeg(frames[60].image, (300.0, 300.0, 340.0, 400.0), "intrusion", 640, 90)
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    lower_half = decoded[decoded.shape[0] // 2 + 8 :, :, :]
+    assert decoded is not None
+    lower_half = np.asarray(decoded, np.uint8)[decoded.shape[0] // 2 + 8 :, :, :]
     assert float(lower_half.mean()) < 6.0
     grabbed = grab_frame(masked_cam, index=10)
     assert grabbed is not None and not grabbed.image[mask.mask].any()

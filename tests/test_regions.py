@@ -23,7 +23,7 @@ def part(*objs: tuple[Box, float, int]) -> Detections:
     )
 
 
-def cut_of(d: Detections, rect: tuple[int, int, int, int]) -> np.ndarray:  # type: ignore[type-arg]
+def cut_of(d: Detections, rect: tuple[int, int, int, int]) -> np.ndarray:
     local = d.xyxy - np.array([rect[0], rect[1], rect[0], rect[1]], np.float32)
     return cut_mask(local, rect, W, H)
 
@@ -94,7 +94,7 @@ def test_clip_rects_to_frame_and_drop_degenerate() -> None:
 class Squares:
     """Finds bright squares in whatever image it is given (crop or frame): a detector seam."""
 
-    names = ("person", "bicycle", "car")
+    names: tuple[str, ...] = ("person", "bicycle", "car")
 
     def __init__(self) -> None:
         self.shapes: list[tuple[int, ...]] = []

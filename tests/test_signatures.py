@@ -9,18 +9,19 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Broker, require
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from support import wait_for
 from test_central_support import (
     central_config,
     publish_all,
     publisher,
     running,
-    wait_for,
     write_config,
 )
 
@@ -149,8 +150,11 @@ def test_signed_events_end_to_end_with_export_and_offline_verify(broker: Broker,
         "event.json", "snapshot.jpg", "signature.txt", "public_key.txt", "manifest.json"}  # fmt: skip
     assert run_cli("verify", str(bundle)).returncode == 0
     tampered = tmp_path / "tampered"
-    for name, change in (("snapshot.jpg", lambda b: b[:-1] + b"\x00"),
-                         ("event.json", lambda b: b.replace(b'"gate"', b'"yard"'))):  # fmt: skip
+    changes: list[tuple[str, Callable[[bytes], bytes]]] = [
+        ("snapshot.jpg", lambda b: b[:-1] + b"\x00"),
+        ("event.json", lambda b: b.replace(b'"gate"', b'"yard"')),
+    ]
+    for name, change in changes:
         shutil.rmtree(tampered, ignore_errors=True)
         shutil.copytree(bundle, tampered)
         (tampered / name).write_bytes(change((tampered / name).read_bytes()))

@@ -57,5 +57,5 @@ def test_stream_state_from_node_to_station(
     assert not hasattr(stats, "reason"), stats
     monitor = HealthMonitor(HealthSettings(stream_lost_alert_after_s=10.0), "Asia/Ho_Chi_Minh")
     monitor.on_status("n1", "online", 1000.0)
-    monitor.on_stats("n1", stats.model_dump(mode="json"), 1000.0)  # type: ignore[union-attr]
+    monitor.on_stats("n1", stats.model_dump(mode="json"), 1000.0)
     assert [row.kind for row in monitor.check(1011.0)] == alerts

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from edge.geometry import iou_matrix
 from edge.records import Detections, Tracks
 from edge.vision.kalman import BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh
-from edge.vision.tracker import Tracker, TrackerSettings, iou_matrix, match_greedy
+from edge.vision.tracker import Tracker, TrackerSettings, match_greedy
 
 FPS = 10.0
 CAR, TRUCK, PERSON = 2, 7, 0

@@ -8,6 +8,7 @@ once as a motorcycle. Plus the optimal assignment against brute force.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ class Scripted:
 
     names = COCO_NAMES
 
-    def __init__(self, frames: list[list[Obj]]) -> None:
+    def __init__(self, frames: Sequence[Sequence[Obj]]) -> None:
         self.frames = frames
         self.i = 0
 
@@ -46,7 +47,7 @@ class Scripted:
         )
 
 
-def crossings(frames: list[list[Obj]], **camera: Any) -> list[tuple[int, str, str]]:
+def crossings(frames: Sequence[Sequence[Obj]], **camera: Any) -> list[tuple[int, str, str]]:
     """(frame, class, direction) of every crossing of a horizontal line at y = 120 (centre anchor)."""
     cam = CameraConfig.model_validate(
         {
@@ -87,7 +88,7 @@ def test_faint_vehicle_counts_with_the_camera_min_score() -> None:
 
 def test_faint_vehicle_must_be_tracked_before_the_line() -> None:
     """Track starts need min_hits frames: a faint car first seen 2 frames before the line still counts."""
-    frames = [[] for _ in range(3)] + path(9, 100, 10, 0.32, CAR)
+    frames: list[list[Obj]] = [[] for _ in range(3)] + path(9, 100, 10, 0.32, CAR)
     assert [c[1:] for c in crossings(frames, min_score=0.2, tracker={"min_hits": 2})] == [("car", "in")]
     assert crossings(frames, min_score=0.2, tracker={"min_hits": 4}) == []  # confirmed only past the line
 
