@@ -74,17 +74,24 @@ def _seconds(value: Any, lang: str) -> str:
     return f"{_num(value)} {'giây' if lang == 'vi' else 's'}"
 
 
-def _details(kind: str, phase: Phase, m: dict[str, Any], lang: str) -> list[str]:
-    """The measured facts worth reading, in order of importance, for one language."""
+def _details(phase: Phase, m: dict[str, Any], lang: str) -> list[str]:
+    """The measured facts worth reading, in order of importance, for one language.
+
+    Chosen by the measurements an event carries, never by its kind, so a new kind needs no edit here:
+    a rule that measures a speed, a zone or a dwell time gets those read out. Where one measurement name
+    means different things, its companions tell them apart: `count` is a traffic count with `interval_s`,
+    a line's running total (not shown) with `line`, and objects in a zone otherwise; `stopped_s`
+    after a contact (`since_contact_s`) is part of a collision, not a stop worth its own words.
+    """
     vi = lang == "vi"
     parts: list[str] = []
-    if kind in ("line_crossing", "count_summary") and "direction_name" in m:
+    if "direction_name" in m:
         name = m.get(f"direction_name_{lang}", m["direction_name"])  # a line named per language
         parts.append(f"{DIRECTION_WORDS[lang]} {name}")
-    if kind == "count_summary" and "count" in m:
-        span = _seconds(m.get("interval_s", 0), lang)
+    if "count" in m and "interval_s" in m:
+        span = _seconds(m["interval_s"], lang)
         parts.append(f"{_num(m['count'])} {'lượt trong' if vi else 'in'} {span}")
-    if kind in ("zone_occupancy", "crowding") and "count" in m:
+    elif "count" in m and "line" not in m:
         parts.append(
             f"{_num(m['count'])} {'đối tượng' if vi else 'object' if m['count'] == 1 else 'objects'}"
         )
@@ -92,9 +99,9 @@ def _details(kind: str, phase: Phase, m: dict[str, Any], lang: str) -> list[str]
             parts.append(f"{'thời gian' if vi else 'for'} {_seconds(m['duration_s'], lang)}")
     if "dwell_s" in m:
         parts.append(f"{'ở lại' if vi else 'stayed'} {_seconds(m['dwell_s'], lang)}")
-    if "stopped_s" in m and kind == "stopped_vehicle":
+    if "stopped_s" in m and "since_contact_s" not in m:
         parts.append(f"{'đứng yên' if vi else 'still for'} {_seconds(m['stopped_s'], lang)}")
-    if kind == "wrong_way" and "distance_m" in m:
+    if "distance_m" in m:
         parts.append(f"{'ngược chiều' if vi else 'against the lane for'} {_num(m['distance_m'])} m")
     if "speed_kmh" in m:
         parts.append(_speed(m, lang))
@@ -103,7 +110,7 @@ def _details(kind: str, phase: Phase, m: dict[str, Any], lang: str) -> list[str]
     if "speed_before_kmh" in m:
         word = "tốc độ ước tính trước đó" if vi else "estimated speed before"
         parts.append(f"{word} {_num(m['speed_before_kmh'])} km/h")
-    if kind == "intrusion" and m.get("schedule") not in (None, "", "always"):
+    if m.get("schedule") not in (None, "", "always"):
         parts.append(f"{'lịch' if vi else 'schedule'} {m['schedule']}")
     zone = _zone(m, lang)
     if zone:
@@ -123,7 +130,7 @@ def describe(
         if phase_word:
             title = f"{title} {phase_word}" if lang == "en" else f"{title} ({phase_word})"
         what = ", ".join(class_name(c, lang) for c in classes)
-        parts = ([what] if what else []) + _details(kind, phase, m, lang)
+        parts = ([what] if what else []) + _details(phase, m, lang)
         text = f"{title}: {', '.join(parts)} ({rule})" if parts else f"{title} ({rule})"
         out[lang] = text[:1024]
     return out

@@ -108,7 +108,41 @@ def _source_files() -> list[Path]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["suspected_collision", "loitering"])
+def _rule_kinds() -> list[str]:
+    """Every node kind a rule names (stream and tamper kinds come from edge/capture/health, not a rule)."""
+    rules = " ".join(p.read_text(encoding="utf-8") for p in (ROOT / "edge" / "rules").glob("*.py"))
+    return [k for k in EVENT_KINDS if re.search(rf"\b{k}\b", rules)]
+
+
+RULE_KINDS = _rule_kinds()
+# Places that still name a kind, to be moved to data from the contract; the test fails as soon as one is
+# gone (take it off here) or a new one appears. The station's and dashboard's are on the central branch;
+# the scripts measure line crossings (counting is what they evaluate); camera_config's cross-checks
+# (wrong_way needs a zone direction, speeding a calibration) belong in the rule's settings; the snapshot
+# worker skips the picture for a count summary.
+KNOWN: dict[str, list[str]] = {
+    "line_crossing": [
+        "central/queries.py",
+        "central/retention.py",
+        "central/web/static/feed.js",
+        "scripts/bench_central.py",
+        "scripts/bench_mqtt.py",
+        "scripts/compare_peers.py",
+        "scripts/eval_counts.py",
+    ],
+    "count_summary": ["central/web/static/feed.js", "edge/sinks.py"],
+    "crowding": ["central/forward.py"],
+    "intrusion": ["central/web/static/feed.js"],
+    "wrong_way": ["edge/camera_config.py"],
+    "speeding": ["edge/camera_config.py"],
+}
+
+
+def test_every_rule_kind_is_scanned() -> None:
+    assert len(RULE_KINDS) >= 10 and "suspected_collision" in RULE_KINDS and "stream_lost" not in RULE_KINDS
+
+
+@pytest.mark.parametrize("kind", RULE_KINDS)
 def test_adding_a_kind_touches_contract_and_its_rule_only(kind: str) -> None:
     word = re.compile(rf"\b{kind}\b")
     places = sorted(
@@ -117,4 +151,4 @@ def test_adding_a_kind_touches_contract_and_its_rule_only(kind: str) -> None:
         if word.search(p.read_text(encoding="utf-8", errors="replace"))
     )
     assert any(p.startswith("contract/") for p in places) and any(p.startswith("edge/rules/") for p in places)
-    assert [p for p in places if not p.startswith(ALLOWED)] == []
+    assert [p for p in places if not p.startswith(ALLOWED)] == KNOWN.get(kind, [])
