@@ -257,6 +257,9 @@ class Node:
 
     def _apply(self, command: Command) -> None:
         """Apply a station command to its camera; called by the thread analysing that camera."""
+        if command.command == "upload_clip":
+            self._upload_clip(command)
+            return
         an = self.analyzers.get(command.camera)
         if an is None or an.health is None:
             log.warning("camera %s: %s ignored: no health checks", command.camera, command.command)
