@@ -32,6 +32,7 @@ from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
 from edge.scheduler import FrameScheduler, due
+from edge.transport.clipupload import ClipUploader
 from edge.transport.wire import event_payload
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ class Node:
         self.max_frames = max_frames
         self.snapshots = SnapshotWorker(sinks)
         self.clips = EventClips.build(config)
+        self.clip_uploader: ClipUploader | None = None  # set by the caller that owns the MQTT link
         self.analyzers = {
             cam.id: CameraAnalyzer(
                 cam, detector, EventFactory(config.node_id, cam.id, config.timezone), config.timezone
@@ -271,6 +273,12 @@ class Node:
             command.by or "?",
             command.command_id,
         )
+
+    def _upload_clip(self, command: Command) -> None:
+        if self.clip_uploader is None:
+            log.warning("camera %s: upload_clip ignored: this node sends no clips", command.camera)
+            return
+        self.clip_uploader.request(command.camera, command.event_id)
 
     def _emit(self, cam: CameraConfig, event: Event) -> None:
         self.snapshots.submit(event, None, cam)

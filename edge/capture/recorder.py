@@ -22,9 +22,11 @@ from edge.capture.clips import (
     SUPPORTED_CODECS,
     Clip,
     ClipError,
+    ClipLookup,
     ClipStore,
     SegmentRing,
     probe_codec,
+    probe_duration,
     recorder_command,
     write_clip,
 )
@@ -185,6 +187,10 @@ class ClipWorker:
         with self._lock:
             self._pending.append(req)
 
+    def is_pending(self, event_id: str) -> bool:
+        with self._lock:
+            return any(r.event_id == event_id for r in self._pending)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="clip-writer", daemon=True)
         self._thread.start()
@@ -304,3 +310,22 @@ class EventClips:
         self.worker.request(
             ClipRequest(event.event_id, event.camera, event.ts, cam.clips.pre_s, cam.clips.post_s)
         )
+
+    def lookup(self, camera: str, event_id: str) -> ClipLookup:
+        """Where this event's clip stands, for the station's `upload_clip` (edge.transport.clipupload)."""
+        path = self.worker.store.get(event_id)
+        if path is not None:
+            try:
+                duration = probe_duration(path)
+            except (OSError, subprocess.SubprocessError):
+                duration = 0.0
+            return ClipLookup("ready", path, duration_s=duration, start_ts=path.stat().st_mtime - duration)
+        if self.worker.is_pending(event_id):
+            return ClipLookup("pending", reason="the clip is written once the event's post_s has passed")
+        rec = self.recorders.get(camera)
+        if rec is None:
+            return ClipLookup("unsupported", reason=f"camera {camera} keeps no clips")
+        if rec.state == "unsupported":
+            return ClipLookup("unsupported", reason=rec.message[:300])
+        why = self.worker.failures.get(event_id, "no clip kept for this event (not a clip kind, or removed)")
+        return ClipLookup("missing", reason=why[:300])

@@ -421,7 +421,9 @@ class CameraReader:
                 if not ok or image is None:
                     raise SourceError("read failed or timed out")
                 t = self._clock()
-                self._put(Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8))))
+                self._put(
+                    Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8)))
+                )
                 seq += 1
         finally:
             cap.release()
