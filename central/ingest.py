@@ -122,9 +122,7 @@ class IngestCounters:
             }
 
 
-def event_row(
-    data: dict[str, Any], epoch: float, received: float, sig_status: str | None = None
-) -> EventRow:
+def event_row(data: dict[str, Any], epoch: float, received: float, sig_status: str | None = None) -> EventRow:
     return EventRow(
         event_id=data["event_id"],
         node=data["node"],
