@@ -21,11 +21,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
 
+from central.storeretain import mark_clips_expired
 from contract.clips import ClipMeta, ClipTopic, parse_clip_topic
+
+if TYPE_CHECKING:
+    from central.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +192,19 @@ def clear_partials(files: ClipFiles) -> None:
     """At start-up: partial files of an earlier run have no meta in memory; they are never served."""
     for path in files.partial.glob("*.part"):
         path.unlink(missing_ok=True)
+
+
+def expire_clips(store: Store, files: ClipFiles, cutoff: float, now: float) -> int:
+    """Retention: clips stored before `cutoff` are deleted and their events marked expired (the
+    dashboard says so); a file still referenced by a younger event's clip stays."""
+    ids = [event_id for event_id, _ in store.clips_stored_before(cutoff)]
+    if not ids:
+        return 0
+    for sha in store.clips_expire(ids, now):
+        files.delete(sha)
+    mark_clips_expired(store, ids, now)
+    log.info("retention: %d clip(s) expired", len(ids))
+    return len(ids)
 
 
 class ClipReceiver:
