@@ -23,7 +23,13 @@ def _state(ctx: Ctx, event_id: str) -> dict[str, Any]:
     row = ctx.store.clip(event_id)
     if row is None:
         return {"state": "none", "reason": "no clip was requested"}
-    return {"state": row.state, "reason": row.reason, "bytes": row.bytes, "duration_s": row.duration_s}
+    return {
+        "state": row.state,
+        "reason": row.reason,
+        "bytes": row.bytes,
+        "duration_s": row.duration_s,
+        "start_epoch": row.start_epoch,
+    }
 
 
 @router.post("/{event_id}/clip", status_code=202, responses={404: {}, 409: {}, 503: {}})

@@ -9,6 +9,7 @@ and writes each when the video after the event exists; it never blocks the detec
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -207,22 +208,21 @@ class ClipWorker:
     def step(self) -> list[Clip]:
         """Write every clip that is due; drop requests that can no longer be served."""
         now = self._clock()
-        with self._lock:
+        with self._lock:  # a due request stays listed while it is written: `is_pending` must not miss it
             due = [r for r in self._pending if now >= r.ts + r.post_s]
-            self._pending = [r for r in self._pending if now < r.ts + r.post_s]
-        written, waiting = [], []
+        written, done = [], []
         for req in due:
             try:
                 clip = self._write(req, now)
             except ClipError as exc:
                 self._fail(req, str(exc))
+                done.append(req)
                 continue
-            if clip is None:
-                waiting.append(req)
-            else:
+            if clip is not None:
                 written.append(clip)
+                done.append(req)
         with self._lock:
-            self._pending.extend(waiting)
+            self._pending = [r for r in self._pending if r not in done]
         if written:
             self.store.prune(now)
         return written
@@ -239,6 +239,7 @@ class ClipWorker:
                 raise ClipError("the recorder has no video up to the end of the clip (stream down?)")
             return None  # the segment holding t1 is still being written
         clip = write_clip(segs, t0, t1, self.store.path_for(req.event_id))
+        os.utime(clip.path, (clip.start, clip.start))  # the file's time is its first frame's (lookup)
         self.written += 1
         log.info(
             "camera %s: clip %s (%.1f s, %d bytes)",
@@ -319,7 +320,7 @@ class EventClips:
                 duration = probe_duration(path)
             except (OSError, subprocess.SubprocessError):
                 duration = 0.0
-            return ClipLookup("ready", path, duration_s=duration, start_ts=path.stat().st_mtime - duration)
+            return ClipLookup("ready", path, duration_s=duration, start_ts=path.stat().st_mtime)
         if self.worker.is_pending(event_id):
             return ClipLookup("pending", reason="the clip is written once the event's post_s has passed")
         rec = self.recorders.get(camera)
