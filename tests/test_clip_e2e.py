@@ -87,7 +87,7 @@ def test_an_operator_fetches_and_plays_the_clip_of_an_alert(
             camera=camera_file,
             pre=PRE_S,
             post=POST_S,
-        ),  # fmt: skip
+        ),
         encoding="utf-8",
     )
     log_path = tmp_path / "edge.log"
