@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from conftest import Broker, Postgres, free_port, wait_port
+from conftest import Broker, Postgres, free_port
 from test_central_support import (
     PASSWORDS,
     central_config,
@@ -25,6 +23,7 @@ from test_central_support import (
     publish_all,
     publisher,
     running,
+    serve_app,
 )
 
 from central.api import ApiContext, make_app
@@ -76,19 +75,8 @@ def app_client(store: Store, sent_commands: list[tuple[str, str, str, str]]) -> 
         return f"cmd-{len(sent_commands)}", "sent"
 
     app = make_app(ApiContext(store, auth, LiveHub(), HttpSettings(), command=command, heartbeat_s=0.3))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_port(port)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_app(app) as client:
+        yield client
 
 
 def _login(client: httpx.Client, user: str) -> dict[str, str]:

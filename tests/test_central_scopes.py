@@ -11,20 +11,17 @@ import csv
 import hashlib
 import io
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from conftest import Postgres, free_port, wait_port
+from conftest import Postgres
 from fastapi.routing import APIRoute
-from test_central_support import make_event
+from test_central_support import make_event, serve_app
 
 from central.api import ApiContext, make_app
 from central.auth import Authenticator
@@ -98,26 +95,9 @@ def serve_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worl
         return "cmd-1", "sent"
 
     app = make_app(ApiContext(store, auth, hub, HttpSettings(), command=command, heartbeat_s=0.3))
-    with _serve(app) as client:
+    with serve_app(app) as client:
         yield World(client, store, hub, events, snaps)
     store.close()
-
-
-@contextmanager
-def _serve(app: Any) -> Iterator[httpx.Client]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_port(port)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def _login(w: World, user: str) -> dict[str, str]:
@@ -327,7 +307,7 @@ def test_scoped_admin_is_kept_to_its_cameras_and_off_station_wide_views(tmp_path
     app = make_app(
         ApiContext(store, Authenticator([admin], [], 60), LiveHub(), HttpSettings(), command=command)
     )
-    with _serve(app) as client:
+    with serve_app(app) as client:
         token = client.post("/api/login", json={"username": "boss", "password": "boss"}).json()["token"]
         h = {"Authorization": f"Bearer {token}"}
         assert client.post("/api/nodes/n1/cameras/market/take-reference", headers=h).status_code == 404

@@ -6,6 +6,7 @@ Other test files import this module by name (pytest puts tests/ on sys.path).
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,9 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
+import uvicorn
 import yaml
+from conftest import free_port, wait_port
 from paho.mqtt.enums import CallbackAPIVersion
 from support import wait_for  # noqa: F401  (re-exported: tests import it from here too)
 
@@ -142,6 +145,24 @@ def publish_all(client: mqtt.Client, messages: list[tuple[str, bytes]], qos: int
     for info in infos:
         info.wait_for_publish(timeout=30)
         assert info.is_published()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[httpx.Client]:
+    """A real uvicorn server on a free loopback port running `app` in a thread, and a client for it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_port(port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @contextmanager
