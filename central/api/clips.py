@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, JSONResponse
 
 from central.api.context import Ctx, Operator, Remote, Viewer, audit_view, visible_event
+from central.api.models import ClipStatus
 
 router = APIRouter(prefix="/api/events", tags=["clips"])
 
@@ -32,7 +33,9 @@ def _state(ctx: Ctx, event_id: str) -> dict[str, Any]:
     }
 
 
-@router.post("/{event_id}/clip", status_code=202, responses={404: {}, 409: {}, 503: {}})
+@router.post(
+    "/{event_id}/clip", status_code=202, response_model=ClipStatus, responses={404: {}, 409: {}, 503: {}}
+)
 def request_clip(event_id: str, who: Operator, ctx: Ctx, remote: Remote) -> dict[str, Any]:
     """Ask the event's node to upload its clip; a clip already stored is not fetched again."""
     event = visible_event(ctx, who, event_id)
