@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from contract.clips import CHUNK_BYTES, ClipMeta, parse_clip_topic
-from edge.capture.clips import ClipLookup
+from edge.capture.clips import ClipLookup, ClipStore
+from edge.capture.recorder import ClipRecorder, ClipRequest, ClipWorker, EventClips, RecorderSettings
 from edge.transport.clipupload import ClipUploader, UploadRequest
 
 P = "roadwatch/v1"
@@ -90,3 +92,21 @@ def test_a_cut_uplink_stops_the_upload_and_counts_it(tmp_path: Path) -> None:
     up.step(UploadRequest("gate", EID, 0.0))
     assert len(wire.sent) == 3 and up.failed == 1 and up.sent == 0
     assert json.loads(wire.sent[0][1])["chunks"] == 5
+
+
+def test_lookup_after_the_node_clip_store_filled_up(tmp_path: Path) -> None:
+    """A full clip store drops its oldest clip; asking for it then answers `missing`, the newer is ready."""
+    rec = ClipRecorder("gate", RecorderSettings("cam.mp4", live=False), tmp_path / "ring")
+    store = ClipStore(tmp_path / "clips", max_bytes=100, max_age_s=3600.0)
+    clips = EventClips({"gate": rec}, ClipWorker({"gate": rec}, store), {})
+    old, new = "1" * 8 + EID[8:], EID
+    store.path_for(old).write_bytes(b"o" * 80)
+    os.utime(store.path_for(old), (1000.0, 1000.0))
+    store.path_for(new).write_bytes(b"n" * 80)
+    assert store.prune() == 1
+    assert clips.lookup("gate", old).state == "missing" and "removed" in clips.lookup("gate", old).reason
+    ready = clips.lookup("gate", new)
+    assert ready.state == "ready" and ready.path == store.path_for(new)
+    clips.worker.request(ClipRequest("e3", "gate", 2e9, 5.0, 10.0))
+    assert clips.lookup("gate", "e3").state == "pending"
+    assert clips.lookup("other", "e4").state == "unsupported"
