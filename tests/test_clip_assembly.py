@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_central_support import make_event
 
-from central.clipfetch import ClipAssembler, ClipFiles, ClipReceiver
+from central.clipfetch import ClipAssembler, ClipFiles, ClipReceiver, expire_clips
 from central.ingest import event_row
 from central.store import Store
 from contract.clips import ClipMeta, parse_clip_topic, split_clip, topic_clip_chunk, topic_clip_meta
@@ -151,3 +151,22 @@ def test_partials_expire_and_the_receiver_refuses_foreign_topics(bench: Bench) -
     assert rx.offer(topic_clip_meta(P, "n1", "gate", bench.event_id), b"{}")
     assert not rx.offer(topic_clip_meta(P, "n1", "gate", bench.event_id), b"{}")  # queue full
     assert bench.asm.counts["bad_topic"] == 1 and bench.asm.counts["queue_full"] == 1
+
+
+def test_retention_expires_old_clips_and_deletes_their_files(bench: Bench) -> None:
+    bench.send(None, bench.meta(DATA))
+    assert [bench.send(i, c) for i, c in enumerate(CHUNKS)][-1] == "stored"
+    row = bench.store.clip(bench.event_id)
+    assert row is not None and row.sha256 is not None
+    path = bench.asm.files.path_for(row.sha256)
+    assert expire_clips(bench.store, bench.asm.files, T0 - 1, T0 + 10) == 0 and path.is_file()  # young
+    assert expire_clips(bench.store, bench.asm.files, T0 + 1, T0 + 10) == 1
+    row = bench.store.clip(bench.event_id)
+    assert row is not None and (row.state, row.sha256) == ("expired", None) and not path.exists()
+    marked = bench.store.conn().execute(
+        "SELECT clip_epoch FROM media_expired WHERE event_id=?", (bench.event_id,)
+    )
+    assert marked.fetchone()[0] == T0 + 10
+    assert bench.asm.files.path_for("a" * 64).name == "a" * 64 + ".mp4"
+    with pytest.raises(ValueError):
+        bench.asm.files.path_for("../x")
