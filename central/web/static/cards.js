@@ -139,7 +139,7 @@ export function renderCard(event, ctx) {
       typeof event.confidence === "number"
         ? h("li", {}, `${t("event.confidence")}: `, h("strong", {}, `${Math.round(event.confidence * 100)}%`)) : null,
       measurementItems(event, t, lang)),
-    h("div", { class: "ack-row" }, ackControl(event, ctx), ...(isInfo(event) ? [] : clipControl(event, ctx)))));
+    h("div", { class: "ack-row" }, ackControl(event, ctx), ...(isInfo(event) || !ctx.canAck ? [] : clipControl(event, ctx)))));
   return card;
 }
 
