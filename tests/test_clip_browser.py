@@ -78,4 +78,6 @@ def test_an_operator_plays_an_alert_clip_on_its_card(
         assert abs(duration - 3.0) < 0.5
     got = page.request.get(site.url + src)
     assert got.ok and got.headers["content-type"] == "video/mp4" and got.body() == clip_file
+    part = page.request.get(site.url + src, headers={"Range": "bytes=0-99"})  # seeking
+    assert part.status == 206 and part.body() == clip_file[:100]
     assert operator.errors == [] and viewer.errors == []
