@@ -95,6 +95,15 @@ def _track(conn: Conn, node: str, seq: int, ts: float, now: float) -> None:
             "INSERT INTO seq_state (node, max_seq, max_ts_epoch, generation, replays) VALUES (?,?,?,0,0)",
             (node, seq, ts),
         )
+        if seq > 1:
+            # Counters start at 1: numbers below the first one seen are not stored (yet). Without this
+            # gap the storage watermark would cover them, and a node whose first events were lost by a
+            # broker while later ones got through would delete the lost ones from its outbox.
+            conn.execute(
+                "INSERT INTO seq_gaps (node, first_seq, last_seq, detected_epoch, generation)"
+                " VALUES (?,?,?,?,0)",
+                (node, 1, seq - 1, now),
+            )
         return
     top, top_ts, generation = int(row[0]), float(row[1]), int(row[2])
     if seq > top:

@@ -53,7 +53,20 @@ CASES: list[tuple[str, list[Mark], list[tuple[int, int, int]], int, int]] = [
         0,
     ),
     ("restart-then-gap", [(1, 1), (2, 2), (1, 60), (4, 61)], [(2, 3, 1)], 1, 0),
+    # the first events a broker lost while later ones got through: below the first seen number is a gap,
+    # so the storage watermark never covers (and a node never deletes) what was not stored
+    ("first-seen-late", [(15, 15), (16, 16)], [(1, 14, 0)], 0, 0),
+    ("first-seen-late-then-filled", [(15, 15), *[(i, float(i)) for i in range(1, 15)]], [], 0, 0),
 ]
+
+
+def test_watermark_never_covers_numbers_before_the_first_seen(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+    store.track_sequences([("n1", 15, T0)], T0 + 1)
+    assert store.watermark("n1") == (15, [(1, 14)])
+    store.track_sequences([("n1", i, T0 - 20 + i) for i in range(1, 15)], T0 + 2)
+    assert store.watermark("n1") == (15, [])
+    store.close()
 
 
 @pytest.mark.parametrize(("marks", "open_gaps", "generation", "replays"), [c[1:] for c in CASES],

@@ -59,8 +59,13 @@ def ingest(port: int) -> tuple[MqttIngest, queue.Queue[Item]]:
 
 
 def node(port: int, name: str, tmp: Path) -> tuple[Publisher, Outbox]:
+    # identity, not delivery, is under test here: the bare ingest publishes no storage watermark
     settings = MqttSettings(
-        port=port, username=name, password=SecretRef(env=f"RW_PW_{name.upper()}"), reconnect_max_s=2
+        port=port,
+        username=name,
+        password=SecretRef(env=f"RW_PW_{name.upper()}"),
+        reconnect_max_s=2,
+        delivery="broker",
     )
     outbox = Outbox(tmp / f"{name}.sqlite")
     publisher = Publisher(name, settings, outbox)
