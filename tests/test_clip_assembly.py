@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import Postgres
 from test_central_support import make_event
 
 from central.clipfetch import ClipAssembler, ClipFiles, ClipReceiver, expire_clips
@@ -47,9 +48,13 @@ class Bench:
         return self.asm.message(parsed, payload, T0)
 
 
-@pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
-    store = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bench]:
+    if request.param == "sqlite":
+        store = Store(tmp_path / "c.sqlite", tmp_path / "snaps")
+    else:
+        pg: Postgres = request.getfixturevalue("postgres_server")
+        store = Store(pg.create_database(), tmp_path / "snaps", pg.password)
     payload = make_event(1, node="n1", camera="gate", ts=T0)
     store.insert_events([event_row(payload, T0, T0 + 0.1)])
     store.clip_requested(payload["event_id"], "n1", T0)
