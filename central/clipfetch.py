@@ -214,7 +214,7 @@ class ClipReceiver:
     def __init__(self, assembler: ClipAssembler, prefix: str, queue_max: int = 256) -> None:
         self.assembler = assembler
         self.prefix = prefix
-        self._queue: queue.Queue[tuple[ClipTopic, bytes] | None] = queue.Queue(maxsize=queue_max)
+        self._queue: queue.Queue[tuple[ClipTopic, bytes] | tuple[()] | None] = queue.Queue(maxsize=queue_max)
         self._thread: threading.Thread | None = None
 
     def offer(self, topic: str, payload: bytes) -> bool:
@@ -241,14 +241,19 @@ class ClipReceiver:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        swept = time.monotonic()
         while True:
             try:
                 item = self._queue.get(timeout=10.0)
             except queue.Empty:
+                item = ()
+            if time.monotonic() - swept > 10.0:  # busy or idle, stale partials go
                 self.assembler.sweep(time.time())
-                continue
+                swept = time.monotonic()
             if item is None:
                 return
+            if not item:
+                continue
             try:
                 self.assembler.message(item[0], item[1], time.time())
             except Exception:  # a disk or store error loses this clip, never the receiver
