@@ -14,11 +14,17 @@ from contract.topics import topic_command
 
 
 def send_command(
-    publish: Publish, prefix: str, node: str, camera: str, command: CommandName, by: str, now: float
+    publish: Publish,
+    prefix: str,
+    node: str,
+    camera: str,
+    command: CommandName,
+    by: str,
+    now: float,
+    event_id: str | None = None,
 ) -> tuple[str, PublishResult]:
     """Publish one command; returns its id and whether it went out now or waits for the broker."""
     command_id = str(uuid.uuid4())
-    result = publish(
-        topic_command(prefix, node, camera, command), command_payload(command, by, now, command_id)
-    )
+    body = command_payload(command, by, now, command_id, event_id)
+    result = publish(topic_command(prefix, node, camera, command), body)
     return command_id, result

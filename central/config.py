@@ -76,6 +76,13 @@ class StoreSettings(Strict):
     snapshots_dir: str = Field(
         default="var/snapshots", description="Content-addressed JPEG store (<dir>/ab/cdef...jpg)"
     )
+    clips_dir: str | None = Field(
+        default=None,
+        description="Content-addressed event clips (<dir>/ab/cdef...mp4); default: `clips` beside snapshots_dir",
+    )
+    max_partial_clip_mb: float = Field(
+        default=256.0, gt=0, le=65536, description="Per node: clip uploads being received at once, in MB"
+    )
     queue_max: int = Field(
         default=20000, ge=100, le=10_000_000, description="Messages buffered between MQTT and the writer"
     )
@@ -85,6 +92,10 @@ class StoreSettings(Strict):
     @classmethod
     def _secret(cls, data: Any) -> Any:
         return no_inline_secret(data, "password")
+
+    @property
+    def clips_path(self) -> Path:
+        return Path(self.clips_dir) if self.clips_dir else Path(self.snapshots_dir).parent / "clips"
 
     @field_validator("url")
     @classmethod

@@ -51,6 +51,11 @@ TABLES: tuple[Table, ...] = (
     ),
     _table("snapshot_links", "event_id sha256 bytes received_epoch", "event_id"),
     _table("media_expired", "event_id snapshot_epoch clip_epoch", "event_id"),
+    _table(
+        "clips",
+        "event_id node state reason sha256 bytes duration_s start_epoch requested_epoch updated_epoch",
+        "event_id",
+    ),
     _table("nodes", "node state state_since last_seen stats", "node"),
     _table("seq_state", "node max_seq max_ts_epoch generation replays", "node"),
     _table(

@@ -29,6 +29,7 @@ from central.config import StationMqttSettings
 from central.signatures import SignatureChecker
 from central.store import EventRow
 from common.mqttclient import AUTH_FAILURES, new_client
+from contract.clips import clip_filter
 from contract.topics import parse_topic
 from contract.validate import (
     Rejection,
@@ -122,9 +123,7 @@ class IngestCounters:
             }
 
 
-def event_row(
-    data: dict[str, Any], epoch: float, received: float, sig_status: str | None = None
-) -> EventRow:
+def event_row(data: dict[str, Any], epoch: float, received: float, sig_status: str | None = None) -> EventRow:
     return EventRow(
         event_id=data["event_id"],
         node=data["node"],
@@ -191,8 +190,10 @@ class MqttIngest:
         out: queue.Queue[Item],
         counters: IngestCounters,
         signatures: SignatureChecker | None = None,
+        on_clip: Callable[[str, bytes], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_clip = on_clip  # clip uploads (central/clipfetch.py) bypass the writer
         self.signatures = signatures
         self.out = out
         self.counters = counters
@@ -233,7 +234,9 @@ class MqttIngest:
         shared = f"$share/{self.settings.shared_group}/" if self.settings.shared_group else ""
         # status is retained and retained messages are not sent to shared subscriptions: every
         # aggregator reads node health itself
-        return [f"{shared}{p}/+/+/events/+", f"{shared}{p}/+/+/snapshots/+", f"{p}/+/status", f"{p}/+/stats"]
+        out = [f"{shared}{p}/+/+/events/+", f"{shared}{p}/+/+/snapshots/+", f"{p}/+/status", f"{p}/+/stats"]
+        # not shared: every chunk of a clip must reach the aggregator that assembles it
+        return out + ([clip_filter(p)] if self.on_clip is not None else [])
 
     # -- acknowledgements (writer thread) ----------------------------------------------------------
     def ack(self, acks: list[Ack]) -> None:
@@ -289,6 +292,11 @@ class MqttIngest:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         ack = Ack(self._generation, msg.mid, msg.qos)
         if msg.topic.startswith(self._alerts_prefix):  # our own alerts (node id `alerts` is reserved)
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            return
+        if self.on_clip is not None and "/clips/" in msg.topic:
+            self.on_clip(msg.topic, bytes(msg.payload))  # refusals are counted by the receiver
             if msg.qos > 0:
                 client.ack(msg.mid, msg.qos)
             return

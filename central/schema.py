@@ -90,6 +90,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE media_expired (event_id TEXT PRIMARY KEY, snapshot_epoch REAL, clip_epoch REAL);
     """,
+    # 7: event video clips fetched from nodes (central/clipfetch.py): state per event, the file by sha256
+    """
+    CREATE TABLE clips (
+        event_id TEXT PRIMARY KEY, node TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+        sha256 TEXT, bytes INTEGER NOT NULL, duration_s REAL NOT NULL, start_epoch REAL NOT NULL,
+        requested_epoch REAL NOT NULL, updated_epoch REAL NOT NULL
+    );
+    CREATE INDEX clips_sha ON clips (sha256);
+    CREATE INDEX clips_updated ON clips (updated_epoch);
+    """,
 )
 
 

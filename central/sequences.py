@@ -52,7 +52,6 @@ class SequenceSql:
         return {"max_seq": int(row[0]), "max_ts_epoch": float(row[1]), "generation": int(row[2]),
                 "replays": int(row[3])}  # fmt: skip
 
-
     def fill_gaps(self, seqs: Sequence[tuple[str, int]], now: float) -> None:
         """Events received again (already stored): close the gaps they lie in. Their first storing was
         committed but its sequence tracking was not (a crash between the two), else this finds nothing."""

@@ -23,6 +23,7 @@ from central.announce import Announcer
 from central.api import WEB_DIR, ApiContext, make_app
 from central.auth import Authenticator
 from central.binding import SnapshotBinder
+from central.clipfetch import ClipAssembler, ClipFiles, ClipReceiver, expire_clips
 from central.commands import send_command
 from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker
@@ -57,7 +58,10 @@ class Aggregator:
         self.inbox: queue.Queue[Item] = queue.Queue(maxsize=cfg.store.queue_max)
         self.hub = LiveHub()
         checker = SignatureChecker(cfg.signatures.keys, cfg.signatures.policy)
-        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters, checker)
+        clip_files = ClipFiles(cfg.store.clips_path)
+        quota = int(cfg.store.max_partial_clip_mb * 1e6)
+        self.clips = ClipReceiver(ClipAssembler(clip_files, self.store, quota), cfg.mqtt.topic_prefix)
+        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters, checker, self.clips.offer)
         self.forwarder = Forwarder(
             cfg.forwarding, self.store, cfg.mqtt.topic_prefix, cfg.timezone, self._publish
         )
@@ -94,6 +98,8 @@ class Aggregator:
             self._command,
             web_dir,
             write_failure=lambda: self.writer.write_failure,
+            ask_clip=self._ask_clip,
+            clips=clip_files,
         )
         self.app: FastAPI = make_app(api)
         self.server: uvicorn.Server | None = None
@@ -142,6 +148,12 @@ class Aggregator:
             self.ingest.publish, self.cfg.mqtt.topic_prefix, node, camera, command, by, time.time()
         )
 
+    def _ask_clip(self, node: str, camera: str, event_id: str, by: str) -> tuple[str, PublishResult]:
+        prefix = self.cfg.mqtt.topic_prefix
+        return send_command(
+            self.ingest.publish, prefix, node, camera, "upload_clip", by, time.time(), event_id
+        )
+
     def _sweep_health(self, now: float) -> None:
         self.announcer.central_events(self.health.check(now))
 
@@ -164,6 +176,9 @@ class Aggregator:
     def _retain(self, now: float) -> None:
         self.store.retain_policy(self.cfg.retention.policy(), now)
         self.writer.binder.expire(now)
+        clips_s = self.cfg.retention.policy().clips_s
+        if clips_s is not None:
+            expire_clips(self.store, self.clips.assembler.files, now - clips_s, now)
 
     def status(self) -> dict[str, Any]:
         """Counters for /api/status and the benchmarks."""
@@ -214,6 +229,7 @@ class Aggregator:
 
     def start(self) -> None:
         self.writer.start()
+        self.clips.start()
         self.scheduler.start()
         self.webhooks.start()
         self.ingest.start()
@@ -230,6 +246,7 @@ class Aggregator:
         if self.metrics is not None:
             self.metrics.stop()
         self.ingest.stop()
+        self.clips.stop()
         self.writer.stop()
         self.webhooks.stop()
         self.scheduler.stop()

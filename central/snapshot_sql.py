@@ -109,9 +109,13 @@ class SnapshotSql:
 
     def evidence(self, event_id: str) -> tuple[str, str | None, str | None] | None:
         """(stored payload JSON, signature status, linked snapshot sha256) of one event, for export."""
-        row = self.conn().execute(
-            "SELECT e.payload, e.sig_status, s.sha256 FROM events e"
-            " LEFT JOIN snapshot_links s ON s.event_id = e.event_id WHERE e.event_id=?",
-            (event_id,),
-        ).fetchone()
+        row = (
+            self.conn()
+            .execute(
+                "SELECT e.payload, e.sig_status, s.sha256 FROM events e"
+                " LEFT JOIN snapshot_links s ON s.event_id = e.event_id WHERE e.event_id=?",
+                (event_id,),
+            )
+            .fetchone()
+        )
         return None if row is None else (str(row[0]), row[1], row[2])

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from central import storeretain
+from central.clip_sql import ClipSql
 from central.db import Conn, connect, is_postgres
 from central.integrity import corruption_guard, verify_store
 from central.queries import StoreReads
@@ -55,7 +56,7 @@ class EventRow:
     sig_status: str | None = None  # central/signatures.py: valid, unsigned, unknown_key, invalid
 
 
-class Store(StoreReads, SnapshotSql, SequenceSql):
+class Store(StoreReads, SnapshotSql, SequenceSql, ClipSql):
     """The event store; create once per process and share between threads.
 
     `db` is a SQLite file path or a `postgresql://user@host:port/dbname` URL; `password` (PostgreSQL only)

@@ -3,7 +3,8 @@
 Topic `<prefix>/<node>/<camera>/commands/<command>`, QoS 1, never retained (a retained command would run
 again at every reconnect). One command exists: `take_reference`, "accept the present view": after a
 technician re-aims or refocuses a camera on purpose, the health checks build a new reference so
-`camera_moved` / `camera_defocused` end instead of staying active until the next restart. The station
+`camera_moved` / `camera_defocused` end instead of staying active until the next restart. `upload_clip`
+(with `event_id`) asks the node to send the event's video clip back in chunks (contract/clips.py). The station
 writes with `command_payload`, the node reads with `parse_command`; anything else on the topic is refused
 with a `CommandError` whose reason is safe to log.
 """
@@ -17,18 +18,18 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contract.limits import MAX_COMMAND_BYTES, WIRE_VERSION
+from contract.limits import MAX_COMMAND_BYTES, UUID_PATTERN, WIRE_VERSION
 from contract.models import Timestamp
 from contract.times import iso_from_epoch
 
-CommandName = Literal["take_reference"]
+CommandName = Literal["take_reference", "upload_clip"]
 COMMANDS: tuple[CommandName, ...] = get_args(CommandName)
 
 
 class CommandPayload(BaseModel):
     """Published by the station on <prefix>/<node>/<camera>/commands/<command>, QoS 1, never retained.
     take_reference: accept the present view as the health reference (after a camera was re-aimed or
-    refocused on purpose)."""
+    refocused on purpose). upload_clip: send the clip of `event_id` on the node's clip topics."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -42,6 +43,7 @@ class CommandPayload(BaseModel):
     command: CommandName
     issued_at: Timestamp
     by: str = Field(max_length=128)
+    event_id: str | None = Field(default=None, pattern=UUID_PATTERN)
 
 
 class CommandError(ValueError):
@@ -54,17 +56,21 @@ class Command:
     command: CommandName
     command_id: str
     by: str
+    event_id: str = ""  # upload_clip only
 
 
-def command_payload(command: CommandName, by: str, now: float, command_id: str | None = None) -> bytes:
+def command_payload(
+    command: CommandName, by: str, now: float, command_id: str | None = None, event_id: str | None = None
+) -> bytes:
     body = CommandPayload(
         v=1,
         command_id=command_id or str(uuid.uuid4()),
         command=command,
         issued_at=iso_from_epoch(now),
         by=by[:128],
+        event_id=event_id,
     )
-    return body.model_dump_json().encode("utf-8")
+    return body.model_dump_json(exclude_none=True).encode("utf-8")
 
 
 def _topic_parts(topic: str, prefix: str, node: str, cameras: frozenset[str]) -> tuple[str, CommandName]:
@@ -101,9 +107,11 @@ def parse_command(topic: str, payload: bytes, prefix: str, node: str, cameras: f
     if not isinstance(by, str) or len(by) > 128:
         raise CommandError("by must be a string of at most 128 characters")
     try:
-        CommandPayload.model_validate(body)
+        parsed = CommandPayload.model_validate(body)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise CommandError(f"invalid command, {where}: {first['msg']}"[:300]) from None
-    return Command(camera=camera, command=name, command_id=command_id, by=by)
+    if (name == "upload_clip") != (parsed.event_id is not None):
+        raise CommandError("event_id is required by upload_clip and only by it")
+    return Command(camera=camera, command=name, command_id=command_id, by=by, event_id=parsed.event_id or "")

@@ -16,16 +16,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from contract.clips import ClipMeta
 from contract.commands import CommandPayload
 from contract.models import AckPayload, EventPayload, StatsPayload, StatusPayload, schema_of
 
-SchemaName = Literal["event", "status", "stats", "command", "ack"]
+SchemaName = Literal["event", "status", "stats", "command", "ack", "clip_meta"]
 MODELS: dict[SchemaName, type[BaseModel]] = {
     "event": EventPayload,
     "status": StatusPayload,
     "stats": StatsPayload,
     "command": CommandPayload,
     "ack": AckPayload,
+    "clip_meta": ClipMeta,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 

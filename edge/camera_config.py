@@ -79,7 +79,8 @@ class ZoneDef(Strict):
 
 def _check_area(pts: list[Point], what: str) -> None:
     area2 = sum(
-        pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1] for i in range(len(pts))
+        pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
+        for i in range(len(pts))
     )
     if abs(area2) < 1e-9:
         raise ValueError(f"{what} polygon has no area")
@@ -301,7 +302,11 @@ class CameraConfig(Strict):
             else (1.0, 1.0)
         )
         unit = "pixels of reference_size" if self.reference_size else "fractions of the frame (0..1)"
-        for kind, items in (("lines", self.lines), ("zones", self.zones), ("privacy_masks", self.privacy_masks)):
+        for kind, items in (
+            ("lines", self.lines),
+            ("zones", self.zones),
+            ("privacy_masks", self.privacy_masks),
+        ):
             for name, item in items.items():
                 for x, y in item.points:
                     if x > limit[0] or y > limit[1]:

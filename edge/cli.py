@@ -204,6 +204,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg, detector, sinks, max_frames=args.max_frames, watchdog=sdnotify.Watchdog(), commands=commands
     )
 
+    if publisher is not None and node.clips is not None:
+        from edge.transport.clipupload import ClipUploader
+
+        node.clip_uploader = ClipUploader(
+            cfg.mqtt.topic_prefix, cfg.node_id, node.clips.lookup, publisher.publish_wait
+        )
+        node.clip_uploader.start()
+
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
         node.stop()
@@ -264,6 +272,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         stats_stop.set()
         if metrics is not None:
             metrics.stop()
+        if node.clip_uploader is not None:
+            node.clip_uploader.stop()
         if publisher is not None:
             publisher.stop(timeout=args.flush_timeout)
         if jsonl is not None:

@@ -86,7 +86,10 @@ class NodeMqttSettings(MqttSettings):
         description="PEM Ed25519 private key (made by the installer): every event payload is signed with it",
     )
     ack_timeout_s: float = Field(
-        default=60.0, gt=0, le=3600, description="delivery aggregator: resend what stays unconfirmed this long"
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="delivery aggregator: resend what stays unconfirmed this long",
     )
 
 

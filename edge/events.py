@@ -79,4 +79,3 @@ class EventFactory:
             texts=self._texts(kind, phase, classes, m, rule),
             frame_seq=frame_seq,
         )
-

@@ -31,6 +31,7 @@ from edge.events import EventFactory
 from edge.records import Event, Frame
 from edge.scheduler import FrameScheduler, due
 from edge.sinks import EventSink, SnapshotWorker
+from edge.transport.clipupload import ClipUploader
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Node:
         self.max_frames = max_frames
         self.snapshots = SnapshotWorker(sinks)
         self.clips = EventClips.build(config)
+        self.clip_uploader: ClipUploader | None = None  # set by the caller that owns the MQTT link
         self.analyzers = {
             cam.id: CameraAnalyzer(
                 cam, detector, EventFactory(config.node_id, cam.id, config.timezone), config.timezone
@@ -169,6 +171,9 @@ class Node:
 
     def _apply(self, command: Command) -> None:
         """Apply a station command to its camera; called by the thread analysing that camera."""
+        if command.command == "upload_clip":
+            self._upload_clip(command)
+            return
         an = self.analyzers.get(command.camera)
         if an is None or an.health is None:
             log.warning("camera %s: %s ignored: no health checks", command.camera, command.command)
@@ -180,6 +185,12 @@ class Node:
             command.by or "?",
             command.command_id,
         )
+
+    def _upload_clip(self, command: Command) -> None:
+        if self.clip_uploader is None:
+            log.warning("camera %s: upload_clip ignored: this node sends no clips", command.camera)
+            return
+        self.clip_uploader.request(command.camera, command.event_id)
 
     def _emit(self, cam: CameraConfig, event: Event) -> None:
         self.snapshots.submit(event, None, cam)

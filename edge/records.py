@@ -20,7 +20,6 @@ IntArray = npt.NDArray[np.int64]
 ImageArray = npt.NDArray[np.uint8]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One decoded picture of one camera.

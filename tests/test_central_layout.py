@@ -33,6 +33,7 @@ STORE_LAYER = {
     "forwardstate.py",
     "copystore.py",
     "snapshot_sql.py",
+    "clip_sql.py",
     "sequences.py",
     "storeretain.py",
 }

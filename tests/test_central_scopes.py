@@ -150,6 +150,22 @@ def check_snapshot(w: World, role: str, h: dict[str, str]) -> None:
         assert (f"{pair[0]}/{pair[1]}".encode() in r.content) == (pair in IN_SCOPE)
 
 
+def check_clip(w: World, role: str, h: dict[str, str]) -> None:
+    for pair, event_id in w.events.items():
+        r = w.client.get(f"/api/events/{event_id}/clip", headers=h)
+        assert r.status_code == 404, (pair, r.status_code)
+        assert ("state" in r.json()) == (pair in IN_SCOPE), (pair, r.text)  # out of scope: "no such event"
+
+
+def check_clip_request(w: World, role: str, h: dict[str, str]) -> None:
+    for pair, event_id in w.events.items():
+        r = w.client.post(f"/api/events/{event_id}/clip", headers=h)
+        if role == "viewer":
+            assert r.status_code == 403
+        else:  # in scope it gets as far as sending (no MQTT in this app: 503)
+            assert r.status_code == (503 if pair in IN_SCOPE else 404), (pair, r.status_code)
+
+
 def check_export(w: World, role: str, h: dict[str, str]) -> None:
     r = w.client.get("/api/export/events.csv", headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -229,6 +245,8 @@ ROUTES: dict[tuple[str, str], tuple[Check, ...]] = {
     ("GET", "/api/events/{event_id}"): (check_event,),
     ("POST", "/api/events/{event_id}/ack"): (check_ack,),
     ("GET", "/api/snapshots/{name}"): (check_snapshot,),
+    ("GET", "/api/events/{event_id}/clip"): (check_clip,),
+    ("POST", "/api/events/{event_id}/clip"): (check_clip_request,),
     ("GET", "/api/counts"): (check_counts,),
     ("GET", "/api/export/events.csv"): (check_export,),
     ("GET", "/api/nodes"): (check_nodes,),

@@ -74,6 +74,7 @@ def test_a_version_1_database_is_upgraded_in_place(open_store: OpenStore) -> Non
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # version 4
         conn.execute("ALTER TABLE events DROP COLUMN sig_status")  # version 5
         conn.execute("DROP TABLE media_expired")  # version 6
+        conn.execute("DROP TABLE clips")  # version 7
         conn.execute("DELETE FROM schema_version WHERE version > 1")
     store.close()
     upgraded = open_store()

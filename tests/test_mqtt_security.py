@@ -148,6 +148,13 @@ def test_shipped_acl_lets_only_the_aggregator_command_a_node(
         time.sleep(0.3)
         assert received.empty()  # the forged command never reached the node
         assert not [t for t in snooped if "/commands/" in t]  # and n2 cannot read n1's commands
+        # clips (contract/clips.py): a node publishes its own clip topics, never another node's
+        clip_topic = "roadwatch/v1/n1/gate/clips/0b8e6c7a-1f2d-4e5a-9b3c-7d6e5f4a3b2c/0"
+        forged_clip = snoop.publish(clip_topic, b"not n2's", qos=1)
+        own, own_acks, _ = client("n1")
+        own_clip = own.publish(clip_topic, b"n1's chunk", qos=1)
+        assert wait_for(lambda: forged_clip.mid in snoop_acks and own_clip.mid in own_acks, 5)
+        assert snoop_acks[forged_clip.mid] == 0x87 and own_acks[own_clip.mid] in (0, 0x10)
     finally:
         for c in clients:
             c.disconnect()

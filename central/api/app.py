@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from central.api import admin, events, exports, feed, nodes, session, snapshots
+from central.api import admin, clips, events, exports, feed, nodes, session, snapshots
 from central.api.context import ApiContext, Ctx
 from central.api.middleware import BodyLimit, SecurityHeaders
 from central.api.models import Done
@@ -73,6 +73,7 @@ def make_app(ctx: ApiContext) -> FastAPI:
         events.router,
         exports.router,
         snapshots.router,
+        clips.router,
         nodes.router,
         admin.router,
         feed.router,

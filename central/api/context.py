@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 
 from central.auth import Authenticator, Principal
+from central.clipfetch import ClipFiles
 from central.config import HttpSettings, Role
 from central.ingest import PublishResult
 from central.live import LiveHub
@@ -30,6 +31,7 @@ COOKIE = "rw_session"
 SIGNED_IN_COOKIE = "rw_signed_in"
 
 SendCommand = Callable[[str, str, CommandName, str], tuple[str, PublishResult]]  # node, camera, name, by
+AskClip = Callable[[str, str, str, str], tuple[str, PublishResult]]  # node, camera, event id, by
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class ApiContext:
     web_dir: Path = WEB_DIR
     heartbeat_s: float = 15.0
     write_failure: Callable[[], str | None] | None = None
+    ask_clip: AskClip | None = None  # upload_clip (central/api/clips.py)
+    clips: ClipFiles | None = None
 
 
 def context(request: Request) -> ApiContext:

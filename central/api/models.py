@@ -114,6 +114,17 @@ class CommandSent(BaseModel):
     command_id: str
 
 
+class ClipStatus(BaseModel):
+    """Where an event's clip stands (central/api/clips.py); `command_id` when a request was just sent."""
+
+    state: str
+    reason: str = ""
+    bytes: int = 0
+    duration_s: float = 0.0
+    start_epoch: float = 0.0
+    command_id: str | None = None
+
+
 class Gap(BaseModel):
     node: str
     first_seq: int

@@ -29,9 +29,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.clips import ClipState
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_CODECS = ("h264", "hevc")
+
+
+@dataclass(frozen=True, slots=True)
+class ClipLookup:
+    """Where the node stands with one event's clip: a file to send, or a state and why."""
+
+    state: ClipState
+    path: Path | None = None
+    reason: str = ""
+    duration_s: float = 0.0
+    start_ts: float = 0.0
 
 
 class ClipError(RuntimeError):

@@ -9,6 +9,7 @@ and writes each when the video after the event exists; it never blocks the detec
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -22,9 +23,11 @@ from edge.capture.clips import (
     SUPPORTED_CODECS,
     Clip,
     ClipError,
+    ClipLookup,
     ClipStore,
     SegmentRing,
     probe_codec,
+    probe_duration,
     recorder_command,
     write_clip,
 )
@@ -185,6 +188,10 @@ class ClipWorker:
         with self._lock:
             self._pending.append(req)
 
+    def is_pending(self, event_id: str) -> bool:
+        with self._lock:
+            return any(r.event_id == event_id for r in self._pending)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="clip-writer", daemon=True)
         self._thread.start()
@@ -201,22 +208,21 @@ class ClipWorker:
     def step(self) -> list[Clip]:
         """Write every clip that is due; drop requests that can no longer be served."""
         now = self._clock()
-        with self._lock:
+        with self._lock:  # a due request stays listed while it is written: `is_pending` must not miss it
             due = [r for r in self._pending if now >= r.ts + r.post_s]
-            self._pending = [r for r in self._pending if now < r.ts + r.post_s]
-        written, waiting = [], []
+        written, done = [], []
         for req in due:
             try:
                 clip = self._write(req, now)
             except ClipError as exc:
                 self._fail(req, str(exc))
+                done.append(req)
                 continue
-            if clip is None:
-                waiting.append(req)
-            else:
+            if clip is not None:
                 written.append(clip)
+                done.append(req)
         with self._lock:
-            self._pending.extend(waiting)
+            self._pending = [r for r in self._pending if r not in done]
         if written:
             self.store.prune(now)
         return written
@@ -233,6 +239,7 @@ class ClipWorker:
                 raise ClipError("the recorder has no video up to the end of the clip (stream down?)")
             return None  # the segment holding t1 is still being written
         clip = write_clip(segs, t0, t1, self.store.path_for(req.event_id))
+        os.utime(clip.path, (clip.start, clip.start))  # the file's time is its first frame's (lookup)
         self.written += 1
         log.info(
             "camera %s: clip %s (%.1f s, %d bytes)",
@@ -304,3 +311,22 @@ class EventClips:
         self.worker.request(
             ClipRequest(event.event_id, event.camera, event.ts, cam.clips.pre_s, cam.clips.post_s)
         )
+
+    def lookup(self, camera: str, event_id: str) -> ClipLookup:
+        """Where this event's clip stands, for the station's `upload_clip` (edge.transport.clipupload)."""
+        path = self.worker.store.get(event_id)
+        if path is not None:
+            try:
+                duration = probe_duration(path)
+            except (OSError, subprocess.SubprocessError):
+                duration = 0.0
+            return ClipLookup("ready", path, duration_s=duration, start_ts=path.stat().st_mtime)
+        if self.worker.is_pending(event_id):
+            return ClipLookup("pending", reason="the clip is written once the event's post_s has passed")
+        rec = self.recorders.get(camera)
+        if rec is None:
+            return ClipLookup("unsupported", reason=f"camera {camera} keeps no clips")
+        if rec.state == "unsupported":
+            return ClipLookup("unsupported", reason=rec.message[:300])
+        why = self.worker.failures.get(event_id, "no clip kept for this event (not a clip kind, or removed)")
+        return ClipLookup("missing", reason=why[:300])

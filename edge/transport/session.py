@@ -112,6 +112,18 @@ class NodeSession:
         info = client.publish(self._stats_topic, encode(payload), qos=0)
         return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
+    def publish_wait(self, topic: str, payload: bytes, timeout_s: float = 30.0) -> bool:
+        """One QoS 1 message outside the outbox (clip uploads): True once the broker acknowledged it."""
+        client = self._client
+        if client is None or not self._connected:
+            return False
+        info = client.publish(topic, payload, qos=1)
+        try:
+            info.wait_for_publish(timeout_s)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
     def _close(self, deadline: float) -> None:
         """Publish the retained `stopped` status (waiting until `deadline` at most) and disconnect."""
         client = self._client

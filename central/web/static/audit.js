@@ -10,7 +10,7 @@ import { named } from "./i18n.js";
 const PAGE_SIZE = 50;
 const FIELDS = ["actor", "action", "since", "until"];
 export const AUDIT_ACTIONS = ["view_snapshot", "view_clip", "export", "ack", "login", "login_failed",
-  "login_limited", "take_reference", "webhook_requeue"];
+  "login_limited", "take_reference", "request_clip", "webhook_requeue"];
 
 function paramsFromHash() {
   const [, q = ""] = window.location.hash.split("?");

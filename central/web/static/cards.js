@@ -2,6 +2,7 @@
 // acknowledge control, so an operator acknowledges the same way wherever the alert is found.
 
 import { safeSnapshotUrl } from "./api.js";
+import { clipControl } from "./clips.js";
 import { formatInstant, h, splitLocalTime } from "./dom.js";
 import { named } from "./i18n.js";
 import { severity } from "./kinds.js";
@@ -138,7 +139,7 @@ export function renderCard(event, ctx) {
       typeof event.confidence === "number"
         ? h("li", {}, `${t("event.confidence")}: `, h("strong", {}, `${Math.round(event.confidence * 100)}%`)) : null,
       measurementItems(event, t, lang)),
-    h("div", { class: "ack-row" }, ackControl(event, ctx))));
+    h("div", { class: "ack-row" }, ackControl(event, ctx), ...(isInfo(event) || !ctx.canAck ? [] : clipControl(event, ctx)))));
   return card;
 }
 
