@@ -41,8 +41,11 @@ from edge.records import ImageArray  # noqa: E402
 PEER_CODE = """
 import json, os, resource, sys
 os.environ.setdefault("YOLO_OFFLINE", "1")
+clip, model, stride, imgsz, peers_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+sys.path.insert(0, peers_dir)
+import cpu_torchvision  # PyPI's torchvision beside CPU torch (scripts/peers/cpu_torchvision.py)
+_ops = cpu_torchvision.install()
 from ultralytics import YOLO
-clip, model, stride, imgsz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 m = YOLO(model, task="detect")
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -273,7 +276,8 @@ def peer(args: argparse.Namespace, clip: str) -> dict[str, Any] | str:
     import onnxruntime as ort
 
     meta = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"]).get_inputs()[0].shape
-    cmd = [str(python), "-c", PEER_CODE, clip, args.model, str(stride), str(meta[-1])]
+    peers_dir = str(ROOT / "scripts" / "peers")
+    cmd = [str(python), "-c", PEER_CODE, clip, args.model, str(stride), str(meta[-1]), peers_dir]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900, env=env)
     if out.returncode != 0:
