@@ -4,7 +4,6 @@ aggregator process verifies and stores it, and the MP4 served back decodes and h
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import Any
 
 import cv2
 import pytest
-from conftest import Broker, require
+from conftest import Broker, make_h264_camera
 from test_system_e2e import ROOT, _api, site  # noqa: F401  (site is the aggregator fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -47,14 +46,8 @@ cameras:
 @pytest.fixture(scope="module")
 def camera_file(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
     """The intersection clip as an IP camera sends it: H.264, a keyframe every second."""
-    require(shutil.which("ffmpeg") is not None, "ffmpeg is missing")
     out = tmp_path_factory.mktemp("cam") / "junction.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(shared_dir / "videos" / "intersection_cctv.mp4"),
-         "-vf", "fps=10", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-an", str(out)],
-        check=True, timeout=180,
-    )  # fmt: skip
-    return out
+    return make_h264_camera(shared_dir / "videos" / "intersection_cctv.mp4", out)
 
 
 def _ts(event: dict[str, Any]) -> float:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import cv2
 import pytest
-from conftest import require
+from conftest import make_h264_camera
 
 from edge.camera_config import CameraConfig
 from edge.capture.clips import Clip, ClipStore, SegmentRing, probe_duration
@@ -69,11 +67,10 @@ def test_ring_reads_lines_once_skips_a_partial_line_and_prunes_old_files(tmp_pat
 def test_store_drops_oldest_by_age_then_size(tmp_path: Path) -> None:
     store = ClipStore(tmp_path, max_bytes=250, max_age_s=100.0)
     now = time.time()
-    for i, (name, age) in enumerate((("old", 500), ("mid", 50), ("new", 10), ("newest", 1))):
+    for name, age in (("old", 500), ("mid", 50), ("new", 10), ("newest", 1)):
         path = store.path_for(name)
         path.write_bytes(b"v" * 100)
         os.utime(path, (now - age, now - age))
-        assert i >= 0
     assert store.prune(now) == 2  # 'old' by age; then 300 > 250 bytes: 'mid'
     assert sorted(p.stem for p in tmp_path.glob("*.mp4")) == ["new", "newest"]
     assert store.dropped == 2 and store.get("new") is not None and store.get("old") is None
@@ -89,14 +86,8 @@ def test_clip_kinds_are_checked() -> None:
 @pytest.fixture(scope="module")
 def h264_camera(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
     """A small H.264 'camera' with a keyframe every second, as IP cameras are usually set up."""
-    require(shutil.which("ffmpeg") is not None, "ffmpeg is missing")
     out = tmp_path_factory.mktemp("cam") / "cam.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(shared_dir / "videos" / "intersection_cctv.mp4"),
-         "-vf", "scale=320:240,fps=10", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-an", str(out)],
-        check=True, timeout=120,
-    )  # fmt: skip
-    return out
+    return make_h264_camera(shared_dir / "videos" / "intersection_cctv.mp4", out, "scale=320:240,fps=10")
 
 
 def _record(source: Path, folder: Path) -> ClipRecorder:
