@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -77,26 +77,29 @@ def validate_event(topic: Topic, payload: bytes) -> tuple[EventPayload, dict[str
     return event, data
 
 
-def validate_status(topic: Topic, payload: bytes) -> StatusPayload | Rejection:
+NodePayload = TypeVar("NodePayload", StatusPayload, StatsPayload)
+
+
+def _validate_node_payload(
+    model: type[NodePayload], what: str, topic: Topic, payload: bytes
+) -> NodePayload | Rejection:
+    """Status and stats: a model that names its node, which must be the topic's node."""
     data = decode_json(payload)
     if isinstance(data, Rejection):
         return data
     try:
-        status = StatusPayload.model_validate(data)
+        body = model.model_validate(data)
     except ValidationError as exc:
         return _invalid(exc)
-    return status if status.node == topic.node else Rejection("topic_mismatch", f"status of {status.node}")
+    return body if body.node == topic.node else Rejection("topic_mismatch", f"{what} of {body.node}")
+
+
+def validate_status(topic: Topic, payload: bytes) -> StatusPayload | Rejection:
+    return _validate_node_payload(StatusPayload, "status", topic, payload)
 
 
 def validate_stats(topic: Topic, payload: bytes) -> StatsPayload | Rejection:
-    data = decode_json(payload)
-    if isinstance(data, Rejection):
-        return data
-    try:
-        stats = StatsPayload.model_validate(data)
-    except ValidationError as exc:
-        return _invalid(exc)
-    return stats if stats.node == topic.node else Rejection("topic_mismatch", f"stats of {stats.node}")
+    return _validate_node_payload(StatsPayload, "stats", topic, payload)
 
 
 def validate_snapshot(topic: Topic, payload: bytes) -> bytes | Rejection:
