@@ -22,7 +22,7 @@ from edge.records import Detections, Event, Frame, ImageArray, Tracks
 from edge.rules import CameraRules, build_rules
 from edge.vision.filters import ClassFilter
 from edge.vision.objects import ObjectMerger
-from edge.vision.regions import RegionDetector, clip_rects
+from edge.vision.regions import RegionDetector, plan_regions
 from edge.vision.tracker import Tracker, TrackerSettings
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,11 @@ class CameraAnalyzer:
         self.merger = ObjectMerger.build(self.camera.objects, names)
         self._detect = self.detector
         if self.camera.detect_regions:
-            sx, sy = self.camera.scale(frame.width, frame.height)
-            scaled = [(x1 * sx, y1 * sy, x2 * sx, y2 * sy) for x1, y1, x2, y2 in self.camera.detect_regions]
-            rects = clip_rects(scaled, frame.width, frame.height)
+            rects = plan_regions(
+                self.camera.detect_regions, self.camera.scale(frame.width, frame.height),
+                (frame.width, frame.height), getattr(self.detector, "input_size", None),
+                self.camera.detect_min_scale,
+            )  # fmt: skip
             self._detect = RegionDetector(self.detector, rects, (frame.width, frame.height), REGION_NMS_IOU)
         # Classes that matter before the class filter: the camera's own, plus riders and their bikes.
         self._wanted = self.class_filter.keep | self.merger.needs

@@ -263,6 +263,11 @@ class CameraConfig(Strict):
         "model's input size, instead of the whole frame: small far objects near a line are seen at full "
         "resolution; one inference per rectangle. Let neighbours overlap by an object's size",
     )
+    detect_min_scale: float = Field(
+        default=0.0, ge=0, le=4,
+        description="Split each detect region into overlapping tiles until the model sees it at this scale "
+        "or more (model input px per frame px): one config for models of any input size; 0 = whole regions",
+    )  # fmt: skip
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.capture.files import iter_file_frames
 from edge.config import load_config
 from edge.vision.detector import Detector
-from edge.vision.regions import RegionDetector, clip_rects
+from edge.vision.regions import RegionDetector, plan_regions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,18 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True)
     p.add_argument("--model")
     p.add_argument("--regions", help="JSON list of [x1, y1, x2, y2] replacing the camera's detect_regions")
+    p.add_argument("--min-scale", type=float, help="replaces the camera's detect_min_scale")
     p.add_argument("--frames", type=int, default=60)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     if args.model:
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": args.model})})
     cam = cfg.cameras[0]
+    if args.min_scale is not None:
+        cam = cam.model_copy(update={"detect_min_scale": args.min_scale})
     regions = json.loads(args.regions) if args.regions else cam.detect_regions
     frames = [f.image for f, _ in zip(iter_file_frames(cam), range(args.frames), strict=False)]
     h, w = frames[0].shape[:2]
-    sx, sy = cam.scale(w, h)
-    rects = clip_rects([(a * sx, b * sy, c * sx, d * sy) for a, b, c, d in regions], w, h)
     detector = Detector(cfg.model)
+    rects = plan_regions(regions, cam.scale(w, h), (w, h), detector.input_size, cam.detect_min_scale)
     tiled = RegionDetector(detector, rects, (w, h), 0.5)
     wanted = np.isin(np.arange(len(detector.names)), [detector.names.index(c) for c in cam.classes])
     times = {"whole": 0.0, "regions": 0.0}

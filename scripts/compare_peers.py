@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import eval_counts
+from detcache import cache_extra
 
 from edge.camera_config import COCO_NAMES
 from edge.capture.sourceurl import expand_path
@@ -115,7 +116,7 @@ def compare_clip(
     sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_detections]
     regions = cfg.cameras[0].detect_regions
     if regions and sv_detections == "roadwatch":
-        sv_args += ["--cache-extra", f"regions={regions}"]  # detcache.cached_detections' key
+        sv_args += ["--cache-extra", cache_extra(cfg.cameras[0])]  # detcache.cached_detections' key
     if fresh:
         common, sv_args = [*common, "--fresh"], [*sv_args, "--fresh"]
     results: dict[str, dict[str, Any] | None] = {

@@ -196,14 +196,21 @@ def cached_detections(cfg: NodeConfig) -> CachedClip:
         return load_or_detect(cam.source, cfg.model.path)
 
     def detect(detector: Any, image: ImageArray) -> Detections:
-        from edge.vision.regions import RegionDetector, clip_rects
+        from edge.vision.regions import RegionDetector, plan_regions
 
         h, w = image.shape[:2]
-        sx, sy = cam.scale(w, h)
-        rects = clip_rects([(a * sx, b * sy, c * sx, d * sy) for a, b, c, d in cam.detect_regions], w, h)
+        rects = plan_regions(
+            cam.detect_regions, cam.scale(w, h), (w, h), detector.input_size, cam.detect_min_scale
+        )
         return RegionDetector(detector, rects, (w, h), 0.5).detect(image, FLOOR)
 
-    return load_or_detect(cam.source, cfg.model.path, detect, extra=f"regions={cam.detect_regions}")
+    return load_or_detect(cam.source, cfg.model.path, detect, extra=cache_extra(cam))
+
+
+def cache_extra(cam: Any) -> str:
+    """What a camera's detection regions add to its cache key (compare_peers passes it to supervision)."""
+    extra = f"regions={cam.detect_regions}"
+    return f"{extra}|min_scale={cam.detect_min_scale}" if cam.detect_min_scale else extra
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from edge.camera_config import CameraConfig
 from edge.records import Detections, ImageArray
-from edge.vision.regions import RegionDetector, clip_rects, cut_mask, merge_regions
+from edge.vision.regions import RegionDetector, clip_rects, cut_mask, merge_regions, plan_regions, tile_rects
 
 CAR, TRUCK = 2, 7
 W, H = 400, 200
@@ -122,3 +124,61 @@ def test_detect_regions_config_is_checked() -> None:
     for bad in ([[0, 0, 500, 200]], [[100, 0, 50, 200]]):
         with pytest.raises(ValueError, match=r"detect_regions\[0\]"):
             CameraConfig.model_validate({**base, "detect_regions": bad})
+
+
+BAND = (320, 300, 860, 540)  # a 540x240 band around a counting line
+
+
+@pytest.mark.parametrize(
+    ("rect", "model", "min_scale", "expected"),
+    [
+        pytest.param(BAND, (320, 320), 0.0, [BAND], id="off-keeps-the-region"),
+        pytest.param(BAND, (416, 416), 0.75, [BAND], id="416px-model-sees-it-whole-at-0.77"),
+        pytest.param(
+            BAND, (320, 320), 0.75, [(320, 300, 604, 540), (576, 300, 860, 540)], id="320px-model-two-tiles"
+        ),
+        pytest.param(
+            (0, 0, 300, 300), (320, 320), 2.0,
+            [(0, 0, 158, 158), (142, 0, 300, 158), (0, 142, 158, 300), (142, 142, 300, 300)],
+            id="grid-in-both-axes",
+        ),
+        pytest.param((0, 0, 100, 50), (320, 320), 3.0, [(0, 0, 100, 50)], id="small-region-stays-whole"),
+    ],
+)  # fmt: skip
+def test_tiles_reach_the_scale_and_overlap(
+    rect: tuple[int, int, int, int], model: tuple[int, int], min_scale: float, expected: list[tuple[int, ...]]
+) -> None:
+    tiles = tile_rects([rect], model, min_scale)
+    assert tiles == expected
+    for x1, y1, x2, y2 in tiles:
+        assert min(model[0] / (x2 - x1), model[1] / (y2 - y1)) >= min_scale - 0.01
+    # The tiles cover the region exactly, neighbours overlap.
+    assert min(t[0] for t in tiles) == rect[0] and max(t[2] for t in tiles) == rect[2]
+    assert min(t[1] for t in tiles) == rect[1] and max(t[3] for t in tiles) == rect[3]
+    xs = sorted({(t[0], t[2]) for t in tiles})
+    assert all(a[1] > b[0] for a, b in itertools.pairwise(xs))
+
+
+def test_plan_regions_scales_clips_and_tiles() -> None:
+    # Config units at half the frame's resolution; an unknown model input size keeps the region whole.
+    assert plan_regions([(160, 150, 430, 270)], (2.0, 2.0), (1024, 576), None, 0.75) == [BAND]
+    assert plan_regions([(160, 150, 430, 270)], (2.0, 2.0), (1024, 576), (320, 320), 0.75) == [
+        (320, 300, 604, 540),
+        (576, 300, 860, 540),
+    ]
+    assert plan_regions([(-10, 0, 600, 100)], (1.0, 1.0), (400, 200), (320, 320), 0.0) == [(0, 0, 400, 100)]
+
+
+def test_region_detector_sees_an_object_on_a_seam_whole() -> None:
+    """A square inside the overlap of two tiles is one detection, with the frame's coordinates."""
+    image = np.zeros((H, W, 3), np.uint8)
+    image[60:80, 190:210] = 255  # inside the overlap 180..220 of LEFT and RIGHT
+    got = RegionDetector(Squares(), [LEFT, RIGHT], (W, H), 0.5).detect(image)
+    assert got.xyxy.tolist() == [[190.0, 60.0, 210.0, 80.0]]
+
+
+def test_detect_min_scale_config_is_bounded() -> None:
+    base = {"id": "c", "source": "x.mp4", "reference_size": [400, 200]}
+    assert CameraConfig.model_validate({**base, "detect_min_scale": 0.75}).detect_min_scale == 0.75
+    with pytest.raises(ValueError, match="detect_min_scale"):
+        CameraConfig.model_validate({**base, "detect_min_scale": -1})

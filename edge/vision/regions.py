@@ -5,6 +5,10 @@ A 320 px model sees a 1280 px frame at a quarter of its resolution, so a far veh
 cut out and each is letterboxed to the model's input on its own, so the small objects there are seen
 at up to full resolution; the cost is one inference per region. Boxes are mapped back to frame pixels.
 
+`detect_min_scale` makes one camera config right for models of different input sizes: each region is
+split into overlapping tiles (`tile_rects`) until the model sees it at no less than that scale (model
+input pixels per frame pixel), so a 320 px model gets two tiles where a 416 px model needs one.
+
 Objects on the border between two overlapping regions are seen twice (whole in one, cut in the other)
 or cut in both. `merge_regions` handles the seams: boxes touching a region's inner border are "cut";
 a cut box mostly inside another box of the same class is dropped; two cut boxes of the same class on
@@ -13,6 +17,7 @@ either side of a seam that overlap are joined into their union; then the usual c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -25,6 +30,7 @@ from edge.vision.decode import nms
 BoolArray = npt.NDArray[np.bool_]
 Rect = tuple[int, int, int, int]
 EDGE_PX = 2.0  # a box within this of a region's inner border is cut
+TILE_OVERLAP = 0.1  # neighbouring tiles of one region share this fraction of a tile's extent
 
 
 def clip_rects(rects: Sequence[tuple[float, float, float, float]], width: int, height: int) -> list[Rect]:
@@ -36,6 +42,48 @@ def clip_rects(rects: Sequence[tuple[float, float, float, float]], width: int, h
         if c - a >= 8 and d - b >= 8:
             out.append((a, b, c, d))
     return out
+
+
+def _splits(extent: int, model_px: int, min_scale: float) -> int:
+    """Fewest tiles along one axis whose extent (with the overlap) the model sees at `min_scale`."""
+    need = extent * min_scale / model_px  # how many model inputs the whole extent needs
+    return max(1, math.ceil((need - TILE_OVERLAP) / (1.0 - TILE_OVERLAP) - 1e-9))
+
+
+def tile_rects(rects: Sequence[Rect], input_size: tuple[int, int], min_scale: float) -> list[Rect]:
+    """Each region split into a grid of overlapping tiles seen at `min_scale` or more; 0 keeps them whole.
+
+    The letterbox scale of a tile is min(model width / tile width, model height / tile height); tiles
+    of one region have equal size and overlap by `TILE_OVERLAP` of it, so an object on a seam is whole
+    in one of them when it is smaller than the overlap (`merge_regions` joins the larger ones).
+    """
+    if min_scale <= 0:
+        return list(rects)
+    out: list[Rect] = []
+    for x1, y1, x2, y2 in rects:
+        nx = _splits(x2 - x1, input_size[0], min_scale)
+        ny = _splits(y2 - y1, input_size[1], min_scale)
+        tw = (x2 - x1) / (nx - (nx - 1) * TILE_OVERLAP)
+        th = (y2 - y1) / (ny - (ny - 1) * TILE_OVERLAP)
+        for j in range(ny):
+            for i in range(nx):
+                a = x1 + i * tw * (1.0 - TILE_OVERLAP)
+                b = y1 + j * th * (1.0 - TILE_OVERLAP)
+                out.append((round(a), round(b), min(x2, round(a + tw)), min(y2, round(b + th))))
+    return out
+
+
+def plan_regions(
+    regions: Sequence[tuple[float, float, float, float]], scale: tuple[float, float],
+    frame_size: tuple[int, int], input_size: tuple[int, int] | None, min_scale: float,
+) -> list[Rect]:  # fmt: skip
+    """A camera's `detect_regions` (config units, `scale` to pixels) as the pixel tiles the detector runs on.
+
+    `input_size` is the model's (width, height); unknown (None) keeps the regions whole.
+    """
+    sx, sy = scale
+    rects = clip_rects([(a * sx, b * sy, c * sx, d * sy) for a, b, c, d in regions], *frame_size)
+    return tile_rects(rects, input_size, min_scale) if input_size else rects
 
 
 def cut_mask(xyxy: npt.NDArray[np.float32], rect: Rect, width: int, height: int) -> BoolArray:
