@@ -52,7 +52,7 @@ CASES = [
     ("passes beside the segment", [Obj(1, "car", path((900, 300), (900, 700), 9))], []),
     ("crosses near the segment end", [Obj(1, "car", path((795, 300), (795, 700), 9))], [(1, "in", "car")]),
     (
-        "in then out then in again counts once per direction",
+        "in then out then in again counts every crossing",
         [
             Obj(
                 1,
@@ -62,7 +62,12 @@ CASES = [
                 + path((500, 300), (500, 700), 5),
             )
         ],
-        [(1, "in", "car"), (1, "out", "car")],
+        [(1, "in", "car"), (1, "out", "car"), (1, "in", "car")],
+    ),
+    (
+        "in, a flicker back, in again counts once",
+        [Obj(1, "car", anchors(ys(400, 450, 540, 560, 490, 560, 600, 490, 560, 600)))],
+        [(1, "in", "car")],
     ),
     (
         "two tracks cross in the same frame both ways",

@@ -9,8 +9,9 @@ A crossing is a change of the *confirmed* side of a track, and is robust by cons
   after a line drawn near the edge still counts);
 - the move from the last position on the old side to the confirming position must pass through the
   segment itself (within `end_tolerance`), not beside it: the line is a segment, not an infinite line;
-- each track counts at most once per direction; a track that ends mid-crossing is dropped with its
-  pending state and never counts; ids below 0 (unconfirmed) are ignored.
+- a track counts again in a direction only after it has counted the other way in between (a person
+  walking back and forth counts every crossing, flicker never does); a track that ends mid-crossing is
+  dropped with its pending state and never counts; ids below 0 (unconfirmed) are ignored.
 """
 
 from __future__ import annotations
@@ -120,8 +121,9 @@ class LineCrossing:
 
         going_in = through & (obs > 0) & ~tab["counted_in"][rows]
         going_out = through & (obs < 0) & ~tab["counted_out"][rows]
-        tab["counted_in"][rows] |= going_in
-        tab["counted_out"][rows] |= going_out
+        # A track counts again in one direction only after it has counted the other way in between.
+        tab["counted_in"][rows] = (tab["counted_in"][rows] | going_in) & ~going_out
+        tab["counted_out"][rows] = (tab["counted_out"][rows] | going_out) & ~going_in
         counted = np.nonzero(going_in | going_out)[0]
         speeds = np.full(ids.shape[0], np.nan)
         if counted.size and self.speeds is not None:
