@@ -10,7 +10,9 @@ import pytest
 
 from contract.clips import CHUNK_BYTES, ClipMeta, parse_clip_topic
 from edge.capture.clips import ClipLookup, ClipStore
-from edge.capture.recorder import ClipRecorder, ClipRequest, ClipWorker, EventClips, RecorderSettings
+from edge.capture.clipwriter import ClipRequest, ClipWorker
+from edge.capture.eventclips import EventClips
+from edge.capture.recorder import ClipRecorder, RecorderSettings
 from edge.transport.clipupload import ClipUploader, UploadRequest
 
 P = "roadwatch/v1"

@@ -12,7 +12,8 @@ from conftest import make_h264_camera
 
 from edge.camera_config import CameraConfig
 from edge.capture.clips import Clip, ClipStore, SegmentRing, probe_duration
-from edge.capture.recorder import ClipRecorder, ClipRequest, ClipWorker, RecorderSettings
+from edge.capture.clipwriter import ClipRequest, ClipWorker
+from edge.capture.recorder import ClipRecorder, RecorderSettings
 
 
 class Clock:
@@ -64,6 +65,21 @@ def test_ring_reads_lines_once_skips_a_partial_line_and_prunes_old_files(tmp_pat
     assert not (tmp_path / "a").exists() and (tmp_path / "b").exists()
 
 
+def test_a_pinned_ring_deletes_nothing_until_released(tmp_path: Path) -> None:
+    clock = Clock(1010.0)
+    ring = SegmentRing(tmp_path, keep_s=4.0, clock=clock)
+    for name in "ab":
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "segments.csv").write_text("a,0.0,2.0\nb,2.0,4.0\n", encoding="utf-8")
+    ring.poll()
+    clock.t = 1030.0  # both are past keep_s now
+    with ring.pinned():  # a clip is being cut from them
+        ring.poll()
+        assert (tmp_path / "a").exists() and len(ring.segments()) == 2
+    ring.poll()
+    assert not (tmp_path / "a").exists() and ring.segments() == []
+
+
 def test_store_drops_oldest_by_age_then_size(tmp_path: Path) -> None:
     store = ClipStore(tmp_path, max_bytes=250, max_age_s=100.0)
     now = time.time()
@@ -108,6 +124,7 @@ def test_recorded_clip_decodes_spans_pre_and_post_and_holds_the_event(
         time.sleep(5.0)
         event_ts = time.time()
         worker.request(ClipRequest("ev-1", "cam", event_ts, 3.0, 4.0))
+        worker.request(ClipRequest("ev-1b", "cam", event_ts, 3.0, 4.0))  # a second alert of that frame
         clips: list[Clip] = []
         deadline = time.time() + 30
         while not clips and time.time() < deadline:
@@ -115,8 +132,10 @@ def test_recorded_clip_decodes_spans_pre_and_post_and_holds_the_event(
             time.sleep(0.3)
     finally:
         rec.stop()
-    assert rec.state == "stopped" and len(clips) == 1
+    assert rec.state == "stopped" and len(clips) == 2
     clip = clips[0]
+    assert worker.linked == 1 and clips[1].path == store.path_for("ev-1b")  # cut once, linked
+    assert clips[1].path.stat().st_ino == clip.path.stat().st_ino and clips[1].sha256 == clip.sha256
     assert clip.path == store.path_for("ev-1") and clip.path.stat().st_size == clip.bytes
     assert abs(clip.duration_s - 7.0) <= 1.0, clip
     assert clip.start <= event_ts <= clip.start + clip.duration_s
