@@ -53,6 +53,7 @@ def test_a_written_clip_goes_out_as_meta_then_ordered_chunks(tmp_path: Path) -> 
     topics = [parse_clip_topic(t, P) for t, _ in wire.sent]
     assert [t.index for t in topics if t is not None] == [None, 0, 1, 2, 3]
     assert b"".join(p for t, p in wire.sent[1:]) == data and up.sent == 1
+    assert up.counters() == {"clip_uploads_total": 1, "clip_upload_failures_total": 0}  # node metrics
 
 
 @pytest.mark.parametrize(
@@ -112,3 +113,10 @@ def test_lookup_after_the_node_clip_store_filled_up(tmp_path: Path) -> None:
     clips.worker.request(ClipRequest("e3", "gate", 2e9, 5.0, 10.0))
     assert clips.lookup("gate", "e3").state == "pending"
     assert clips.lookup("other", "e4").state == "unsupported"
+    assert clips.counters() == {  # the node's metrics: the eviction is counted
+        "clips_written_total": 0,
+        "clips_linked_total": 0,
+        "clips_failed_total": 0,
+        "clips_evicted_total": 1,
+        "clip_recorder_restarts_total": 0,
+    }

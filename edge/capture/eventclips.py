@@ -64,6 +64,17 @@ class EventClips:
         for rec in self.recorders.values():
             rec.stop()
 
+    def counters(self) -> dict[str, float]:
+        """Cumulative figures for the node's metrics endpoint (edge.metrics)."""
+        w = self.worker
+        return {
+            "clips_written_total": w.written,
+            "clips_linked_total": w.linked,
+            "clips_failed_total": w.failed,
+            "clips_evicted_total": w.store.dropped,
+            "clip_recorder_restarts_total": sum(r.restarts for r in self.recorders.values()),
+        }
+
     def on_event(self, event: Event) -> None:
         """Ask for a clip when the event is an alert of a kind this camera keeps clips for."""
         cam = self.cameras.get(event.camera)
