@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +14,8 @@ from edge.capture.clips import ClipLookup, ClipStore
 from edge.capture.clipwriter import ClipRequest, ClipWorker
 from edge.capture.eventclips import EventClips
 from edge.capture.recorder import ClipRecorder, RecorderSettings
+from edge.cli import _metric_counters
+from edge.metrics import render_metrics
 from edge.transport.clipupload import ClipUploader, UploadRequest
 
 P = "roadwatch/v1"
@@ -120,3 +123,7 @@ def test_lookup_after_the_node_clip_store_filled_up(tmp_path: Path) -> None:
         "clips_evicted_total": 1,
         "clip_recorder_restarts_total": 0,
     }
+    node = SimpleNamespace(clips=clips, clip_uploader=uploader(Wire(), [], [0.0]))  # what cmd_run holds
+    text = render_metrics({"node": "n1", "cameras": {}}, _metric_counters(None, node))
+    assert 'roadwatch_clips_evicted_total{node="n1"} 1' in text.splitlines()
+    assert 'roadwatch_clip_upload_failures_total{node="n1"} 0' in text.splitlines()
