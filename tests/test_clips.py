@@ -13,6 +13,7 @@ from conftest import make_h264_camera
 from edge.camera_config import CameraConfig
 from edge.capture.clips import Clip, ClipStore, SegmentRing, probe_duration
 from edge.capture.clipwriter import ClipRequest, ClipWorker
+from edge.capture.eventclips import EventClips
 from edge.capture.recorder import ClipRecorder, RecorderSettings
 
 
@@ -165,3 +166,40 @@ def test_unsupported_codec_stops_only_that_recorder_with_a_clear_reason(
         assert worker.failed == 1 and "H.264" in worker.failures["ev-2"]
     finally:
         rec.stop()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_full_clip_store_evicts_the_oldest_real_clip_and_says_so(h264_camera: Path, tmp_path: Path) -> None:
+    """The node's clip store holds about one clip: the second real clip evicts the first (counted), a
+    request for the first then answers `missing` with the reason, and the second is ready to upload."""
+    rec = _record(h264_camera, tmp_path / "ring")
+    store = ClipStore(tmp_path / "clips", max_bytes=10**9, max_age_s=3600.0)
+    worker = ClipWorker({"cam": rec}, store)
+    clips = EventClips({"cam": rec}, worker, {})
+    written: list[Clip] = []
+
+    def cut(event_id: str, pre_s: float, post_s: float) -> None:
+        worker.request(ClipRequest(event_id, "cam", time.time(), pre_s, post_s))
+        deadline = time.time() + 30
+        count = len(written)
+        while len(written) == count and time.time() < deadline:
+            written.extend(worker.step())
+            time.sleep(0.3)
+
+    try:
+        time.sleep(3.0)
+        cut("ev-a", 2.0, 1.0)  # 3-4 s of video
+        assert written, worker.failures
+        store.max_bytes = written[0].bytes + 1  # the store is full with this one clip
+        time.sleep(1.5)  # the next event, in later segments
+        cut("ev-b", 0.5, 0.5)  # 1-2 s: smaller than the first, so it fits once that one is evicted
+    finally:
+        rec.stop()
+    assert [c.path.name for c in written] == ["ev-a.mp4", "ev-b.mp4"], worker.failures
+    assert store.get("ev-a") is None and store.get("ev-b") is not None
+    assert store.dropped == 1 and clips.counters()["clips_evicted_total"] == 1
+    gone = clips.lookup("cam", "ev-a")
+    assert gone.state == "missing" and "removed" in gone.reason
+    ready = clips.lookup("cam", "ev-b")
+    assert ready.state == "ready" and ready.path == store.path_for("ev-b")
