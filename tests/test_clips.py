@@ -37,7 +37,9 @@ def _ring(tmp_path: Path, rows: list[str], now: float, keep_s: float = 100.0) ->
 @pytest.mark.parametrize(
     ("t0", "t1", "expected"),
     [
-        (1002.5, 1004.5, ["c", "d", "e"]),  # from the last segment starting at or before t0 (a keyframe)
+        (1002.5, 1004.5, ["c", "d", "e"]),  # from the keyframe nearest t0 (a tie: the earlier one)
+        (1002.4, 1004.5, ["c", "d", "e"]),
+        (1002.7, 1004.5, ["d", "e"]),  # the next keyframe is nearer: half a GOP short rather than long
         (1000.0, 1001.0, ["a"]),
         (999.0, 1001.5, ["a", "b"]),  # before the ring: from its first segment
         (1003.0, 1003.0 + 10, ["d", "e"]),  # beyond the ring: what there is (the worker waits)
@@ -48,6 +50,14 @@ def test_ring_covering(tmp_path: Path, t0: float, t1: float, expected: list[str]
     rows = [f"{n},{i}.0,{i + 1}.0" for i, n in enumerate("abcde")]
     ring = _ring(tmp_path, rows, now=1005.0)
     assert [s.path.name for s in ring.covering(t0, t1)] == expected
+
+
+def test_the_clip_never_starts_after_its_event(tmp_path: Path) -> None:
+    rows = [f"{n},{i}.0,{i + 1}.0" for i, n in enumerate("abcde")]
+    ring = _ring(tmp_path, rows, now=1005.0)
+    # pre_s 0.2: the nearest keyframe (1003) would come after the event at 1002.9; 1002 holds it
+    assert [s.path.name for s in ring.covering(1002.7, 1004.0, latest_start=1002.9)] == ["c", "d"]
+    assert [s.path.name for s in ring.covering(1002.7, 1004.0, latest_start=1003.0)] == ["d"]
 
 
 def test_ring_reads_lines_once_skips_a_partial_line_and_prunes_old_files(tmp_path: Path) -> None:

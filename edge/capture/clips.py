@@ -6,7 +6,8 @@ own encoded packets: one `ffmpeg -c copy -f segment` process per camera writes s
 (each starts on a keyframe, because a stream copy can only cut there) and this module deletes the old
 ones. A clip is the concatenation of the segments that overlap `[ts - pre_s, ts + post_s]`, copied again
 into an MP4 (`+faststart`, so a browser plays it while it downloads) and trimmed at the end; it starts on
-the last keyframe before `ts - pre_s`, so it may be up to one GOP longer than `pre_s + post_s`.
+the keyframe nearest `ts - pre_s` (never after the event), so with a keyframe every 2 s or less its
+length is within 1 s of `pre_s + post_s`.
 
 Copied packets are NOT privacy-masked (`privacy_masks` paint decoded frames only): a camera whose view
 includes private places either masks in the camera itself or sets `mask_clips: true`, which re-encodes
@@ -170,10 +171,14 @@ class SegmentRing:
         with self.lock:
             return [Segment(p, self._wall(s), self._wall(e)) for p, s, e in self._raw if p.exists()]
 
-    def covering(self, t0: float, t1: float) -> list[Segment]:
-        """The consecutive segments overlapping [t0, t1], from the last one that starts at or before t0."""
+    def covering(self, t0: float, t1: float, latest_start: float | None = None) -> list[Segment]:
+        """The consecutive segments up to t1, from the one whose start (a keyframe) is nearest t0 but not
+        after `latest_start` (the event: a clip always holds it). Starting at the nearest keyframe, not
+        the last one before t0, keeps a clip within half a keyframe interval of `pre_s + post_s`."""
         segs = self.segments()
-        first = max((i for i, seg in enumerate(segs) if seg.start <= t0), default=0)
+        limit = t1 if latest_start is None else max(t0, latest_start)
+        allowed = [i for i, seg in enumerate(segs) if seg.start <= limit]
+        first = min(allowed, key=lambda i: abs(segs[i].start - t0)) if allowed else 0
         return [seg for seg in segs[first:] if seg.start < t1]
 
 
@@ -195,8 +200,18 @@ def recorder_command(
     return cmd
 
 
-def write_clip(segments: Sequence[Segment], t0: float, t1: float, out: Path, timeout_s: float = 60.0) -> Clip:
+def write_clip(
+    segments: Sequence[Segment],
+    t0: float,
+    t1: float,
+    out: Path,
+    timeout_s: float = 60.0,
+    check_codec: bool = True,
+) -> Clip:
     """Concatenate `segments` into an MP4 at `out`, trimmed to end at `t1`; raises ClipError.
+
+    `check_codec=False` skips probing the codec when the recorder has already checked it (one process
+    start less per clip on a busy node).
 
     The file appears under its final name only when complete (written beside it, then renamed), so a
     power cut never leaves half a clip that looks whole.
@@ -205,7 +220,7 @@ def write_clip(segments: Sequence[Segment], t0: float, t1: float, out: Path, tim
         raise ClipError(
             "no recorded video covers that time (the ring starts after it, or the stream was down)"
         )
-    codec = probe_codec(segments[0].path)
+    codec = probe_codec(segments[0].path) if check_codec else SUPPORTED_CODECS[0]
     if codec not in SUPPORTED_CODECS:
         raise ClipError(f"the camera's video codec {codec or 'unknown'!r} cannot be kept as an MP4 clip; "
                         f"set the camera to H.264 or H.265")  # fmt: skip

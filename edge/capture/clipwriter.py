@@ -111,7 +111,7 @@ class ClipWorker:
             clip = self._link(same, final)
         else:
             with rec.ring.pinned():  # the recorder's pruning must not delete a segment being copied
-                segs = rec.ring.covering(t0, t1)
+                segs = rec.ring.covering(t0, t1, latest_start=req.ts)
                 if not segs or segs[-1].end < t1:
                     if now > t1 + self.give_up_s:
                         raise ClipError("the recorder has no video up to the end of the clip (stream down?)")
@@ -131,9 +131,10 @@ class ClipWorker:
     def _cut(self, rec: ClipRecorder, segs: list[Segment], t0: float, t1: float, event_id: str) -> Clip:
         final = self.store.path_for(event_id)
         mask = rec.settings.mask
-        if mask is None:
-            return write_clip(segs, t0, t1, final)  # the file's mtime is its first frame's (lookup)
-        raw = write_clip(segs, t0, t1, self.store.work_path(event_id))  # copied packets carry no masks:
+        checked = rec.state == "recording"  # the recorder probed the codec of its first segment
+        if mask is None:  # the file's mtime is its first frame's (lookup)
+            return write_clip(segs, t0, t1, final, check_codec=not checked)
+        raw = write_clip(segs, t0, t1, self.store.work_path(event_id), check_codec=not checked)  # no masks:
         try:
             mask_clip(raw.path, final, mask)  # paint them in a re-encoded copy
         finally:
