@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.capture.sourceurl import expand_path  # noqa: E402
+from edge.config import ModelSettings  # noqa: E402
 from edge.records import ImageArray  # noqa: E402
 
 PEER_CODE = """
@@ -77,7 +78,7 @@ def _pct(values: list[float], q: float) -> float:
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     """In the child: run a node with `args.n` cameras and measure it."""
     from edge.camera_config import CameraConfig
-    from edge.config import ModelSettings, NodeConfig
+    from edge.config import NodeConfig
     from edge.pipeline import Node
     from edge.vision.detector import Detector
 
@@ -146,7 +147,6 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
     """Model-only inferences/s (preprocess + run + decode) on frames in memory: the node's bound."""
     import cv2
 
-    from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
     det = Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=True))
@@ -178,7 +178,6 @@ def paced_ab(
     moves them together)."""
     import cv2
 
-    from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
     cap = cv2.VideoCapture(clip)
@@ -233,7 +232,6 @@ def workers_ab(args: argparse.Namespace, clip: str, rounds: int = 4, per_round: 
     (the `workers: 2, intra_op_threads: 1` setting), interleaved A/B in one process."""
     import cv2
 
-    from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
     cap = cv2.VideoCapture(clip)
@@ -339,8 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="{data}/models/yolo11n_int8.onnx")
     p.add_argument("--clip", default="{data}/videos/intersection_cctv.mp4")
     p.add_argument("--detect-fps", type=float, default=5.0)
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its choice)")
-    p.add_argument("--workers", type=int, default=1, help="inference workers of the node")
+    defaults = ModelSettings.model_fields
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=defaults["intra_op_threads"].default,
+        help="onnxruntime intra-op threads (0: its choice; default: the node's default)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=defaults["workers"].default, help="inference workers of the node"
+    )
     p.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--cameras", default="1", help="comma-separated camera counts to run")

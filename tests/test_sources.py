@@ -162,7 +162,7 @@ def test_reader_keep_hands_over_kept_frames_and_counts_all(tmp_path: Path) -> No
     wake = threading.Event()
     reader = CameraReader(cam, drop=False, wake=wake, keep=lambda t: round(t * 10) % 4 == 0)
     reader.start()
-    got = []
+    got: list[int] = []
     try:
         while (frame := reader.latest(timeout=2.0)) is not None:
             got.append(frame.seq)
@@ -179,7 +179,7 @@ def test_stream_keep_retrieves_only_kept_frames() -> None:
     kept = itertools.cycle([True, False, False])
     reader = CameraReader(cam, drop=False, opener=lambda *_: cap, keep=lambda _t: next(kept))
     reader.start()
-    got = []
+    got: list[int] = []
     try:
         while len(got) < 3 and (frame := reader.latest(timeout=2.0)) is not None:
             got.append(frame.seq)

@@ -41,16 +41,14 @@ def iter_file_frames(
     plus `t`. With `camera.loop` the file restarts at its end; with `camera.realtime` frames are paced at
     the file's rate. Raises SourceError if the file cannot be opened or yields no frame at all.
 
-    With `keep` (a predicate on `t`, e.g. "opens a detection slot") a frame it refuses is only grabbed
-    (decoded, but neither converted to BGR nor copied) and not yielded; `seq` still counts it.
-    A node that analyses 5 of 25 frames a second then pays the BGR conversion only for the 5.
+    With `keep` (a predicate on `t`: "opens a detection slot") a refused frame is only grabbed (decoded,
+    never converted to BGR or copied) and not yielded, though `seq` counts it: 5 conversions a second,
+    not 25, for a camera analysed at 5 fps.
     """
     path = expand_path(camera_source(camera))
     masker = FrameMasker(camera)
-    start_wall = wallclock()
-    start_mono = clock()
-    seq = 0
-    offset = 0.0
+    start_wall, start_mono = wallclock(), clock()
+    seq, offset = 0, 0.0
     while True:
         cap = open_capture(path)
         if not cap.isOpened():
@@ -64,10 +62,8 @@ def iter_file_frames(
             while stop is None or not stop.is_set():
                 ok, wanted, image = cap.grab(), False, None
                 if ok:
-                    pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                    local = pos if math.isfinite(pos) and pos > last_t else index * period
-                    last_t = local
-                    t = round(offset + local, 6)
+                    last_t = _position(cap, index, period, last_t)
+                    t = round(offset + last_t, 6)
                     wanted = keep is None or keep(t)
                     image = cap.retrieve()[1] if wanted else None
                 if not ok or (wanted and image is None):
@@ -90,6 +86,13 @@ def iter_file_frames(
             return
         offset += last_t + period
         log.debug("camera %s: file ended, looping (offset %.3f s)", camera.id, offset)
+
+
+def _position(cap: cv2.VideoCapture, index: int, period: float, last_t: float) -> float:
+    """Seconds from the clip's start of the frame just grabbed: its container timestamp, or `index`
+    periods where the file has none (or one that does not increase)."""
+    pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+    return pos if math.isfinite(pos) and pos > last_t else index * period
 
 
 def _pace(delay: float, stop: threading.Event | None) -> None:
