@@ -204,7 +204,7 @@ def iou_matrix(a: npt.ArrayLike, b: npt.ArrayLike) -> F64:
 def iou_one_to_many(box: npt.NDArray[np.float32], boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """IoU of one box (4,) against many (n, 4), in float32: the inner step of NMS, where it runs once per
     kept box and the (1, n) form of `iou_matrix` costs about 3x more for the usual 20 candidates."""
-    return iou_f32(box[None, :], boxes)[0]
+    return np.asarray(iou_f32(box[None, :], boxes)[0], np.float32)
 
 
 def iou_f32(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
