@@ -283,6 +283,13 @@ class SignatureSettings(Strict):
         default_factory=dict,
         description="Node id -> its Ed25519 public key, base64 of the 32 raw bytes (roadwatch-edge pubkey)",
     )
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=32,
+        description="Processes verifying signatures beside the aggregator; unset: one per CPU beyond the "
+        "first, at most 4; 0: verify in the aggregator itself (central/verifier.py)",
+    )
 
     @field_validator("keys")
     @classmethod
