@@ -50,7 +50,7 @@ def pending(topic: str, raw: bytes, mid: int) -> Unverified:
 
 
 # (node, who signs, expected under reject, expected under flag); None: refused
-CASES = [
+CASES: list[tuple[str, Signer | None, str | None, str]] = [
     ("n1", N1, "valid", "valid"),
     ("n1", FORGER, None, "invalid"),
     ("n2", N2, "valid", "valid"),
@@ -64,7 +64,7 @@ def run_stage(
 ) -> tuple[list[Item], IngestCounters, list[Ack], Verifier]:
     checker = SignatureChecker({"n1": N1.public_key_b64(), "n2": N2.public_key_b64()}, policy)
     out: queue.Queue[Item] = queue.Queue()
-    counters, acked = IngestCounters(), []
+    counters, acked = IngestCounters(), list[Ack]()
     stage = Verifier(checker, out, counters, acked.extend, workers)
     batch: list[Item | Unverified] = []
     for i in range(copies):
@@ -83,10 +83,10 @@ def run_stage(
 def test_stage_keeps_order_and_applies_the_policy_in_workers_or_here(policy: Any, workers: int) -> None:
     copies = 20  # 100 events: over INLINE_MAX, so with workers they are checked in the pool
     passed, counters, acked, stage = run_stage(policy, workers, copies)
-    column = 2 if policy == "reject" else 3
     expected: list[tuple[str, str | None]] = []
     for _ in range(copies):
-        expected += [(case[0], case[column]) for case in CASES if case[column] is not None]
+        outcomes = [(node, reject if policy == "reject" else flag) for node, _, reject, flag in CASES]
+        expected += [(node, status) for node, status in outcomes if status is not None]
         expected.append(("status", None))
     got = [(i.row.node, i.row.sig_status) if isinstance(i, EventItem) else ("status", None) for i in passed]
     assert got == expected
