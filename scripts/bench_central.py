@@ -285,7 +285,9 @@ def bench_ingest(
     def on_stored(rows: list[EventRow], now: float) -> None:
         last[0] = time.time()
 
-    name = f"ingest-{snapshot_bytes}-{'signed' if signed else 'plain'}-{'acks' if acks else 'noacks'}-{workers}"
+    name = (
+        f"ingest-{snapshot_bytes}-{'signed' if signed else 'plain'}-{'acks' if acks else 'noacks'}-{workers}"
+    )
     with aggregator(tmp, port, name, signed, acks, workers) as agg:
         agg.writer.on_stored = on_stored
         extra = ("--sign",) if signed else ()

@@ -403,7 +403,9 @@ def test_edge_real_install_then_rerun_changes_nothing(tmp_path: Path) -> None:
     public = Signer.from_file(key).public_key_b64()
     assert f"note:   central.yaml signatures.keys.gate1: {public}" in first.stdout.splitlines()
     # the new node's config names the key, so it signs from its first start
-    assert "ok: /etc/roadwatch/edge/gate1.yaml signs events with /etc/roadwatch/edge/gate1.key" in first.stdout
+    assert (
+        "ok: /etc/roadwatch/edge/gate1.yaml signs events with /etc/roadwatch/edge/gate1.key" in first.stdout
+    )
     from edge.config import load_config
 
     assert load_config(config).mqtt.signing_key_file == "/etc/roadwatch/edge/gate1.key"
