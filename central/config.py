@@ -281,7 +281,7 @@ class SignatureSettings(Strict):
     )
     keys: dict[str, str] = Field(
         default_factory=dict,
-        description="Node id -> its Ed25519 public key, base64 of the 32 raw bytes (roadwatch-edge pubkey)",
+        description="Node id -> its Ed25519 public key, base64 of the 32 raw bytes (printed by scripts/install_edge.sh)",
     )
     workers: int | None = Field(
         default=None,
