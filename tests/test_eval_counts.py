@@ -75,3 +75,26 @@ def test_count_clip_replay_on_a_real_clip(shared_dir: Path) -> None:
 def test_discover_clips_finds_the_shared_labels(shared_dir: Path) -> None:
     names = {c.name for c in eval_counts.discover_clips(shared_dir)}
     assert {"cdnet_highway", "eu_highway_cctv"} <= names
+    project = {p.name.removesuffix(".truth.json") for p in (ROOT / "configs" / "eval").glob("*.truth.json")}
+    assert {"vtest", "one-by-one-person-detection"} <= project <= names
+
+
+@pytest.mark.parametrize(
+    ("counted", "truth", "expected"),
+    [
+        (["person", "car"], {"in": {"car": 2}}, 1),  # road clip: the person is a rider counted as pedestrian
+        (["person", "person"], {"in": {"person": 2}}, 0),  # pedestrian clip: labelled, no diagnostic
+        (["person", "person", "person"], {"in": {"person": 2}}, 1),  # one more person than labelled
+        (["person"], {"in": {"person": 2}}, 0),  # a missed pedestrian is an error, not a rider
+    ],
+)
+def test_person_counted_only_beyond_the_labelled_pedestrians(
+    counted: list[str], truth: dict[str, dict[str, int]], expected: int
+) -> None:
+    from edge.events import EventFactory
+
+    f = EventFactory("n", "c")
+    events = [
+        f.make("line_crossing", "l", 0.0, classes=(c,), measurements={"direction": "in"}) for c in counted
+    ]
+    assert eval_counts.compare(events, {"totals": truth})["person_counted"] == expected
