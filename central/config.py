@@ -288,7 +288,7 @@ class SignatureSettings(Strict):
         ge=0,
         le=32,
         description="Processes verifying signatures beside the aggregator; unset: one per CPU beyond the "
-        "first, at most 4; 0: verify in the aggregator itself (central/verifier.py)",
+        "first (none on one CPU), at most 4; 0: verify in the aggregator itself (central/verifier.py)",
     )
 
     @field_validator("keys")

@@ -61,8 +61,11 @@ def verify_chunk(keys: Mapping[str, bytes], payloads: list[bytes]) -> list[SigSt
     parsed = {node: Ed25519PublicKey.from_public_bytes(raw) for node, raw in keys.items()}
     out: list[SigStatus] = []
     for payload in payloads:
-        data = json.loads(payload)
-        out.append(verify(data, parsed.get(str(data.get("node")))))
+        try:
+            data = json.loads(payload)
+            out.append(verify(data, parsed.get(str(data.get("node")))))
+        except (ValueError, TypeError, AttributeError):  # validated before; still, never fail the chunk
+            out.append("invalid")
     return out
 
 

@@ -35,15 +35,17 @@ from contract.validate import Rejection
 log = logging.getLogger(__name__)
 
 INLINE_MAX = 4  # events in a batch verified in this thread rather than sent to a worker
+RESULT_TIMEOUT_S = 60.0  # a chunk takes milliseconds; a worker silent this long is hung
 POOL_RETRY_S = 60.0  # after the workers failed, verify here this long before starting them again
 BATCH_MAX = 512
 MAX_AUTO_WORKERS = 4
 
 
 def auto_workers(cpus: int | None = None) -> int:
-    """One worker per CPU beyond the first (that one runs the aggregator), at least one, at most 4."""
+    """One worker per CPU beyond the first (that one runs the aggregator), at most 4; none on one CPU,
+    where a worker would add its round trips without a core to run on."""
     n = cpus if cpus is not None else os.cpu_count() or 1
-    return max(1, min(MAX_AUTO_WORKERS, n - 1))
+    return max(0, min(MAX_AUTO_WORKERS, n - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,7 @@ class Verifier:
             size = -(-len(todo) // self.workers)
             chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
             futures = [pool.submit(verify_chunk, self._keys(c), [u.payload for u in c]) for c in chunks]
-            statuses = [s for f in futures for s in f.result()]
+            statuses = [s for f in futures for s in f.result(timeout=RESULT_TIMEOUT_S)]
         except Exception:  # a dead worker (BrokenProcessPool): check here, new pool in a while
             log.exception("signature workers failed; verifying %d events in the aggregator", len(todo))
             self._pool_failed()
@@ -191,12 +193,12 @@ class Verifier:
     def _pool_failed(self) -> None:
         self.pool_failures += 1
         self._pool_retry_at = time.monotonic() + POOL_RETRY_S
-        self._drop_pool()
+        self._drop_pool(wait=False)  # a hung worker must not hold this stage too
 
-    def _drop_pool(self) -> None:
+    def _drop_pool(self, wait: bool = True) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
 
     def worker_pids(self) -> list[int]:
         """The live worker processes (benchmarks read their CPU time)."""

@@ -27,7 +27,7 @@ from test_central_support import (
 )
 
 from central.ingest import Ack, EventItem, IngestCounters, Item, StatusItem, classify
-from central.signatures import SignatureChecker
+from central.signatures import SignatureChecker, verify_chunk
 from central.verifier import Unverified, Verifier, auto_workers
 from edge.transport.signing import Signer
 
@@ -120,7 +120,7 @@ def test_a_killed_worker_loses_nothing_and_the_batch_is_checked_here() -> None:
 
 
 def test_worker_count_by_cpus() -> None:
-    assert [auto_workers(c) for c in (1, 2, 3, 4, 8, 64)] == [1, 1, 2, 3, 4, 4]
+    assert [auto_workers(c) for c in (1, 2, 3, 4, 8, 64)] == [0, 1, 2, 3, 4, 4]
 
 
 @pytest.mark.integration
@@ -143,3 +143,16 @@ def test_api_events_carry_the_signature_status(broker: Broker, tmp_path: Path) -
     expected = ["valid", "invalid", "unsigned", "unknown_key"]
     assert [by_id[i] for i in ids] == expected
     assert detail == expected
+
+
+def test_a_worker_chunk_never_fails_on_a_bad_payload() -> None:
+    keys = SignatureChecker({"n1": N1.public_key_b64()}, "reject").raw_keys
+    good = message(1, "n1", N1)[1]
+    forged = message(2, "n1", FORGER)[1]
+    assert verify_chunk(keys, [b"not json", good, b"[1, 2]", forged, good]) == [
+        "invalid",
+        "valid",
+        "invalid",
+        "invalid",
+        "valid",
+    ]
