@@ -160,6 +160,21 @@ def render_metrics(status: dict[str, Any]) -> str:
             "Webhook calls by state: pending (the queue), delivered, dead (dead-lettered)",
             [(labels(state=s), int(webhooks.get(s, 0))) for s in WEBHOOK_STATES],
         )
+    checks = status.get("signature_checks")  # central/verifier.py, where it runs
+    if checks is not None:
+        where = (("workers", "checked_in_workers"), ("aggregator", "checked_here"))
+        t.add(
+            f"{p}signature_checks_total",
+            "counter",
+            "Event signatures verified, by where: worker processes or the aggregator itself",
+            [(labels(where=w), checks.get(k)) for w, k in where],
+        )
+        t.add(
+            f"{p}signature_worker_failures_total",
+            "counter",
+            "Times the signature workers failed (died, hung); their events were verified in the aggregator",
+            [("", checks.get("pool_failures"))],
+        )
     gaps = status.get("open_gaps")
     if gaps is not None:
         t.add(
