@@ -85,13 +85,17 @@ class SignatureChecker:
 
     def check(self, payload: Mapping[str, Any]) -> tuple[SigStatus | None, str | None]:
         """(status to store or None when not checked, rejection reason or None)."""
-        if self.policy == "off":
+        if self.policy == "off" or (self.policy == "flag" and not self.keys):
             return None, None
         return self.decide(verify(payload, self.keys.get(str(payload.get("node")))))
 
     def decide(self, status: SigStatus) -> tuple[SigStatus | None, str | None]:
-        """The policy for a verified status: (status to store, rejection reason or None)."""
-        if self.policy == "off":
+        """The policy for a verified status: (status to store, rejection reason or None).
+
+        Under `flag` with no node key registered the station checks nothing it could vouch for, so it
+        stores no status: otherwise every event of a station that has not set up signing yet would wear
+        an "unsigned" marker on the dashboard, and the marker would stop meaning anything."""
+        if self.policy == "off" or (self.policy == "flag" and not self.keys):
             return None, None
         if status == "valid" or self.policy == "flag":
             return status, None
