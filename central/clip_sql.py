@@ -88,6 +88,18 @@ class ClipSql:
                 (event_id, node, sha256, nbytes, duration_s, start, now, now),
             )
 
+    def clips_interrupted(self, reason: str, now: float) -> int:
+        """At start-up: uploads that were being received when the aggregator stopped lost their partial
+        file with the process; they become `rejected` (the dashboard offers to ask again), never a
+        `receiving` that nothing will complete. Returns how many."""
+        with self.tx() as conn:
+            return int(
+                conn.execute(
+                    "UPDATE clips SET state='rejected', reason=?, updated_epoch=? WHERE state='receiving'",
+                    (reason[:300], now),
+                ).rowcount
+            )
+
     def clips_stored_before(self, cutoff: float) -> list[tuple[str, str]]:
         """(event id, sha256) of ready clips stored before `cutoff`, for retention."""
         rows = self.conn().execute(

@@ -47,6 +47,8 @@ class ClipBook(Protocol):
         self, event_id: str, node: str, sha256: str, nbytes: int, duration_s: float, start: float, now: float
     ) -> None: ...
 
+    def clips_interrupted(self, reason: str, now: float) -> int: ...
+
 
 class ClipFiles:
     """Stored clips by sha256; the name is checked before any file system access."""
@@ -188,10 +190,15 @@ class ClipAssembler:
             part.path.unlink(missing_ok=True)
 
 
-def clear_partials(files: ClipFiles) -> None:
-    """At start-up: partial files of an earlier run have no meta in memory; they are never served."""
+def clear_partials(files: ClipFiles, book: ClipBook, now: float) -> int:
+    """At start-up: partial files of an earlier run have no meta in memory; they are never served, and
+    the clips they belonged to say so (state `rejected`: ask again). Returns how many uploads were cut."""
     for path in files.partial.glob("*.part"):
         path.unlink(missing_ok=True)
+    cut = book.clips_interrupted("the station restarted during the upload; ask for the video again", now)
+    if cut:
+        log.warning("clips: %d upload(s) cut by a restart; the operator may ask again", cut)
+    return cut
 
 
 def expire_clips(store: Store, files: ClipFiles, cutoff: float, now: float) -> int:
@@ -231,7 +238,9 @@ class ClipReceiver:
         return True
 
     def start(self) -> None:
-        clear_partials(self.assembler.files)
+        self.assembler.counts["interrupted"] += clear_partials(
+            self.assembler.files, self.assembler.book, time.time()
+        )
         self._thread = threading.Thread(target=self._run, name="clip-receiver", daemon=True)
         self._thread.start()
 

@@ -47,6 +47,7 @@ SCALARS: tuple[tuple[str, str, str, str], ...] = (
     ("mqtt_connected", "gauge", "1 while connected to the broker", "mqtt_connected"),
     ("live_clients", "gauge", "Open live (SSE) connections", "live_clients"),
     ("uptime_seconds", "gauge", "Seconds since the aggregator started", "uptime_s"),
+    ("clips_stored_total", "counter", "Event clips received whole, verified and stored", "clips_stored"),
 )
 
 
@@ -159,6 +160,15 @@ def render_metrics(status: dict[str, Any]) -> str:
             "gauge",
             "Webhook calls by state: pending (the queue), delivered, dead (dead-lettered)",
             [(labels(state=s), int(webhooks.get(s, 0))) for s in WEBHOOK_STATES],
+        )
+    clips = status.get("clip_messages")
+    if clips is not None:
+        t.add(
+            f"{p}clip_messages_total",
+            "counter",
+            "Clip upload messages from nodes by outcome (meta, chunk, stored, duplicate, bad_sha, no_meta, "
+            "over_quota, interrupted by a restart, partial_expired, ...)",
+            [(labels(outcome=str(o)), n) for o, n in sorted(clips.items())],
         )
     gaps = status.get("open_gaps")
     if gaps is not None:

@@ -209,6 +209,8 @@ class Aggregator:
             open_gaps=gaps,
             ingest_lag=self.writer.lag.snapshot(time.time()),
             nodes=self.writer.nodes.snapshot(),
+            clips_stored=self.clips.assembler.counts["stored"],
+            clip_messages=dict(self.clips.assembler.counts),
         )
         return out
 

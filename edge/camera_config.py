@@ -194,7 +194,7 @@ def _alert_kinds() -> tuple[str, ...]:
 class ClipSettings(Strict):
     """Event video clips (edge.capture.clips): the camera's encoded stream kept in a short ring, and an
     MP4 from `pre_s` before to `post_s` after each alert of the chosen kinds. Packets are copied, not
-    re-encoded, so privacy masks do not apply to clips (see docs/configs.md)."""
+    re-encoded, so privacy masks do not apply to clips unless `mask_clips` (see docs/configs.md)."""
 
     enabled: bool = Field(default=False, description="Keep a ring of encoded video and cut clips for alerts")
     pre_s: float = Field(default=5.0, ge=0, le=60, description="Seconds of video before the event")
@@ -204,6 +204,9 @@ class ClipSettings(Strict):
     )
     segment_s: float = Field(
         default=1.0, ge=0.5, le=10, description="Ring segment length; segments start on keyframes"
+    )
+    mask_clips: bool = Field(
+        default=False, description="Re-encode each clip with the privacy masks painted (CPU per clip)"
     )
 
     @field_validator("kinds")

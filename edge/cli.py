@@ -163,6 +163,18 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _metric_counters(publisher: Any, node: Any) -> dict[str, float]:
+    """Counters the stats payload does not carry: the outbox's recoveries, the event clips'."""
+    out: dict[str, float] = {}
+    if publisher is not None:
+        out["outbox_recovered_total"] = publisher.stats().outbox.recovered
+    if node.clips is not None:
+        out.update(node.clips.counters())
+    if node.clip_uploader is not None:
+        out.update(node.clip_uploader.counters())
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from common import sdnotify
     from edge.pipeline import Node
@@ -244,7 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 cfg.metrics.port,
                 lambda: render_metrics(
                     node_stats(cfg, node, publisher.stats().outbox if publisher else None),
-                    {"outbox_recovered_total": publisher.stats().outbox.recovered} if publisher else None,
+                    _metric_counters(publisher, node),
                 ),
             )
             metrics.start()

@@ -25,7 +25,7 @@ from typing import Any
 from contract.commands import Command
 from edge.analyzer import CameraAnalyzer, DetectorLike, FrameResult
 from edge.camera_config import CameraConfig
-from edge.capture.recorder import EventClips
+from edge.capture.eventclips import EventClips
 from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame

@@ -70,6 +70,8 @@ def crafted_status() -> dict[str, Any]:
         "open_gaps": {"road-1": 2, "road-2": 0},
         "ingest_lag": lag.snapshot(now=1031.0),
         "nodes": board.snapshot(),
+        "clips_stored": 3,
+        "clip_messages": {"chunk": 40, "stored": 3, "bad_sha": 1, "interrupted": 1},
     }
 
 
@@ -94,6 +96,9 @@ def test_render_aggregator_counters_and_gauges() -> None:
     assert "roadwatch_central_live_clients 2" in lines
     assert 'roadwatch_central_open_sequence_gaps{node="road-1"} 2' in lines
     assert 'roadwatch_central_open_sequence_gaps{node="road-2"} 0' in lines
+    assert "roadwatch_central_clips_stored_total 3" in lines
+    assert 'roadwatch_central_clip_messages_total{outcome="bad_sha"} 1' in lines
+    assert 'roadwatch_central_clip_messages_total{outcome="interrupted"} 1' in lines
 
 
 def test_render_ingest_lag_histogram_is_cumulative_with_last_and_window_max() -> None:

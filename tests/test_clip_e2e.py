@@ -1,9 +1,11 @@
-"""Event clips end to end on real parts: a node playing an H.264 file in real time raises an intrusion,
-an operator asks for its clip through the API, the node uploads it in chunks over a real Mosquitto, the
-aggregator process verifies and stores it, and the MP4 served back decodes and holds the event."""
+"""Event clips end to end on real parts: a node reading an H.264 camera (a file played in real time, or a
+real RTSP server fed by ffmpeg) raises an intrusion, an operator asks for its clip through the API, the
+node uploads it in chunks over a real Mosquitto, the aggregator process verifies and stores it, and the
+MP4 served back decodes, lasts pre_s + post_s (+/-1 s) and holds the event."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +17,8 @@ from typing import Any
 
 import cv2
 import pytest
-from conftest import Broker, make_h264_camera
+from conftest import Broker, make_h264_camera, require
+from test_rtsp import RtspCamera
 from test_system_e2e import ROOT, _api, site  # noqa: F401  (site is the aggregator fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,8 +34,7 @@ metrics: {{enabled: false}}
 cameras:
   - id: junction
     source: "{camera}"
-    loop: true
-    realtime: true
+{source_options}
     detect_fps: 3
     reference_size: [640, 480]
     zones:
@@ -63,11 +65,55 @@ def _get(url: str, token: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+FILE_CAMERA = "    loop: true\n    realtime: true"
+RTSP_CAMERA = "    rtsp_transport: udp"  # rtsp-server-perl serves RTP over UDP
+
+
 def test_an_operator_fetches_and_plays_the_clip_of_an_alert(
     site: tuple[Broker, str, subprocess.Popen[bytes]],  # noqa: F811
     tmp_path: Path,
     shared_dir: Path,
     camera_file: Path,
+) -> None:
+    _fetch_and_check_a_clip(site, tmp_path, shared_dir, str(camera_file), FILE_CAMERA)
+
+
+def test_the_clip_of_an_alert_from_an_rtsp_camera(
+    site: tuple[Broker, str, subprocess.Popen[bytes]],  # noqa: F811
+    tmp_path: Path,
+    shared_dir: Path,
+    camera_file: Path,
+) -> None:
+    """The issue's done-when: the node reads a real RTSP server (H.264 over RTP, re-encoded live by
+    ffmpeg with a keyframe every second), both for detection and for its clip ring."""
+    for tool in ("rtsp-server-perl", "ffmpeg"):
+        require(shutil.which(tool) is not None, f"{tool} is not installed (scripts/install_system_deps.sh)")
+    camera = RtspCamera(camera_file, tmp_path)
+    camera.start()
+    try:
+        _fetch_and_check_a_clip(site, tmp_path, shared_dir, camera.url, RTSP_CAMERA)
+    finally:
+        camera.stop()
+
+
+def _ring_armed(segment_list: Path, node: subprocess.Popen[bytes], log_path: Path) -> float:
+    """The wall time from which an event has pre_s of recorded video before it: the ring starts when the
+    camera first answers (an RTSP publisher may announce its stream seconds after the server listens),
+    and its first finished segment is listed about a segment after that."""
+    deadline = time.monotonic() + 60
+    while not (segment_list.exists() and segment_list.read_text(encoding="utf-8").strip()):
+        assert node.poll() is None, log_path.read_text(encoding="utf-8")[-3000:]
+        assert time.monotonic() < deadline, "the clip ring never started"
+        time.sleep(0.2)
+    return time.time() + PRE_S + 0.5
+
+
+def _fetch_and_check_a_clip(
+    site: tuple[Broker, str, subprocess.Popen[bytes]],  # noqa: F811
+    tmp_path: Path,
+    shared_dir: Path,
+    source: str,
+    source_options: str,
 ) -> None:
     broker, url, _ = site
     cfg = tmp_path / "edge.yaml"
@@ -77,7 +123,8 @@ def test_an_operator_fetches_and_plays_the_clip_of_an_alert(
             port=broker.port,
             outbox=tmp_path / "outbox.sqlite",
             clips=tmp_path / "node-clips",
-            camera=camera_file,
+            camera=source,
+            source_options=source_options,
             pre=PRE_S,
             post=POST_S,
         ),
@@ -88,7 +135,7 @@ def test_an_operator_fetches_and_plays_the_clip_of_an_alert(
         node = subprocess.Popen(
             [sys.executable, "-m", "edge", "run", str(cfg)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
-    armed = time.time() + PRE_S + 3  # the ring holds pre_s of video only some seconds after the start
+    armed = _ring_armed(tmp_path / "node-clips" / "ring" / "junction" / "segments.csv", node, log_path)
     try:
         token = _api(url, "/api/login", body={"username": "admin", "password": "e2e-pass"})["token"]
         deadline = time.monotonic() + 90

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from contract.clips import CHUNK_BYTES, ClipMeta, parse_clip_topic
 from edge.capture.clips import ClipLookup, ClipStore
-from edge.capture.recorder import ClipRecorder, ClipRequest, ClipWorker, EventClips, RecorderSettings
+from edge.capture.clipwriter import ClipRequest, ClipWorker
+from edge.capture.eventclips import EventClips
+from edge.capture.recorder import ClipRecorder, RecorderSettings
+from edge.cli import _metric_counters
+from edge.metrics import render_metrics
 from edge.transport.clipupload import ClipUploader, UploadRequest
 
 P = "roadwatch/v1"
@@ -51,6 +56,7 @@ def test_a_written_clip_goes_out_as_meta_then_ordered_chunks(tmp_path: Path) -> 
     topics = [parse_clip_topic(t, P) for t, _ in wire.sent]
     assert [t.index for t in topics if t is not None] == [None, 0, 1, 2, 3]
     assert b"".join(p for t, p in wire.sent[1:]) == data and up.sent == 1
+    assert up.counters() == {"clip_uploads_total": 1, "clip_upload_failures_total": 0}  # node metrics
 
 
 @pytest.mark.parametrize(
@@ -110,3 +116,14 @@ def test_lookup_after_the_node_clip_store_filled_up(tmp_path: Path) -> None:
     clips.worker.request(ClipRequest("e3", "gate", 2e9, 5.0, 10.0))
     assert clips.lookup("gate", "e3").state == "pending"
     assert clips.lookup("other", "e4").state == "unsupported"
+    assert clips.counters() == {  # the node's metrics: the eviction is counted
+        "clips_written_total": 0,
+        "clips_linked_total": 0,
+        "clips_failed_total": 0,
+        "clips_evicted_total": 1,
+        "clip_recorder_restarts_total": 0,
+    }
+    node = SimpleNamespace(clips=clips, clip_uploader=uploader(Wire(), [], [0.0]))  # what cmd_run holds
+    text = render_metrics({"node": "n1", "cameras": {}}, _metric_counters(None, node))
+    assert 'roadwatch_clips_evicted_total{node="n1"} 1' in text.splitlines()
+    assert 'roadwatch_clip_upload_failures_total{node="n1"} 0' in text.splitlines()

@@ -12,7 +12,9 @@ from conftest import make_h264_camera
 
 from edge.camera_config import CameraConfig
 from edge.capture.clips import Clip, ClipStore, SegmentRing, probe_duration
-from edge.capture.recorder import ClipRecorder, ClipRequest, ClipWorker, RecorderSettings
+from edge.capture.clipwriter import ClipRequest, ClipWorker
+from edge.capture.eventclips import EventClips
+from edge.capture.recorder import ClipRecorder, RecorderSettings
 
 
 class Clock:
@@ -35,7 +37,9 @@ def _ring(tmp_path: Path, rows: list[str], now: float, keep_s: float = 100.0) ->
 @pytest.mark.parametrize(
     ("t0", "t1", "expected"),
     [
-        (1002.5, 1004.5, ["c", "d", "e"]),  # from the last segment starting at or before t0 (a keyframe)
+        (1002.5, 1004.5, ["c", "d", "e"]),  # from the keyframe nearest t0 (a tie: the earlier one)
+        (1002.4, 1004.5, ["c", "d", "e"]),
+        (1002.7, 1004.5, ["d", "e"]),  # the next keyframe is nearer: half a GOP short rather than long
         (1000.0, 1001.0, ["a"]),
         (999.0, 1001.5, ["a", "b"]),  # before the ring: from its first segment
         (1003.0, 1003.0 + 10, ["d", "e"]),  # beyond the ring: what there is (the worker waits)
@@ -46,6 +50,14 @@ def test_ring_covering(tmp_path: Path, t0: float, t1: float, expected: list[str]
     rows = [f"{n},{i}.0,{i + 1}.0" for i, n in enumerate("abcde")]
     ring = _ring(tmp_path, rows, now=1005.0)
     assert [s.path.name for s in ring.covering(t0, t1)] == expected
+
+
+def test_the_clip_never_starts_after_its_event(tmp_path: Path) -> None:
+    rows = [f"{n},{i}.0,{i + 1}.0" for i, n in enumerate("abcde")]
+    ring = _ring(tmp_path, rows, now=1005.0)
+    # pre_s 0.2: the nearest keyframe (1003) would come after the event at 1002.9; 1002 holds it
+    assert [s.path.name for s in ring.covering(1002.7, 1004.0, latest_start=1002.9)] == ["c", "d"]
+    assert [s.path.name for s in ring.covering(1002.7, 1004.0, latest_start=1003.0)] == ["d"]
 
 
 def test_ring_reads_lines_once_skips_a_partial_line_and_prunes_old_files(tmp_path: Path) -> None:
@@ -62,6 +74,21 @@ def test_ring_reads_lines_once_skips_a_partial_line_and_prunes_old_files(tmp_pat
     ring.poll()
     assert [s.path.name for s in ring.segments()] == ["b", "c"]
     assert not (tmp_path / "a").exists() and (tmp_path / "b").exists()
+
+
+def test_a_pinned_ring_deletes_nothing_until_released(tmp_path: Path) -> None:
+    clock = Clock(1010.0)
+    ring = SegmentRing(tmp_path, keep_s=4.0, clock=clock)
+    for name in "ab":
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "segments.csv").write_text("a,0.0,2.0\nb,2.0,4.0\n", encoding="utf-8")
+    ring.poll()
+    clock.t = 1030.0  # both are past keep_s now
+    with ring.pinned():  # a clip is being cut from them
+        ring.poll()
+        assert (tmp_path / "a").exists() and len(ring.segments()) == 2
+    ring.poll()
+    assert not (tmp_path / "a").exists() and ring.segments() == []
 
 
 def test_store_drops_oldest_by_age_then_size(tmp_path: Path) -> None:
@@ -108,6 +135,7 @@ def test_recorded_clip_decodes_spans_pre_and_post_and_holds_the_event(
         time.sleep(5.0)
         event_ts = time.time()
         worker.request(ClipRequest("ev-1", "cam", event_ts, 3.0, 4.0))
+        worker.request(ClipRequest("ev-1b", "cam", event_ts, 3.0, 4.0))  # a second alert of that frame
         clips: list[Clip] = []
         deadline = time.time() + 30
         while not clips and time.time() < deadline:
@@ -115,8 +143,10 @@ def test_recorded_clip_decodes_spans_pre_and_post_and_holds_the_event(
             time.sleep(0.3)
     finally:
         rec.stop()
-    assert rec.state == "stopped" and len(clips) == 1
+    assert rec.state == "stopped" and len(clips) == 2
     clip = clips[0]
+    assert worker.linked == 1 and clips[1].path == store.path_for("ev-1b")  # cut once, linked
+    assert clips[1].path.stat().st_ino == clip.path.stat().st_ino and clips[1].sha256 == clip.sha256
     assert clip.path == store.path_for("ev-1") and clip.path.stat().st_size == clip.bytes
     assert abs(clip.duration_s - 7.0) <= 1.0, clip
     assert clip.start <= event_ts <= clip.start + clip.duration_s
@@ -146,3 +176,40 @@ def test_unsupported_codec_stops_only_that_recorder_with_a_clear_reason(
         assert worker.failed == 1 and "H.264" in worker.failures["ev-2"]
     finally:
         rec.stop()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_full_clip_store_evicts_the_oldest_real_clip_and_says_so(h264_camera: Path, tmp_path: Path) -> None:
+    """The node's clip store holds about one clip: the second real clip evicts the first (counted), a
+    request for the first then answers `missing` with the reason, and the second is ready to upload."""
+    rec = _record(h264_camera, tmp_path / "ring")
+    store = ClipStore(tmp_path / "clips", max_bytes=10**9, max_age_s=3600.0)
+    worker = ClipWorker({"cam": rec}, store)
+    clips = EventClips({"cam": rec}, worker, {})
+    written: list[Clip] = []
+
+    def cut(event_id: str, pre_s: float, post_s: float) -> None:
+        worker.request(ClipRequest(event_id, "cam", time.time(), pre_s, post_s))
+        deadline = time.time() + 30
+        count = len(written)
+        while len(written) == count and time.time() < deadline:
+            written.extend(worker.step())
+            time.sleep(0.3)
+
+    try:
+        time.sleep(3.0)
+        cut("ev-a", 2.0, 1.0)  # 3-4 s of video
+        assert written, worker.failures
+        store.max_bytes = written[0].bytes + 1  # the store is full with this one clip
+        time.sleep(1.5)  # the next event, in later segments
+        cut("ev-b", 0.5, 0.5)  # 1-2 s: smaller than the first, so it fits once that one is evicted
+    finally:
+        rec.stop()
+    assert [c.path.name for c in written] == ["ev-a.mp4", "ev-b.mp4"], worker.failures
+    assert store.get("ev-a") is None and store.get("ev-b") is not None
+    assert store.dropped == 1 and clips.counters()["clips_evicted_total"] == 1
+    gone = clips.lookup("cam", "ev-a")
+    assert gone.state == "missing" and "removed" in gone.reason
+    ready = clips.lookup("cam", "ev-b")
+    assert ready.state == "ready" and ready.path == store.path_for("ev-b")

@@ -6,10 +6,12 @@ own encoded packets: one `ffmpeg -c copy -f segment` process per camera writes s
 (each starts on a keyframe, because a stream copy can only cut there) and this module deletes the old
 ones. A clip is the concatenation of the segments that overlap `[ts - pre_s, ts + post_s]`, copied again
 into an MP4 (`+faststart`, so a browser plays it while it downloads) and trimmed at the end; it starts on
-the last keyframe before `ts - pre_s`, so it may be up to one GOP longer than `pre_s + post_s`.
+the keyframe nearest `ts - pre_s` (never after the event), so with a keyframe every 2 s or less its
+length is within 1 s of `pre_s + post_s`.
 
-Copied packets are NOT privacy-masked (`privacy_masks` paint decoded frames only): cameras whose view
-includes private places should mask in the camera itself before clips are switched on.
+Copied packets are NOT privacy-masked (`privacy_masks` paint decoded frames only): a camera whose view
+includes private places either masks in the camera itself or sets `mask_clips: true`, which re-encodes
+each clip with the masks painted (edge.capture.clipmask; CPU per clip, see docs/benchmarks.md).
 
 Only H.264 and H.265 are kept (what MP4 carries and browsers play); another codec stops that camera's
 recorder with a clear log line, never the node.
@@ -20,12 +22,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import shutil
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,15 +87,24 @@ def probe_codec(path: Path | str, timeout_s: float = 10.0) -> str:
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
 
 
-def probe_duration(path: Path, timeout_s: float = 10.0) -> float:
+def _probe_format(path: Path, entry: str, timeout_s: float) -> float:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        ["ffprobe", "-v", "error", "-show_entries", f"format={entry}", "-of", "csv=p=0", str(path)],
         capture_output=True, text=True, timeout=timeout_s, check=False,
     )  # fmt: skip
     try:
         return float(out.stdout.strip())
     except ValueError:
         return 0.0
+
+
+def probe_duration(path: Path, timeout_s: float = 10.0) -> float:
+    return _probe_format(path, "duration", timeout_s)
+
+
+def probe_start(path: Path, timeout_s: float = 10.0) -> float:
+    """The first timestamp of a file: MPEG-TS segments start near 1.4 s even with `-reset_timestamps`."""
+    return _probe_format(path, "start_time", timeout_s)
 
 
 class SegmentRing:
@@ -109,7 +122,19 @@ class SegmentRing:
         self._lines_read = 0
         self._offset: float | None = None
         self._raw: deque[tuple[Path, float, float]] = deque()
+        self._pins = 0
         self.lock = threading.Lock()
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """While held, `poll` deletes no segment (a clip is being cut from them)."""
+        with self.lock:
+            self._pins += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._pins -= 1
 
     @property
     def list_path(self) -> Path:
@@ -135,7 +160,7 @@ class SegmentRing:
                 lag = now - end
                 self._offset = lag if self._offset is None else min(self._offset, lag)
                 self._raw.append((self.folder / row[0], start, end))
-            while self._raw and self._wall(self._raw[0][2]) < now - self.keep_s:
+            while not self._pins and self._raw and self._wall(self._raw[0][2]) < now - self.keep_s:
                 path = self._raw.popleft()[0]
                 path.unlink(missing_ok=True)
 
@@ -146,10 +171,14 @@ class SegmentRing:
         with self.lock:
             return [Segment(p, self._wall(s), self._wall(e)) for p, s, e in self._raw if p.exists()]
 
-    def covering(self, t0: float, t1: float) -> list[Segment]:
-        """The consecutive segments overlapping [t0, t1], from the last one that starts at or before t0."""
+    def covering(self, t0: float, t1: float, latest_start: float | None = None) -> list[Segment]:
+        """The consecutive segments up to t1, from the one whose start (a keyframe) is nearest t0 but not
+        after `latest_start` (the event: a clip always holds it). Starting at the nearest keyframe, not
+        the last one before t0, keeps a clip within half a keyframe interval of `pre_s + post_s`."""
         segs = self.segments()
-        first = max((i for i, seg in enumerate(segs) if seg.start <= t0), default=0)
+        limit = t1 if latest_start is None else max(t0, latest_start)
+        allowed = [i for i, seg in enumerate(segs) if seg.start <= limit]
+        first = min(allowed, key=lambda i: abs(segs[i].start - t0)) if allowed else 0
         return [seg for seg in segs[first:] if seg.start < t1]
 
 
@@ -171,8 +200,18 @@ def recorder_command(
     return cmd
 
 
-def write_clip(segments: Sequence[Segment], t0: float, t1: float, out: Path, timeout_s: float = 60.0) -> Clip:
+def write_clip(
+    segments: Sequence[Segment],
+    t0: float,
+    t1: float,
+    out: Path,
+    timeout_s: float = 60.0,
+    check_codec: bool = True,
+) -> Clip:
     """Concatenate `segments` into an MP4 at `out`, trimmed to end at `t1`; raises ClipError.
+
+    `check_codec=False` skips probing the codec when the recorder has already checked it (one process
+    start less per clip on a busy node).
 
     The file appears under its final name only when complete (written beside it, then renamed), so a
     power cut never leaves half a clip that looks whole.
@@ -181,7 +220,7 @@ def write_clip(segments: Sequence[Segment], t0: float, t1: float, out: Path, tim
         raise ClipError(
             "no recorded video covers that time (the ring starts after it, or the stream was down)"
         )
-    codec = probe_codec(segments[0].path)
+    codec = probe_codec(segments[0].path) if check_codec else SUPPORTED_CODECS[0]
     if codec not in SUPPORTED_CODECS:
         raise ClipError(f"the camera's video codec {codec or 'unknown'!r} cannot be kept as an MP4 clip; "
                         f"set the camera to H.264 or H.265")  # fmt: skip
@@ -190,8 +229,8 @@ def write_clip(segments: Sequence[Segment], t0: float, t1: float, out: Path, tim
     lines = ["ffconcat version 1.0"]
     for i, seg in enumerate(segments):
         lines.append(f"file '{seg.path.as_posix()}'")
-        if i == len(segments) - 1 and t1 < seg.end:
-            lines.append(f"outpoint {max(0.0, t1 - seg.start):.3f}")
+        if i == len(segments) - 1 and t1 < seg.end:  # the concat demuxer reads the file's own clock
+            lines.append(f"outpoint {probe_start(seg.path) + max(0.0, t1 - seg.start):.3f}")
     listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
     partial = out.with_name(out.name + ".part")
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
@@ -205,9 +244,17 @@ def write_clip(segments: Sequence[Segment], t0: float, t1: float, out: Path, tim
     if done.returncode != 0 or not partial.exists():
         partial.unlink(missing_ok=True)
         raise ClipError(f"ffmpeg could not write the clip: {done.stderr.strip()[-300:]}")
+    # The file's time is its first frame's (the upload's start_ts), set before the rename: an upload
+    # request that finds the clip the moment it appears must not read the write time instead.
+    os.utime(partial, (segments[0].start, segments[0].start))
     partial.replace(out)
-    data = out.read_bytes()
-    return Clip(out, segments[0].start, probe_duration(out), len(data), hashlib.sha256(data).hexdigest())
+    return describe_clip(out, segments[0].start)
+
+
+def describe_clip(path: Path, start: float) -> Clip:
+    """The record of a finished clip file whose first frame is at wall time `start`."""
+    data = path.read_bytes()
+    return Clip(path, start, probe_duration(path), len(data), hashlib.sha256(data).hexdigest())
 
 
 class ClipStore:
@@ -222,6 +269,10 @@ class ClipStore:
 
     def path_for(self, event_id: str) -> Path:
         return self.folder / f"{event_id}.mp4"
+
+    def work_path(self, event_id: str) -> Path:
+        """Where a clip is cut before it is re-encoded (`mask_clips`); never served, never pruned."""
+        return self.folder / "work" / f"{event_id}.mp4"
 
     def get(self, event_id: str) -> Path | None:
         path = self.path_for(event_id)

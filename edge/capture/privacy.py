@@ -6,9 +6,10 @@ checks, not an event snapshot or a drawn picture. The detector never sees a mask
 `PrivacyMask.covers` lets the class filter drop a detection whose ground point lies in a mask (a person
 half behind a masked fence), so a masked area never raises an event either.
 
-Event video clips copy encoded packets without decoding them and are therefore NOT masked; a camera
-whose view includes private places needs its masks applied in the camera itself (most IP cameras have a
-"privacy zone" setting) before clips are enabled.
+Event video clips copy encoded packets without decoding them and are therefore NOT masked by default; a
+camera whose view includes private places needs its masks applied in the camera itself (most IP cameras
+have a "privacy zone" setting), or `clips.mask_clips: true`, which re-encodes each clip with these masks
+painted (edge.capture.clipmask).
 """
 
 from __future__ import annotations

@@ -55,6 +55,10 @@ class ClipUploader:
         self._thread: threading.Thread | None = None
         self.sent = self.failed = 0
 
+    def counters(self) -> dict[str, float]:
+        """Cumulative figures for the node's metrics endpoint (edge.metrics)."""
+        return {"clip_uploads_total": self.sent, "clip_upload_failures_total": self.failed}
+
     def request(self, camera: str, event_id: str) -> None:
         """Called from any thread (the pipeline's command handling)."""
         self._queue.put(UploadRequest(camera, event_id, self._clock()))
