@@ -91,3 +91,37 @@ def test_static_scene_runs_only_keepalive_detections() -> None:
     frames = [scene([(100, 100)]) for _ in range(60)]  # 6 s of a parked object
     run(an, frames)
     assert det.calls <= 1 + 3 + 1  # first frame, a keep-alive every 2 s
+
+
+class SizedDetector(SquareDetector):
+    """A detector seam with a model input size, recording the crops it is given."""
+
+    input_size = (100, 100)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detect(self, image: ImageArray, min_score: float = 0.25) -> Detections:
+        self.shapes.append(image.shape)
+        return super().detect(image, min_score)
+
+
+def test_detect_min_scale_tiles_the_region_for_the_model_input() -> None:
+    """A 200x100 region and a 100 px model: at 0.75 two tiles (one inference each), at 0 one crop."""
+    shapes = {}
+    for min_scale in (0.0, 0.75):
+        cam = CameraConfig.model_validate(
+            {
+                "id": "c", "source": "x.mp4", "reference_size": [W, H], "motion": {"enabled": False},
+                "health": {"enabled": False},
+                "detect_regions": [[60, 70, 260, 170]], "detect_min_scale": min_scale,
+            }
+        )  # fmt: skip
+        det = SizedDetector()
+        an = CameraAnalyzer(cam, det, EventFactory("n", "c"), "UTC", health_enabled=False)
+        res = an.process(Frame("c", 0, 0.0, 1.7e9, scene([(140, 100)])))  # on the seam of the two tiles
+        shapes[min_scale] = det.shapes
+        assert res.tracks.track_ids.size == 0  # a new track is not confirmed on its first frame
+    assert shapes[0.0] == [(100, 200, 3)]
+    assert shapes[0.75] == [(100, 105, 3), (100, 105, 3)]
