@@ -198,7 +198,12 @@ def test_under_load_a_batch_waits_briefly_to_fill(
     writer.linger_s, writer.batch_max = linger_s, batch_max
     for i in range(queued):
         inbox.put(_item(make_event(i + 2), i + 2))
-    timer = threading.Timer(0.05, lambda: [inbox.put(_item(make_event(9 + i), 9 + i)) for i in range(later)])
+
+    def arrive() -> None:
+        for i in range(later):
+            inbox.put(_item(make_event(9 + i), 9 + i))
+
+    timer = threading.Timer(0.05, arrive)
     timer.start()
     t0 = time.monotonic()
     batch = writer._fill([_item(make_event(1), 1)])
