@@ -15,7 +15,7 @@ import cv2
 import pytest
 from conftest import require
 
-from edge.capture.clips import ClipStore, probe_codec
+from edge.capture.clips import Clip, ClipStore, probe_codec
 from edge.capture.clipwriter import ClipRequest, ClipWorker
 from edge.capture.eventclips import EventClips
 from edge.capture.recorder import ClipRecorder, RecorderSettings
@@ -91,7 +91,7 @@ def test_an_h265_camera_gives_a_decodable_clip_that_says_it_is_h265(shared_dir: 
         time.sleep(3.5)
         event_ts = time.time()
         worker.request(ClipRequest("ev-h265", "gate", event_ts, 3.0, 4.0))
-        written = []
+        written: list[Clip] = []
         deadline = time.time() + 30
         while not written and time.time() < deadline:
             written = worker.step()
