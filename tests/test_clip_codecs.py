@@ -24,22 +24,24 @@ pytestmark = [pytest.mark.integration]
 SCALE = "scale=320:240,fps=10"
 
 
-def make_camera(source: Path, out: Path, codec_args: list[str], seconds: float = 12.0) -> Path:
-    """`source` as a camera would send it, re-encoded with `codec_args` (10 fps, small, no audio)."""
+def make_camera(
+    source: Path, out: Path, codec_args: list[str], seconds: float = 12.0, vf: str = SCALE
+) -> Path:
+    """`source` as a camera would send it, re-encoded with `codec_args` (10 fps, no audio)."""
     require(shutil.which("ffmpeg") is not None, "ffmpeg is missing")
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-t", f"{seconds:g}", "-i", str(source), "-vf", SCALE, *codec_args,
+        ["ffmpeg", "-v", "error", "-y", "-t", f"{seconds:g}", "-i", str(source), "-vf", vf, *codec_args,
          "-an", str(out)],
         check=True, timeout=180,
     )  # fmt: skip
     return out
 
 
-def make_hevc_camera(source: Path, out: Path) -> Path:
+def make_hevc_camera(source: Path, out: Path, seconds: float = 12.0, vf: str = SCALE) -> Path:
     """H.265 with a keyframe every second, tagged `hvc1` as cameras' MP4 recordings are."""
     args = ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "keyint=10:min-keyint=10:log-level=error",
             "-tag:v", "hvc1"]  # fmt: skip
-    return make_camera(source, out, args)
+    return make_camera(source, out, args, seconds, vf)
 
 
 def make_keyframeless_camera(source: Path, folder: Path) -> Path:
