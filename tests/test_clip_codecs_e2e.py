@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import Broker, require
 from test_clip_codecs import make_camera, make_hevc_camera
-from test_clip_e2e import EDGE, FILE_CAMERA, RTSP_CAMERA, _api, _fetch_and_check_a_clip, _get
+from test_clip_e2e import EDGE, FILE_CAMERA, RTSP_CAMERA, _fetch_and_check_a_clip, _get
 from test_rtsp import RtspCamera
-from test_system_e2e import ROOT, site  # noqa: F401  (site is the aggregator fixture)
+from test_system_e2e import ROOT, _api, site  # noqa: F401  (site is the aggregator fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ def test_the_clip_of_an_alert_from_an_h265_rtsp_camera(
         event_id = _fetch_and_check_a_clip(site, tmp_path, shared_dir, camera.url, RTSP_CAMERA)
     finally:
         camera.stop()
-    broker, url, _ = site
+    url = site[1]
     token = _api(url, "/api/login", body={"username": "admin", "password": "e2e-pass"})["token"]
     state = _api(url, f"/api/events/{event_id}/clip", token, body={})
     assert state["state"] == "ready" and state["codec"] == "hevc" and state["plays_in_browser"] is False
