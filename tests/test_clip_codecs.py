@@ -161,3 +161,24 @@ def test_a_stream_without_a_decodable_keyframe_turns_clips_off_with_the_reason(
     assert found.state == "unsupported" and "keyframe" in found.reason and "1-2 s" in found.reason
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "camera gate" in errors[0] and "keyframe" in errors[0], errors
+
+
+@pytest.mark.slow
+def test_clips_come_back_by_themselves_when_keyframes_come(
+    shared_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """12 s without a keyframe, then H.264 with one every second (MPEG-TS joins byte by byte)."""
+    video = shared_dir / "videos" / "intersection_cctv.mp4"
+    late = tmp_path / "late.ts"
+    good = make_camera(video, tmp_path / "good.ts", ["-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
+                       "-f", "mpegts"], 6.0)  # fmt: skip
+    late.write_bytes(make_keyframeless_camera(video, tmp_path).read_bytes() + good.read_bytes())
+    caplog.set_level(logging.INFO, logger="edge.capture")
+    rec = _record(late, tmp_path / "ring", no_keyframe_s=3.0)
+    try:
+        _wait_state(rec, "no_keyframe", 20.0)
+        _wait_state(rec, "recording", 30.0)
+    finally:
+        rec.stop()
+    assert rec.message == "" and rec.codec == "h264"
+    assert any("keyframe came" in r.getMessage() and "camera gate" in r.getMessage() for r in caplog.records)
