@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Broker, require
-from test_clip_codecs import make_camera, make_hevc_camera
+from test_clip_codecs import make_camera, make_hevc_camera, make_keyframeless_camera
 from test_clip_e2e import EDGE, FILE_CAMERA, RTSP_CAMERA, _fetch_and_check_a_clip, _get
 from test_rtsp import RtspCamera
 from test_system_e2e import ROOT, _api, site  # noqa: F401  (site is the aggregator fixture)
@@ -104,4 +104,72 @@ def test_an_mjpeg_camera_detects_and_its_clip_request_says_why_there_is_none(
     text = log_path.read_text(encoding="utf-8")
     off = [line for line in text.splitlines() if "clips off" in line]
     assert len(off) == 1 and "camera junction" in off[0] and "mjpeg" in off[0], off
+    assert "Traceback" not in text
+
+
+def test_a_file_camera_without_a_decodable_keyframe_is_refused_at_start(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    """A file is checked before the node starts: a clear config error (exit 2, no restart loop)."""
+    camera = make_keyframeless_camera(shared_dir / "videos" / "intersection_cctv.mp4", tmp_path)
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(
+        EDGE.format(data=shared_dir, port=1, outbox=tmp_path / "outbox.sqlite", clips=tmp_path / "node-clips",
+                    camera=camera, source_options=FILE_CAMERA, pre=1.0, post=1.0),
+        encoding="utf-8",
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "edge", "run", str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (
+        done.returncode == 2
+        and "cameras.junction.source" in done.stderr
+        and "cannot be decoded" in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_an_rtsp_camera_without_a_decodable_keyframe_is_named_and_the_node_runs_on(
+    site: tuple[Broker, str, subprocess.Popen[bytes]],  # noqa: F811
+    tmp_path: Path,
+    shared_dir: Path,
+) -> None:
+    """Nothing of this live stream decodes: the node stays up, says once why the camera has no clips, and
+    the station sees the camera's stream state rather than nothing."""
+    for tool in ("rtsp-server-perl", "ffmpeg"):
+        require(shutil.which(tool) is not None, f"{tool} is not installed (scripts/install_system_deps.sh)")
+    broker, url, _ = site
+    stream = make_keyframeless_camera(shared_dir / "videos" / "intersection_cctv.mp4", tmp_path)
+    camera = RtspCamera(stream, tmp_path, encoder=["-c:v", "copy", "-copyinkf"])
+    camera.start()
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text(
+        EDGE.format(data=shared_dir, port=broker.port, outbox=tmp_path / "outbox.sqlite",
+                    clips=tmp_path / "node-clips", camera=camera.url, source_options=RTSP_CAMERA, pre=1.0,
+                    post=1.0),
+        encoding="utf-8",
+    )  # fmt: skip
+    log_path = tmp_path / "edge.log"
+    with log_path.open("wb") as log:
+        node = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", str(cfg)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        token = _api(url, "/api/login", body={"username": "admin", "password": "e2e-pass"})["token"]
+        deadline = time.monotonic() + 60
+        while "no decodable keyframe" not in log_path.read_text(encoding="utf-8"):
+            assert node.poll() is None, log_path.read_text(encoding="utf-8")[-3000:]
+            assert time.monotonic() < deadline, log_path.read_text(encoding="utf-8")[-3000:]
+            time.sleep(0.5)
+        nodes = {n["node"]: n for n in _api(url, "/api/nodes", token)["items"]}
+        cams = {c["camera"]: c for c in nodes["e2e-node"]["cameras"]}
+        assert nodes["e2e-node"]["state"] == "online" and cams["junction"]["stream_state"] != "ok", cams
+        assert node.poll() is None
+    finally:
+        node.terminate()
+        camera.stop()
+        assert node.wait(timeout=30) == 0, log_path.read_text(encoding="utf-8")[-3000:]
+    text = log_path.read_text(encoding="utf-8")
+    off = [line for line in text.splitlines() if "clips off" in line]
+    assert len(off) == 1 and "camera junction" in off[0] and "1-2 s" in off[0], off
     assert "Traceback" not in text
