@@ -281,7 +281,14 @@ class SignatureSettings(Strict):
     )
     keys: dict[str, str] = Field(
         default_factory=dict,
-        description="Node id -> its Ed25519 public key, base64 of the 32 raw bytes (roadwatch-edge pubkey)",
+        description="Node id -> its Ed25519 public key, base64 of the 32 raw bytes (printed by scripts/install_edge.sh)",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=32,
+        description="Processes verifying signatures beside the aggregator; unset: one per CPU beyond the "
+        "first (none on one CPU), at most 4; 0: verify in the aggregator itself (central/verifier.py)",
     )
 
     @field_validator("keys")

@@ -7,7 +7,8 @@ acknowledged and the idempotent insert drops the copies. Rejected messages are a
 (redelivering them would not make them valid), counted by reason and logged truncated.
 
 The paho network thread only parses and validates; a full hand-off queue blocks it, which stops reading
-from the socket and lets the broker queue, instead of dropping anything.
+from the socket and lets the broker queue, instead of dropping anything. Where Ed25519 signatures are
+checked, everything goes through the verifier stage (central/verifier.py) first, in arrival order.
 """
 
 from __future__ import annotations
@@ -90,6 +91,9 @@ class StatsItem:
 
 Item = EventItem | SnapshotItem | StatusItem | StatsItem
 
+# the verifier stage (central/verifier.py): message, its raw bytes, topic, the ingest's stop flag
+Verify = Callable[[Item, bytes, str, threading.Event], None]
+
 
 class IngestCounters:
     """Accepted and rejected message counts, readable from any thread."""
@@ -113,6 +117,17 @@ class IngestCounters:
                 window, logged = now, 0
             self._log_window[reason] = (window, logged + 1)
             return logged < LOG_PER_MINUTE
+
+    def refuse(self, topic: str, rejection: Rejection, payload: bytes) -> None:
+        """Count a refused message and log it, truncated and rate-limited."""
+        if self.reject(rejection.reason, time.monotonic()):
+            log.warning(
+                "rejected message on %s: %s (%s); payload starts %r",
+                topic[:200],
+                rejection.reason,
+                rejection.detail[:200],
+                payload[:LOG_PAYLOAD_CHARS],
+            )
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -191,8 +206,10 @@ class MqttIngest:
         counters: IngestCounters,
         signatures: SignatureChecker | None = None,
         on_clip: Callable[[str, bytes], bool] | None = None,
+        verify: Verify | None = None,
     ) -> None:
         self.settings = settings
+        self.verify = verify  # the verifier stage: then every message goes there, in order
         self.on_clip = on_clip  # clip uploads (central/clipfetch.py) bypass the writer
         self.signatures = signatures
         self.out = out
@@ -302,30 +319,20 @@ class MqttIngest:
             return
         try:
             s = self.settings
+            checker = None if self.verify is not None else self.signatures
             item = classify(
-                msg.topic,
-                bytes(msg.payload),
-                s.topic_prefix,
-                ack,
-                time.time(),
-                s.max_clock_skew_s,
-                self.signatures,
+                msg.topic, bytes(msg.payload), s.topic_prefix, ack, time.time(), s.max_clock_skew_s, checker
             )
         except Exception:  # a validator bug must not stop ingest
             log.exception("unexpected error validating a message on %s", msg.topic[:200])
             item = Rejection("internal_error", "see the traceback above")
         if isinstance(item, Rejection):
-            if self.counters.reject(item.reason, time.monotonic()):
-                head = msg.payload[:LOG_PAYLOAD_CHARS]
-                log.warning(
-                    "rejected message on %s: %s (%s); payload starts %r",
-                    msg.topic[:200],
-                    item.reason,
-                    item.detail[:200],
-                    head,
-                )
+            self.counters.refuse(msg.topic, item, bytes(msg.payload))
             if msg.qos > 0:
                 client.ack(msg.mid, msg.qos)
+            return
+        if self.verify is not None:  # it counts what it passes on
+            self.verify(item, bytes(msg.payload), msg.topic, self._stopping)
             return
         self.counters.accept(type(item).__name__)
         while not self._stopping.is_set():

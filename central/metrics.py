@@ -170,6 +170,9 @@ def render_metrics(status: dict[str, Any]) -> str:
             "over_quota, interrupted by a restart, partial_expired, ...)",
             [(labels(outcome=str(o)), n) for o, n in sorted(clips.items())],
         )
+    checks = status.get("signature_checks")  # central/verifier.py, where it runs
+    if checks is not None:
+        _signatures(t, p, checks)
     gaps = status.get("open_gaps")
     if gaps is not None:
         t.add(
@@ -250,3 +253,19 @@ def _nodes(t: MetricText, nodes: dict[str, dict[str, Any]]) -> None:
         ),
     ):
         t.add(f"{p}{name}", kind, help_text, [(labels, box.get(field)) for labels, box in outboxes])
+
+
+def _signatures(t: MetricText, p: str, checks: dict[str, Any]) -> None:
+    where = (("workers", "checked_in_workers"), ("aggregator", "checked_here"))
+    t.add(
+        f"{p}signature_checks_total",
+        "counter",
+        "Event signatures verified, by where: worker processes or the aggregator itself",
+        [(labels(where=w), checks.get(k)) for w, k in where],
+    )
+    t.add(
+        f"{p}signature_worker_failures_total",
+        "counter",
+        "Times the signature workers failed (died, hung); their events were verified in the aggregator",
+        [("", checks.get("pool_failures"))],
+    )

@@ -56,7 +56,7 @@ def scope_sql(scope: Scope | None, node: str = "node", camera: str = "camera") -
 
 _EVENT_COLUMNS = (
     "e.event_id, e.payload, e.received_epoch, e.ack_by, e.ack_at, e.ack_note, s.sha256 AS snap_sha,"
-    " x.snapshot_epoch AS snap_expired"
+    " x.snapshot_epoch AS snap_expired, e.sig_status"
 )
 _EVENT_JOINS = (
     " LEFT JOIN snapshot_links s ON s.event_id = e.event_id"
@@ -65,13 +65,15 @@ _EVENT_JOINS = (
 
 
 def event_json(row: Sequence[Any]) -> dict[str, Any]:
-    """The API's Event: the contract payload plus received_at, snapshot_url, snapshot_expired and ack."""
-    _, payload, received_epoch, ack_by, ack_at, ack_note, sha, expired = row  # order of _EVENT_COLUMNS
+    """The API's Event: the contract payload plus received_at, snapshot_url, snapshot_expired, ack and
+    sig_status (how its signature stood on arrival; null where the station did not check)."""
+    _, payload, received_epoch, ack_by, ack_at, ack_note, sha, expired, sig_status = row  # _EVENT_COLUMNS
     out: dict[str, Any] = json.loads(payload)
     out["received_at"] = iso_from_epoch(received_epoch)
     out["snapshot_url"] = f"/api/snapshots/{sha}.jpg" if sha else None
     out["snapshot_expired"] = sha is None and expired is not None
     out["ack"] = {"by": ack_by, "at": ack_at, "note": ack_note} if ack_by else None
+    out["sig_status"] = sig_status
     return out
 
 

@@ -29,13 +29,14 @@ from central.config import CentralConfig
 from central.forward import Forwarder, WebhookWorker
 from central.forwardstate import queue_counts
 from central.health import HealthMonitor
-from central.ingest import IngestCounters, Item, MqttIngest, PublishResult
+from central.ingest import Ack, IngestCounters, Item, MqttIngest, PublishResult
 from central.live import LiveHub
 from central.metrics import render_metrics
 from central.scheduler import Scheduler, Task
 from central.sessions import SessionTable
 from central.signatures import SignatureChecker
 from central.store import Store
+from central.verifier import Verifier, auto_workers
 from central.writer import Writer
 from common import sdnotify
 from common.metrics import MetricsServer
@@ -58,10 +59,12 @@ class Aggregator:
         self.inbox: queue.Queue[Item] = queue.Queue(maxsize=cfg.store.queue_max)
         self.hub = LiveHub()
         checker = SignatureChecker(cfg.signatures.keys, cfg.signatures.policy)
+        self.verifier = self._verifier(checker)
         clip_files = ClipFiles(cfg.store.clips_path)
         quota = int(cfg.store.max_partial_clip_mb * 1e6)
         self.clips = ClipReceiver(ClipAssembler(clip_files, self.store, quota), cfg.mqtt.topic_prefix)
-        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters, checker, self.clips.offer)
+        verify = self.verifier.offer if self.verifier is not None else None
+        self.ingest = MqttIngest(cfg.mqtt, self.inbox, self.counters, checker, self.clips.offer, verify)
         self.forwarder = Forwarder(
             cfg.forwarding, self.store, cfg.mqtt.topic_prefix, cfg.timezone, self._publish
         )
@@ -108,6 +111,17 @@ class Aggregator:
         self.started_at = time.time()
         self.metrics: MetricsServer | None = None
         self._stored_at_summary = 0
+
+    def _verifier(self, checker: SignatureChecker) -> Verifier | None:
+        """The ordered verification stage, where there is Ed25519 work (a key registered, policy on)."""
+        if not checker.verifies:
+            return None
+        workers = self.cfg.signatures.workers
+        n = auto_workers() if workers is None else workers
+        return Verifier(checker, self.inbox, self.counters, self._ack, n, self.cfg.store.queue_max)
+
+    def _ack(self, acks: list[Ack]) -> None:
+        self.ingest.ack(acks)  # made after the verifier, which hands it this
 
     def _binder(self) -> SnapshotBinder:
         r = self.cfg.retention
@@ -192,6 +206,7 @@ class Aggregator:
             alerts_throttled=self.forwarder.throttled,
             webhooks=queue_counts(self.store),
             live_clients=self.hub.client_count,
+            signature_checks=self.verifier.snapshot() if self.verifier is not None else None,
             uptime_s=round(time.time() - self.started_at, 1),
         )
         return out
@@ -231,6 +246,8 @@ class Aggregator:
 
     def start(self) -> None:
         self.writer.start()
+        if self.verifier is not None:
+            self.verifier.start()
         self.clips.start()
         self.scheduler.start()
         self.webhooks.start()
@@ -249,6 +266,8 @@ class Aggregator:
             self.metrics.stop()
         self.ingest.stop()
         self.clips.stop()
+        if self.verifier is not None:  # passes on what it holds before the writer drains
+            self.verifier.stop()
         self.writer.stop()
         self.webhooks.stop()
         self.scheduler.stop()

@@ -7,14 +7,16 @@ bytes) and chooses what happens to an event that is unsigned, signed by an unkno
 `reject` (counted as `unsigned` / `bad_signature`), `flag` (stored, with its status kept beside it) or
 `off` (not checked). The signature is stored inside the payload, so an export carries it.
 
-The canonical form is written in both packages until the shared contract package holds it; a contract
-test signs on the edge and verifies here.
+The canonical form is defined once, in contract/signing.py; a contract test signs on the edge and
+verifies here. At a high rate the checks run in worker processes (central/verifier.py); `verify_chunk`
+is what they run, so it takes and returns only plain bytes and strings.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -51,18 +53,50 @@ def verify(payload: Mapping[str, Any], key: Ed25519PublicKey | None) -> SigStatu
     return "valid"
 
 
+def verify_chunk(keys: Mapping[str, bytes], payloads: list[bytes]) -> list[SigStatus]:
+    """Verify raw event messages against their nodes' raw public keys (run in a worker process).
+
+    Takes the message bytes, not parsed payloads: parsing and canonicalising here keeps that work off
+    the aggregator's GIL too, and bytes cost almost nothing to send to a worker."""
+    parsed = {node: Ed25519PublicKey.from_public_bytes(raw) for node, raw in keys.items()}
+    out: list[SigStatus] = []
+    for payload in payloads:
+        try:
+            data = json.loads(payload)
+            out.append(verify(data, parsed.get(str(data.get("node")))))
+        except (ValueError, TypeError, AttributeError):  # validated before; still, never fail the chunk
+            out.append("invalid")
+    return out
+
+
 class SignatureChecker:
-    """The station's keys and policy; `check` is called from the ingest thread."""
+    """The station's keys and policy; `check` verifies in the calling thread, `decide` applies the policy
+    to a status verified elsewhere."""
 
     def __init__(self, keys: Mapping[str, str], policy: Literal["reject", "flag", "off"]) -> None:
         self.keys = {node: load_public_key(b64) for node, b64 in keys.items()}
+        self.raw_keys = {node: base64.b64decode(b64) for node, b64 in keys.items()}
         self.policy = policy
+
+    @property
+    def verifies(self) -> bool:
+        """Whether any Ed25519 check can happen: checked, and at least one node's key registered."""
+        return self.policy != "off" and bool(self.keys)
 
     def check(self, payload: Mapping[str, Any]) -> tuple[SigStatus | None, str | None]:
         """(status to store or None when not checked, rejection reason or None)."""
-        if self.policy == "off":
+        if self.policy == "off" or (self.policy == "flag" and not self.keys):
             return None, None
-        status = verify(payload, self.keys.get(str(payload.get("node"))))
+        return self.decide(verify(payload, self.keys.get(str(payload.get("node")))))
+
+    def decide(self, status: SigStatus) -> tuple[SigStatus | None, str | None]:
+        """The policy for a verified status: (status to store, rejection reason or None).
+
+        Under `flag` with no node key registered the station checks nothing it could vouch for, so it
+        stores no status: otherwise every event of a station that has not set up signing yet would wear
+        an "unsigned" marker on the dashboard, and the marker would stop meaning anything."""
+        if self.policy == "off" or (self.policy == "flag" and not self.keys):
+            return None, None
         if status == "valid" or self.policy == "flag":
             return status, None
         return status, "unsigned" if status == "unsigned" else "bad_signature"

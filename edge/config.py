@@ -37,17 +37,25 @@ class ModelSettings(Strict):
         description="onnxruntime providers in order of preference",
     )
     intra_op_threads: int = Field(
-        default=0, ge=0, le=64, description="onnxruntime threads; 0 lets onnxruntime choose"
+        default=1,
+        ge=0,
+        le=64,
+        description=(
+            "onnxruntime threads per session run; 0 lets onnxruntime choose (one per core). 1 by default: "
+            "at a live node's few detections per second a second thread costs more CPU than it saves "
+            "(measured 0.92x the CPU per detection with 1 thread, docs/benchmarks.md), and `workers` "
+            "keeps the cores busy when there are many cameras"
+        ),
     )
     nms_iou: float = Field(default=0.5, gt=0, lt=1, description="IoU threshold of the class-aware NMS")
     workers: int = Field(
-        default=1,
+        default=2,
         ge=1,
         le=8,
         description=(
-            "Inference threads, each analysing one camera at a time from the shared session; 2 on a "
-            "node with many cameras overlaps one camera's pre/post-processing and tracking with another's "
-            "inference (then intra_op_threads 1 is usually best)"
+            "Inference threads, each analysing one camera at a time from the shared session; 2 overlaps "
+            "one camera's pre/post-processing and tracking with another's inference (measured 1.2x the "
+            "throughput of one worker on a 2-thread session); an idle worker sleeps"
         ),
     )
     max_frame_age_periods: float = Field(

@@ -29,7 +29,7 @@ from edge.capture.eventclips import EventClips
 from edge.config import NodeConfig
 from edge.events import EventFactory
 from edge.records import Event, Frame
-from edge.scheduler import FrameScheduler, due
+from edge.scheduler import FrameScheduler, due, slot_filter
 from edge.sinks import EventSink, SnapshotWorker
 from edge.transport.clipupload import ClipUploader
 
@@ -237,7 +237,9 @@ class Node:
     def _run_live(self, cams: list[CameraConfig]) -> None:
         from edge.capture.sources import CameraReader
 
-        readers = {c.id: CameraReader(c, wake=self._wake) for c in cams}
+        # Readers hand over only the frames that open a detection slot: the others are grabbed (the
+        # stream needs decoding) but never converted to BGR, copied or woken for (docs/benchmarks.md).
+        readers = {c.id: CameraReader(c, wake=self._wake, keep=slot_filter(c.detect_fps)) for c in cams}
         live = _LiveState(
             readers,
             FrameScheduler({c.id: c.detect_fps for c in cams}, self.config.model.max_frame_age_periods),
@@ -311,7 +313,8 @@ class Node:
                 if reader.state == "ended":
                     del live.counts[cam_id]
                 continue
-            live.counts[cam_id] += 1
+            # frames read, kept or not (`seq` counts the ones the reader only grabbed)
+            live.counts[cam_id] = max(live.counts[cam_id] + 1, got[0].seq + 1)
             live.scheduler.offer(*got)
             if self.max_frames is not None and live.counts[cam_id] >= self.max_frames:
                 del live.counts[cam_id]

@@ -18,7 +18,7 @@ and holds one lock around every call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge.records import Frame
@@ -36,6 +36,18 @@ def due(t: float, period: float, last_t: dict[str, float], camera: str) -> bool:
         return False
     last_t[camera] = t if prev is None or t - prev > 2 * period else prev + period
     return True
+
+
+def slot_filter(detect_fps: float) -> Callable[[float], bool]:
+    """`due` for one camera on its own slots: a reader's `keep` (edge.capture.sources), so a frame that
+    opens no detection slot is only grabbed, never converted, copied or handed to the scheduler.
+
+    The scheduler applies `due` again to what it is offered; on the frames this filter kept that gives
+    the same slots, so both agree on which frames are due.
+    """
+    period = 1.0 / detect_fps
+    last_t: dict[str, float] = {}
+    return lambda t: due(t, period, last_t, "")
 
 
 @dataclass

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.capture.sourceurl import expand_path  # noqa: E402
+from edge.config import ModelSettings  # noqa: E402
 from edge.records import ImageArray  # noqa: E402
 
 PEER_CODE = """
@@ -77,7 +78,7 @@ def _pct(values: list[float], q: float) -> float:
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     """In the child: run a node with `args.n` cameras and measure it."""
     from edge.camera_config import CameraConfig
-    from edge.config import ModelSettings, NodeConfig
+    from edge.config import NodeConfig
     from edge.pipeline import Node
     from edge.vision.detector import Detector
 
@@ -146,7 +147,6 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
     """Model-only inferences/s (preprocess + run + decode) on frames in memory: the node's bound."""
     import cv2
 
-    from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
     det = Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=True))
@@ -166,39 +166,64 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
     return len(images) / (time.perf_counter() - t0)
 
 
-def spin_ab(args: argparse.Namespace, clip: str, rounds: int = 6, per_round: int = 10) -> dict[str, Any]:
-    """CPU milliseconds per detection at the detect-fps pace, spinning on vs off, interleaved A/B/A/B in
-    one process so that load from elsewhere falls on both alike (a noisy machine moves both together)."""
+def paced_ab(
+    args: argparse.Namespace,
+    clip: str,
+    variants: dict[str, dict[str, Any]],
+    rounds: int = 6,
+    per_round: int = 10,
+) -> dict[str, float]:
+    """CPU milliseconds per detection at the detect-fps pace for each variant of the model settings,
+    interleaved A/B/A/B in one process so that load from elsewhere falls on all alike (a noisy machine
+    moves them together)."""
     import cv2
 
-    from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
     cap = cv2.VideoCapture(clip)
     _ok, img = cap.read()
     cap.release()
     image = np.asarray(img, np.uint8)
-    dets = {
-        spin: Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=spin))
-        for spin in (True, False)
-    }
-    cpu = {True: 0.0, False: 0.0}
+    dets = {name: Detector(ModelSettings(path=args.model, **opts)) for name, opts in variants.items()}
+    cpu = dict.fromkeys(dets, 0.0)
     period = 1.0 / args.detect_fps
     for _ in range(rounds):
-        for spin, det in dets.items():
+        for name, det in dets.items():
             c0 = _cpu_s()
             for _ in range(per_round):
                 t0 = time.monotonic()
                 det.detect(image, 0.1)
                 time.sleep(max(period - (time.monotonic() - t0), 0.0))
-            cpu[spin] += _cpu_s() - c0
-    n = rounds * per_round
-    on, off = 1000 * cpu[True] / n, 1000 * cpu[False] / n
+            cpu[name] += _cpu_s() - c0
+    return {name: round(1000 * c / (rounds * per_round), 1) for name, c in cpu.items()}
+
+
+def spin_ab(args: argparse.Namespace, clip: str) -> dict[str, Any]:
+    """Spinning on vs off (paced_ab)."""
+    ms = paced_ab(
+        args,
+        clip,
+        {
+            "spinning": {"intra_op_threads": args.threads, "allow_spinning": True},
+            "no_spinning": {"intra_op_threads": args.threads, "allow_spinning": False},
+        },
+    )
+    on, off = ms["spinning"], ms["no_spinning"]
     return {
-        "cpu_ms_per_detection_spinning": round(on, 1),
-        "cpu_ms_per_detection_no_spinning": round(off, 1),
+        "cpu_ms_per_detection_spinning": on,
+        "cpu_ms_per_detection_no_spinning": off,
         "no_spinning_to_spinning": round(off / on, 3),
-        "detections_each": n,
+    }
+
+
+def threads_ab(args: argparse.Namespace, clip: str) -> dict[str, Any]:
+    """One onnxruntime thread vs two, spinning off, at the detect-fps pace (paced_ab): which costs less
+    CPU per detection for one camera."""
+    ms = paced_ab(args, clip, {"1": {"intra_op_threads": 1}, "2": {"intra_op_threads": 2}})
+    return {
+        "cpu_ms_per_detection_1_thread": ms["1"],
+        "cpu_ms_per_detection_2_threads": ms["2"],
+        "one_to_two": round(ms["1"] / ms["2"], 3),
     }
 
 
@@ -207,7 +232,6 @@ def workers_ab(args: argparse.Namespace, clip: str, rounds: int = 4, per_round: 
     (the `workers: 2, intra_op_threads: 1` setting), interleaved A/B in one process."""
     import cv2
 
-    from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
     cap = cv2.VideoCapture(clip)
@@ -313,14 +337,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="{data}/models/yolo11n_int8.onnx")
     p.add_argument("--clip", default="{data}/videos/intersection_cctv.mp4")
     p.add_argument("--detect-fps", type=float, default=5.0)
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its choice)")
-    p.add_argument("--workers", type=int, default=1, help="inference workers of the node")
+    defaults = ModelSettings.model_fields
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=defaults["intra_op_threads"].default,
+        help="onnxruntime intra-op threads (0: its choice; default: the node's default)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=defaults["workers"].default, help="inference workers of the node"
+    )
     p.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--cameras", default="1", help="comma-separated camera counts to run")
     p.add_argument("--search", action="store_true", help="find the largest N that holds the detect fps")
     p.add_argument("--spinning", action="store_true", help="also run 1 camera with spinning on")
     p.add_argument("--workers-ab", action="store_true", help="1 worker x 2 threads vs 2 workers x 1 thread")
+    p.add_argument("--threads-ab", action="store_true", help="CPU per paced detection, 1 vs 2 threads")
     p.add_argument("--quiet-scene", action="store_true", help="also run 1 camera on a still picture")
     p.add_argument("--peer", action="store_true", help="Ultralytics model.track() beside (peer venv)")
     p.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
@@ -334,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     result: dict[str, Any] = {"model": Path(args.model).name, "clip": Path(clip).name, **vars(args)}
-    for key in ("child", "peer_python", "model", "clip", "cameras", "search", "workers_ab"):
+    for key in ("child", "peer_python", "model", "clip", "cameras", "search", "workers_ab", "threads_ab"):
         result.pop(key, None)
     bound = model_bound(args, clip)
     result["model_only_inferences_per_s"] = round(bound, 1)
@@ -356,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         result["spin_ab"] = spin_ab(args, clip)
     if args.workers_ab:
         result["workers_ab"] = workers_ab(args, clip)
+    if args.threads_ab:
+        result["threads_ab"] = threads_ab(args, clip)
     if args.quiet_scene:
         with tempfile.TemporaryDirectory() as tmp:
             result["one_camera_quiet"] = child(args, 1, still_clip(clip, Path(tmp)))
@@ -390,8 +425,9 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"\nUltralytics model.track() CPU-s per video-minute: {peer_cpu}")
     if "workers_ab" in result:
         print(f"\nworkers A/B (interleaved, one process): {result['workers_ab']}")
-    if "spin_ab" in result:
-        print(f"\nspinning A/B (interleaved, one process): {result['spin_ab']}")
+    for key in ("spin_ab", "threads_ab"):
+        if key in result:
+            print(f"\n{key} (interleaved, one process): {result[key]}")
     for key in ("model_only_inferences_per_s", "bound_cameras", "cameras_held", "cameras_held_to_bound",
                 "rss_mb_per_added_camera", "cpu_to_peer", "quiet_cpu_to_peer"):  # fmt: skip
         if key in result:

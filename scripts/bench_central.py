@@ -8,7 +8,12 @@ Measures, in one run:
   latency   publish-to-committed latency p50/p99 at a fixed rate (default 200 events/s)
   acks      the ingest run without the storage watermarks to the nodes (central/acks.py), for their cost
   signed    ingest and latency with every event Ed25519-signed by the publisher and verified by the
-            aggregator (signatures.policy: reject), for the cost of signatures
+            aggregator (signatures.policy: reject), for the cost of signatures: verified by worker
+            processes (central/verifier.py, as shipped) and, for comparison, in the aggregator itself
+            (signatures.workers: 0, how it was before)
+  cpu       for each ingest run, the aggregator's CPU time per event: its own process (GIL-bound, so
+            1e6 / that figure bounds its rate on one free core) and its signature workers. On a shared
+            machine these stay meaningful when the events/s do not (they fall with the CPU share)
 
 Targets (issue 5): >= 2,000 events/s sustained without snapshots; p99 < 100 ms at 200 events/s.
 The publisher runs in a child process, as an edge node would (it must not share the GIL with central).
@@ -232,9 +237,11 @@ def bench_raw(tmp: Path, port: int, n: int) -> dict[str, Any]:
 
 @contextmanager
 def aggregator(
-    tmp: Path, port: int, name: str, signed: bool = False, acks: bool = True
+    tmp: Path, port: int, name: str, signed: bool = False, acks: bool = True, workers: int | None = None
 ) -> Iterator[Aggregator]:
-    signatures = {"policy": "reject", "keys": {"bench": public_key_b64()}} if signed else {"policy": "off"}
+    signatures: dict[str, Any] = {"policy": "off"}
+    if signed:
+        signatures = {"policy": "reject", "keys": {"bench": public_key_b64()}, "workers": workers}
     cfg = validate_config(
         {
             "signatures": signatures,
@@ -258,23 +265,43 @@ def aggregator(
         agg.stop()
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_ingest(
-    tmp: Path, port: int, n: int, snapshot_bytes: int, signed: bool = False, acks: bool = True
+    tmp: Path,
+    port: int,
+    n: int,
+    snapshot_bytes: int,
+    signed: bool = False,
+    acks: bool = True,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     last = [0.0]
 
     def on_stored(rows: list[EventRow], now: float) -> None:
         last[0] = time.time()
 
-    name = f"ingest-{snapshot_bytes}-{'signed' if signed else 'plain'}-{'acks' if acks else 'noacks'}"
-    with aggregator(tmp, port, name, signed, acks) as agg:
+    name = (
+        f"ingest-{snapshot_bytes}-{'signed' if signed else 'plain'}-{'acks' if acks else 'noacks'}-{workers}"
+    )
+    with aggregator(tmp, port, name, signed, acks, workers) as agg:
         agg.writer.on_stored = on_stored
         extra = ("--sign",) if signed else ()
+        time.sleep(1.0)  # signature workers start (spawned processes import for about a second)
+        pids = agg.verifier.worker_pids() if agg.verifier is not None else []
+        cpu0, workers0 = time.process_time(), sum(proc_cpu_s(p) for p in pids)
         pub = spawn_publisher(tmp, port, "--events", str(n), "--snapshot-bytes", str(snapshot_bytes), *extra)
         deadline = time.monotonic() + 300
         while agg.writer.stored_events < n and time.monotonic() < deadline:
             time.sleep(0.005)
         stored = agg.writer.stored_events
+        cpu_main = time.process_time() - cpu0
+        cpu_workers = sum(proc_cpu_s(p) for p in pids) - workers0
+        checks = agg.verifier.snapshot() if agg.verifier is not None else None
         rejected = agg.counters.snapshot()["rejected_total"]
         acks_sent = agg.writer.acks.published if agg.writer.acks is not None else 0
     elapsed = last[0] - pub["start"]
@@ -286,6 +313,9 @@ def bench_ingest(
         "events_per_s": round(stored / elapsed),
         "rejected": rejected,
         "watermarks_published": acks_sent,
+        "cpu_us_per_event_aggregator": round(cpu_main / max(stored, 1) * 1e6),
+        "cpu_us_per_event_workers": round(cpu_workers / max(stored, 1) * 1e6),
+        "signature_checks": checks,
     }
 
 
@@ -372,6 +402,7 @@ def main() -> int:
             latency = bench_latency(tmp, port, args.rate, args.seconds)
             no_acks = bench_ingest(tmp, port, args.events, 0, acks=False)
             signed = bench_ingest(tmp, port, args.events, 0, signed=True)
+            signed_inline = bench_ingest(tmp, port, args.events, 0, signed=True, workers=0)
             signed_latency = bench_latency(tmp, port, args.rate, args.seconds, signed=True)
             snaps = bench_ingest(tmp, port, args.snapshot_events, int(args.snapshot_kb * 1024))
     result = {
@@ -388,6 +419,7 @@ def main() -> int:
         "latency": latency,
         "ingest_without_watermarks": no_acks,
         "ingest_signed": signed,
+        "ingest_signed_verified_inline": signed_inline,
         "validate_in_process": validate,
         "latency_signed": signed_latency,
         "targets": {
@@ -408,6 +440,10 @@ def main() -> int:
         print(f"{label:<42} {latency[q + '_ms']:>12}")
     print(f"{'ingest, no watermarks to nodes (ev/s)':<42} {no_acks['events_per_s']:>12}")
     print(f"{'ingest, signed + verified (ev/s)':<42} {signed['events_per_s']:>12}")
+    print(f"{'ingest, signed, verified inline (ev/s)':<42} {signed_inline['events_per_s']:>12}")
+    for label, run in (("unsigned", ingest), ("signed", signed), ("signed inline", signed_inline)):
+        cpu = f"{run['cpu_us_per_event_aggregator']} + {run['cpu_us_per_event_workers']}"
+        print(f"{'cpu us/event ' + label + ' (main + workers)':<42} {cpu:>12}")
     print(f"{'validate in process, unsigned (ev/s)':<42} {validate['plain_per_s']:>12}")
     print(f"{'validate in process, signed + verified (ev/s)':<42} {validate['signed_per_s']:>12}")
     for q in ("p50", "p99"):

@@ -86,7 +86,7 @@ def _detect_all(clip: Path, model: Path, detect: Any) -> CachedClip:
     from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
-    detector = Detector(ModelSettings(path=str(model)))
+    detector = Detector(ModelSettings(path=str(model), intra_op_threads=0))  # offline: every core
     camera = CameraConfig(id="cache", source=str(clip))
     times: list[float] = []
     counts: list[int] = []

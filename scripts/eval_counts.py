@@ -244,16 +244,16 @@ def _pct(x: float | None) -> str:
 
 def print_all(result: dict[str, Any]) -> None:
     print(
-        f"\n{'model':<20}{'clip':<22}{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}"
+        f"\n{'model':<20}{'clip':<29}{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}"
     )
     for model, m in result["models"].items():
         for name, r in m["clips"].items():
             counted = sum(t["counted"] for t in r["totals"])
             print(
-                f"{model:<20}{name:<22}{r['true']:>6}{counted:>9}{r['wrong']:>7}{_pct(r['error_rate']):>8}"
+                f"{model:<20}{name:<29}{r['true']:>6}{counted:>9}{r['wrong']:>7}{_pct(r['error_rate']):>8}"
                 f"{r['doubled']:>9}{r['person_counted']:>8}"
             )
-        print(f"{model:<20}{'TOTAL':<22}{m['true']:>6}{'':>9}{m['wrong']:>7}{_pct(m['error_rate']):>8}"
+        print(f"{model:<20}{'TOTAL':<29}{m['true']:>6}{'':>9}{m['wrong']:>7}{_pct(m['error_rate']):>8}"
               f"{m['doubled']:>9}{m['person_counted']:>8}")  # fmt: skip
 
 

@@ -96,17 +96,6 @@ if ! compgen -G "$ROOT$DATA_DIR/models/*.onnx" >/dev/null && [ -z "$MODELS_DIR" 
   warn "no model in $DATA_DIR/models yet: copy one there (see models/README.md) or pass --models-dir"
 fi
 
-say "-- configuration"
-CONFIG="$ETC_DIR/edge/$NODE.yaml"
-install_config_once "$TEMPLATE" "$CONFIG" 0640 "root:$SERVICE_GROUP" "s/^node_id:.*/node_id: $NODE/"
-if [ "$WROTE" = 1 ]; then
-  say "note: edit $CONFIG (cameras, lines, zones, broker), then: systemctl restart roadwatch-edge@$NODE"
-fi
-ensure_env_file "$ETC_DIR/$NODE.env" \
-  "# Secrets of edge node $NODE, read by systemd (roadwatch-edge@$NODE) and never by the YAML itself." \
-  "# The config names them, e.g. mqtt.password: {env: ROADWATCH_MQTT_PASSWORD}" \
-  "#ROADWATCH_MQTT_PASSWORD="
-
 say "-- signing key"
 # The node signs every event with its own Ed25519 key (docs/central.md, "Signed events"). The file is
 # created empty with its final owner and mode before openssl writes the key into it, so the private key
@@ -120,9 +109,30 @@ elif command -v openssl >/dev/null 2>&1; then
 else
   warn "openssl is missing: no signing key made (apt-get install openssl, then run this again)"
 fi
+
+say "-- configuration"
+CONFIG="$ETC_DIR/edge/$NODE.yaml"
+SED="s/^node_id:.*/node_id: $NODE/"
+if [ -s "$ROOT$KEY" ] || { [ "$DRY_RUN" = 1 ] && command -v openssl >/dev/null 2>&1; }; then
+  SED="$SED;/^mqtt:/a\\  signing_key_file: $KEY"  # a new node signs from its first start
+fi
+install_config_once "$TEMPLATE" "$CONFIG" 0640 "root:$SERVICE_GROUP" "$SED"
+if [ "$WROTE" = 1 ]; then
+  say "note: edit $CONFIG (cameras, lines, zones, broker), then: systemctl restart roadwatch-edge@$NODE"
+fi
+ensure_env_file "$ETC_DIR/$NODE.env" \
+  "# Secrets of edge node $NODE, read by systemd (roadwatch-edge@$NODE) and never by the YAML itself." \
+  "# The config names them, e.g. mqtt.password: {env: ROADWATCH_MQTT_PASSWORD}" \
+  "#ROADWATCH_MQTT_PASSWORD="
+
 if [ "$DRY_RUN" != 1 ] && [ -s "$ROOT$KEY" ]; then
   PUB="$(openssl pkey -in "$ROOT$KEY" -pubout -outform DER | tail -c 32 | base64)"
-  say "note: set mqtt.signing_key_file: $KEY in $CONFIG, and register the key at the station:"
+  if grep -q "^  signing_key_file: $KEY\$" "$ROOT$CONFIG"; then
+    say "ok: $CONFIG signs events with $KEY"
+  else
+    say "note: set mqtt.signing_key_file: $KEY in $CONFIG"
+  fi
+  say "note: register the node's public key at the station (then restart roadwatch-central):"
   say "note:   central.yaml signatures.keys.$NODE: $PUB"
 fi
 

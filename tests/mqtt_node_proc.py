@@ -34,6 +34,7 @@ from edge.config import OutboxSettings
 from edge.events import EventFactory
 from edge.transport.outbox import Outbox
 from edge.transport.publisher import Publisher
+from edge.transport.signing import Signer
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drain-timeout", type=float, default=60.0)
     ap.add_argument("--delivery", choices=["broker", "aggregator"], default="broker")
     ap.add_argument("--ack-timeout", type=float, default=60.0)
+    ap.add_argument("--signing-key", default=None, help="PEM Ed25519 key: sign every event")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
 
@@ -141,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         delivery=args.delivery,
         ack_timeout_s=args.ack_timeout,
     )
-    outbox = Outbox(args.db, OutboxSettings(synchronous="FULL"))
+    sign = Signer.from_file(args.signing_key).sign if args.signing_key else None
+    outbox = Outbox(args.db, OutboxSettings(synchronous="FULL"), sign=sign)
     publisher = Publisher(args.node, settings, outbox)
     publisher.start()
     print(f"started depth={outbox.depth()}", flush=True)

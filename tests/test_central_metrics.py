@@ -274,3 +274,12 @@ def test_provider_runs_in_one_thread_whatever_thread_serves_the_request() -> Non
     finally:
         server.stop()
     assert len(threads) == 3 and len(set(threads)) == 1
+
+
+def test_signature_checks_by_where_and_worker_failures() -> None:
+    checks = {"workers": 1, "checked_in_workers": 950, "checked_here": 50, "pool_failures": 1, "queued": 0}
+    lines = set(render_metrics({"signature_checks": checks}).splitlines())
+    assert 'roadwatch_central_signature_checks_total{where="workers"} 950' in lines
+    assert 'roadwatch_central_signature_checks_total{where="aggregator"} 50' in lines
+    assert "roadwatch_central_signature_worker_failures_total 1" in lines
+    assert "signature" not in render_metrics({"signature_checks": None})  # no verifier stage: no metric

@@ -1176,3 +1176,20 @@ def test_no_401_in_the_console_before_login_or_after_logout(browser: Any, site: 
         assert problems == []
     finally:
         ctx.close()
+
+
+def test_an_unsigned_event_carries_a_signature_marker_in_both_languages(
+    site: Site, open_tab: Callable[..., Tab]
+) -> None:
+    """The station's default policy (`flag`) stores an unsigned event with sig_status `unsigned`; the feed
+    and the search results mark it so nobody takes it for verified evidence."""
+    event = site.pub.event("intrusion", camera="yard", rule="night-yard", classes=("person",))
+    tab = open_tab()
+    login(tab, "operator")
+    page = tab.page
+    marker = f"{card(event)} .badge.sig-warn[data-sig='unsigned']"
+    page.wait_for_selector(marker, timeout=LIVE_DEADLINE_MS)
+    assert page.inner_text(marker) == "Không có chữ ký"
+    page.click("#lang-switch")
+    page.wait_for_function("(sel) => document.querySelector(sel)?.innerText === 'Unsigned'", arg=marker)
+    assert tab.errors == []

@@ -167,3 +167,21 @@ def test_nms_class_offset_survives_negative_coordinates() -> None:
     xyxy = boxes((-30, -30, 5, 5), (-29, -30, 5, 5), (-30, -30, 5, 5))
     keep = nms(xyxy, np.array([0.9, 0.8, 0.7], np.float32), np.array([0, 0, 1], np.int64), 0.5)
     assert keep.tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("max_det", "threshold"), [(300, 0.5), (300, 0.7), (5, 0.5)])
+def test_nms_matrix_and_row_paths_keep_the_same_boxes(seed: int, max_det: int, threshold: float) -> None:
+    """Clusters of overlapping boxes of three classes: the all-pairs path (up to `matrix_limit`
+    candidates) and the one-row-per-kept-box path keep exactly the same boxes in the same order."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    centres = rng.uniform(0, 300, (8, 2))[rng.integers(0, 8, n)] + rng.normal(0, 6, (n, 2))
+    wh = rng.uniform(10, 60, (n, 2))
+    xyxy = np.concatenate([centres - wh / 2, centres + wh / 2], axis=1).astype(np.float32)
+    scores = rng.uniform(0.1, 1.0, n).astype(np.float32)
+    class_ids = rng.integers(0, 3, n).astype(np.int64)
+    matrix = nms(xyxy, scores, class_ids, threshold, max_det=max_det)
+    rows = nms(xyxy, scores, class_ids, threshold, max_det=max_det, matrix_limit=0)
+    assert matrix.tolist() == rows.tolist()
+    assert 1 < len(matrix) <= min(max_det, n - 1)  # overlaps suppressed, the limit honoured

@@ -16,10 +16,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Broker, make_secure_broker
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from test_central_support import central_config, write_config
+
+from edge.transport.signing import Signer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,8 +37,16 @@ COUNT = 150
 class Station:
     """The broker, the aggregator process and the node process of one scenario."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, signed: bool = False) -> None:
         self.tmp = tmp
+        self.key: Path | None = None
+        signatures: dict[str, Any] = {"policy": "off"}
+        if signed:  # the node signs, the aggregator verifies in a worker process and refuses bad ones
+            key = Ed25519PrivateKey.generate()
+            self.key = tmp / "n1.key"
+            self.key.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+            public = Signer(key).public_key_b64()
+            signatures = {"policy": "reject", "keys": {"n1": public}, "workers": 1}
         saved = tmp / "broker"
         saved.mkdir()
         # autosave far away: a SIGKILL loses everything the broker held since it started
@@ -42,7 +55,10 @@ class Station:
         )
         self.broker.start()
         cfg = central_config(
-            tmp, self.broker.port, mqtt={"username": "aggregator", "password": {"env": "RW_AGG_PW"}}
+            tmp,
+            self.broker.port,
+            mqtt={"username": "aggregator", "password": {"env": "RW_AGG_PW"}},
+            signatures=signatures,
         )
         self.config = write_config(tmp / "central.yaml", cfg)
         self.db = tmp / "central.sqlite"
@@ -78,7 +94,8 @@ class Station:
                 [sys.executable, str(ROOT / "tests" / "mqtt_node_proc.py"), "--port", str(self.broker.port),
                  "--db", str(self.tmp / "node.sqlite"), "--count", str(count), "--rate", "300",
                  "--snapshot-bytes", "0", "--username", "n1", "--password-env", "RW_N1_PW",
-                 "--delivery", "aggregator", "--ack-timeout", "3", "--drain-timeout", "90"],
+                 "--delivery", "aggregator", "--ack-timeout", "3", "--drain-timeout", "90",
+                 *(("--signing-key", str(self.key)) if self.key is not None else ())],
                 stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT, env=ENV,
             )  # fmt: skip
 
@@ -92,6 +109,10 @@ class Station:
                 if n == COUNT:
                     return n
         return n
+
+    def sig_statuses(self) -> set[str | None]:
+        with sqlite3.connect(self.db, timeout=10) as conn:
+            return {r[0] for r in conn.execute("SELECT DISTINCT sig_status FROM events")}
 
     def stored(self) -> tuple[int, int]:
         """(rows, distinct event ids) in the central store."""
@@ -130,6 +151,16 @@ def station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Station
         s.close()
 
 
+@pytest.fixture
+def signed_station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Station]:
+    monkeypatch.setenv("RW_AGG_PW", USERS["aggregator"])
+    s = Station(tmp_path, signed=True)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
 def finish(station: Station) -> None:
     """The node drains (every event confirmed stored by the aggregator) and exits 0; nothing doubled."""
     assert station.node is not None
@@ -157,6 +188,20 @@ def test_aggregator_killed_mid_burst(station: Station) -> None:
     assert station.node_stored() == COUNT
     station.start_aggregator()
     finish(station)
+
+
+def test_aggregator_killed_mid_burst_with_signatures_checked_in_workers(signed_station: Station) -> None:
+    """The verifier stage (central/verifier.py) between ingest and writer keeps exactly-once: a SIGKILL
+    of the aggregator (and so of its signature workers) mid-burst loses and doubles nothing."""
+    station = signed_station
+    station.start_aggregator()
+    station.start_node(COUNT)
+    station.wait(lambda: station.stored()[0] >= 20, 30)
+    station.stop_aggregator(signal.SIGKILL)
+    assert station.node_stored() == COUNT
+    station.start_aggregator()
+    finish(station)
+    assert station.sig_statuses() == {"valid"}
 
 
 def test_aggregator_and_broker_killed(station: Station) -> None:

@@ -101,7 +101,9 @@ def test_edge_fresh_machine(tmp_path: Path) -> None:
         assert line in lines, f"missing: {line}\n{result.stdout}"
     assert any(
         ln.startswith("would: install ")
-        and ln.endswith("with sed 's/^node_id:.*/node_id: gate1/'")
+        and ln.endswith(
+            "with sed 's/^node_id:.*/node_id: gate1/;/^mqtt:/a\\  signing_key_file: /etc/roadwatch/edge/gate1.key'"
+        )
         and "as /etc/roadwatch/edge/gate1.yaml (mode 0640, owner root:roadwatch)" in ln
         for ln in lines
     )
@@ -400,6 +402,13 @@ def test_edge_real_install_then_rerun_changes_nothing(tmp_path: Path) -> None:
 
     public = Signer.from_file(key).public_key_b64()
     assert f"note:   central.yaml signatures.keys.gate1: {public}" in first.stdout.splitlines()
+    # the new node's config names the key, so it signs from its first start
+    assert (
+        "ok: /etc/roadwatch/edge/gate1.yaml signs events with /etc/roadwatch/edge/gate1.key" in first.stdout
+    )
+    from edge.config import load_config
+
+    assert load_config(config).mqtt.signing_key_file == "/etc/roadwatch/edge/gate1.key"
 
     config.write_text("node_id: gate1\n# the technician's cameras\n", encoding="utf-8")
     before = snapshot(root)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.records import Frame
-from edge.scheduler import FrameScheduler, due
+from edge.scheduler import FrameScheduler, due, slot_filter
 
 _IMAGE = np.zeros((2, 2, 3), np.uint8)
 
@@ -30,6 +30,33 @@ def frame(camera: str, t: float, seq: int = 0) -> Frame:
 def test_due_slots(times: list[float], period: float, expected: list[bool]) -> None:
     last: dict[str, float] = {}
     assert [due(t, period, last, "c") for t in times] == expected
+
+
+@pytest.mark.parametrize(
+    ("fps", "detect_fps", "kept"),
+    [
+        (30.0, 5.0, 10),  # 60 frames in 2 s: 5 a second
+        (25.0, 5.0, 10),
+        (12.5, 5.0, 10),  # 2 and 3 frames apart in turn
+        (4.0, 5.0, 8),  # a camera slower than detect_fps: every frame
+    ],
+)
+def test_slot_filter_keeps_the_frames_the_scheduler_takes_as_due(
+    fps: float, detect_fps: float, kept: int
+) -> None:
+    """The readers' filter and the scheduler agree: every kept frame opens a slot, none is lost."""
+    times = [round(i / fps, 6) for i in range(round(2 * fps))]  # two seconds of the camera
+    keep = slot_filter(detect_fps)
+    kept_times = [t for t in times if keep(t)]
+    last: dict[str, float] = {}
+    assert kept_times == [t for t in times if due(t, 1.0 / detect_fps, last, "c")]
+    assert len(kept_times) == kept
+    sched = FrameScheduler({"c": detect_fps})
+    for t in kept_times:
+        assert sched.offer(frame("c", t), arrived=t)
+        assert sched.take(t) is not None
+        sched.release("c")
+    assert sched.stats["c"].accepted == sched.stats["c"].analysed == kept
 
 
 def test_oldest_pending_frame_goes_first_whatever_the_camera_order() -> None:

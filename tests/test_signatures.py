@@ -102,6 +102,27 @@ def test_station_policy(tmp_path: Path, policy: Any, who: str, expected: str | N
         assert isinstance(result, EventItem) and result.row.sig_status == expected
 
 
+@pytest.mark.parametrize(
+    ("policy", "who", "expected"),
+    [("flag", "n1", None), ("flag", "unsigned", None), ("reject", "unsigned", "unsigned")],
+)  # fmt: skip
+def test_a_station_without_keys_flags_nothing(
+    tmp_path: Path, policy: Any, who: str, expected: str | None
+) -> None:
+    """No key registered: `flag` stores no status (the dashboard would mark every event otherwise);
+    `reject` still refuses what it cannot check."""
+    payload, topic = signed_payload(tmp_path, KEY, node="n1")
+    if who == "unsigned":
+        payload = json.dumps({k: v for k, v in json.loads(payload).items() if k != "sig"}).encode()
+    result = classify(
+        topic.decode(), payload, "roadwatch/v1", None, time.time(), 300, SignatureChecker({}, policy)
+    )
+    if policy == "reject":
+        assert isinstance(result, Rejection) and result.reason == expected
+    else:
+        assert isinstance(result, EventItem) and result.row.sig_status is None
+
+
 def test_a_signing_key_made_by_openssl_loads_and_a_wrong_file_is_a_clear_error(tmp_path: Path) -> None:
     openssl = shutil.which("openssl")
     require(openssl is not None, "openssl is not installed")

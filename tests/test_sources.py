@@ -104,6 +104,32 @@ def test_missing_file_raises_source_error(tmp_path: Path) -> None:
         list(iter_file_frames(cam))
 
 
+@pytest.mark.parametrize(
+    ("every", "max_frames", "seqs"),
+    [
+        (1, None, list(range(12))),  # keep all: as without `keep`
+        (3, None, [0, 3, 6, 9]),  # the others are grabbed, never retrieved
+        (5, 7, [0, 5]),  # max_frames counts every frame read, kept or not
+        (100, None, [0]),
+    ],
+)
+def test_file_keep_retrieves_only_kept_frames(
+    tmp_path: Path, every: int, max_frames: int | None, seqs: list[int]
+) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 12, fps=10.0)))
+    asked: list[float] = []
+
+    def keep(t: float) -> bool:
+        asked.append(t)
+        return round(t * 10) % every == 0
+
+    frames = list(iter_file_frames(cam, max_frames=max_frames, keep=keep))
+    assert [f.seq for f in frames] == seqs
+    assert [level(f.image) for f in frames] == seqs  # the picture of the kept frame, not of a skipped one
+    assert [f.t for f in frames] == pytest.approx([s / 10 for s in seqs], abs=1e-6)
+    assert asked == pytest.approx([i / 10 for i in range(max_frames or 12)], abs=1e-6)
+
+
 def test_grab_frame_by_index(tmp_path: Path) -> None:
     cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 12)), loop=True, realtime=True)
     frame = grab_frame(cam, index=5)
@@ -129,6 +155,40 @@ def test_reader_sync_mode_delivers_every_frame_then_ends(tmp_path: Path) -> None
     assert reader.state == "ended"
     assert reader.dropped_frames == 0 and reader.frames_read == 40
     assert [(c.previous, c.state) for c in reader.status_changes()] == [("starting", "ok"), ("ok", "ended")]
+
+
+def test_reader_keep_hands_over_kept_frames_and_counts_all(tmp_path: Path) -> None:
+    cam = CameraConfig(id="f", source=str(write_clip(tmp_path / "c.avi", 40, fps=10.0)))
+    wake = threading.Event()
+    reader = CameraReader(cam, drop=False, wake=wake, keep=lambda t: round(t * 10) % 4 == 0)
+    reader.start()
+    got: list[int] = []
+    try:
+        while (frame := reader.latest(timeout=2.0)) is not None:
+            got.append(frame.seq)
+    finally:
+        reader.stop()
+    assert got == list(range(0, 40, 4))
+    assert reader.frames_read == 40 and reader.dropped_frames == 0
+    assert wake.is_set()
+
+
+def test_stream_keep_retrieves_only_kept_frames() -> None:
+    cap = FakeCapture(True, 9)
+    cam = CameraConfig(id="s", source="http://cam/mjpg")
+    kept = itertools.cycle([True, False, False])
+    reader = CameraReader(cam, drop=False, opener=lambda *_: cap, keep=lambda _t: next(kept))
+    reader.start()
+    got: list[int] = []
+    try:
+        while len(got) < 3 and (frame := reader.latest(timeout=2.0)) is not None:
+            got.append(frame.seq)
+        assert wait_for(lambda: reader.state == "lost")  # the fake fails after its 9 frames
+    finally:
+        reader.stop()
+    assert got == [0, 3, 6]
+    assert reader.frames_read == 9
+    assert cap.retrieved == 3
 
 
 def test_latest_slot_drops_stale_frames(tmp_path: Path) -> None:
@@ -181,9 +241,17 @@ class FakeCapture:
         return self.opened
 
     def read(self) -> tuple[bool, np.ndarray | None]:
+        return self.retrieve() if self.grab() else (False, None)
+
+    def grab(self) -> bool:
         if self.n <= 0:
-            return False, None
+            return False
         self.n -= 1
+        self.retrieved = getattr(self, "retrieved", 0)
+        return True
+
+    def retrieve(self) -> tuple[bool, np.ndarray | None]:
+        self.retrieved = getattr(self, "retrieved", 0) + 1
         return True, np.zeros((4, 4, 3), np.uint8)
 
     def release(self) -> None:

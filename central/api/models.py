@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from central.signatures import SigStatus
+
 Number = int | float  # int first: a count stays an int in the JSON
 
 # Every numeric parameter is bounded: an unbounded offset of 2**63 overflowed the database's integer and
@@ -68,6 +70,12 @@ class Event(BaseModel):
     snapshot_url: str | None
     snapshot_expired: bool = Field(default=False, description="The snapshot was deleted by retention")
     ack: AckInfo | None
+    sig_status: SigStatus | None = Field(
+        default=None,
+        description="The node's Ed25519 signature as checked on arrival (central/signatures.py): valid, "
+        "unsigned, unknown_key (no key registered for the node) or invalid; null: not checked "
+        "(signatures.policy off, or an event the station made itself)",
+    )
 
 
 class EventPage(BaseModel):

@@ -69,8 +69,12 @@ class CameraReader:
 
     With `drop=False` the thread waits for the consumer instead of replacing an unread frame (every
     frame delivered, e.g. a paced file under test). `wake`, shared by the readers of a node, is set on
-    every new frame and state change, so the consumer sleeps until there is work instead of polling. `backoff_min_s` doubles after each failed open up to
-    `backoff_max_s`, and returns to the minimum once a frame arrives.
+    every new frame and state change, so the consumer sleeps until there is work instead of polling.
+    `keep`, a predicate on a frame's `t` (the node passes "opens a detection slot"), lets the thread
+    only grab the frames nobody will analyse: decoded (the stream needs it), but neither converted to
+    BGR, copied, masked nor handed over, and they wake nobody. `frames_read` and `fps` count every
+    frame grabbed. `backoff_min_s` doubles after each failed open up to `backoff_max_s`, and returns to
+    the minimum once a frame arrives.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class CameraReader:
         max_changes: int = 64,
         opener: Callable[..., Any] = open_capture,
         wake: threading.Event | None = None,
+        keep: Callable[[float], bool] | None = None,
     ) -> None:
         if not 0 < backoff_min_s <= backoff_max_s:
             raise ValueError("need 0 < backoff_min_s <= backoff_max_s")
@@ -101,6 +106,7 @@ class CameraReader:
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self._opener = opener
+        self._keep = keep
         self._cond = threading.Condition()
         self._slot: Frame | None = None
         self._slot_t = 0.0  # monotonic time the slot's frame arrived
@@ -213,7 +219,8 @@ class CameraReader:
         elif state == "ok" and previous == "lost":
             log.info("camera %s: stream restored after %.1f s", self.camera.id, down_s or 0.0)
 
-    def _put(self, frame: Frame) -> None:
+    def _arrived(self) -> float:
+        """Count a frame grabbed from the source (kept or not); its arrival time."""
         now = self._clock()
         if self._last_frame_t is not None:
             dt = now - self._last_frame_t
@@ -221,6 +228,18 @@ class CameraReader:
                 inst = 1.0 / dt
                 self._fps_ema = inst if self._fps_ema == 0 else 0.9 * self._fps_ema + 0.1 * inst
         self._last_frame_t = now
+        return now
+
+    def _keeps(self, t: float) -> bool:
+        """Whether the frame grabbed at `t` is handed over; one that is not is only counted."""
+        if self._keep is None or self._keep(t):
+            return True
+        self._arrived()
+        self.frames_read += 1
+        return False
+
+    def _put(self, frame: Frame) -> None:
+        now = self._arrived()
         with self._cond:
             if not self.drop:
                 self._cond.wait_for(lambda: self._slot is None or self._stop.is_set())
@@ -236,7 +255,9 @@ class CameraReader:
 
     def _read_file(self) -> bool:
         """Deliver the file; True when it ended normally (no loop)."""
-        frames = iter_file_frames(self.camera, clock=self._clock, wallclock=self._wallclock, stop=self._stop)
+        frames = iter_file_frames(
+            self.camera, clock=self._clock, wallclock=self._wallclock, stop=self._stop, keep=self._keeps
+        )
         for frame in frames:
             self._put(frame)
         return not self._stop.is_set()
@@ -250,10 +271,15 @@ class CameraReader:
             seq = self.frames_read
             masker = FrameMasker(self.camera)
             while not self._stop.is_set():
-                ok, image = cap.read()
-                if not ok or image is None:
+                if not cap.grab():
                     raise SourceError("read failed or timed out")
                 t = self._clock()
+                if not self._keeps(t):
+                    seq += 1
+                    continue
+                ok, image = cap.retrieve()
+                if not ok or image is None:
+                    raise SourceError("read failed or timed out")
                 self._put(
                     Frame(self.camera.id, seq, t, self._wallclock(), masker(np.asarray(image, np.uint8)))
                 )

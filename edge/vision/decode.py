@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edge.geometry import iou_one_to_many
+from edge.geometry import iou_f32, iou_one_to_many
 from edge.records import FloatArray, ImageArray, IntArray
 
 PAD_VALUE = 114
@@ -159,12 +159,16 @@ def nms(
     *,
     max_det: int = 300,
     max_candidates: int = 3000,
+    matrix_limit: int = 256,
 ) -> IntArray:
     """Class-aware greedy NMS; returns indices of kept boxes, best score first.
 
     Boxes of different classes never suppress each other: each class is shifted by its own offset
     larger than any coordinate (the trick torchvision's `batched_nms` uses), so one pass handles all
-    classes. Only the `max_candidates` best boxes enter, which bounds the cost on a noisy frame.
+    classes. Only the `max_candidates` best boxes enter, which bounds the cost on a noisy frame. Up to
+    `matrix_limit` candidates (a usual frame has 50-90 at the tracker's low score floor) all pair IoUs
+    are computed at once and the greedy pass only reads them; beyond, one IoU row per kept box (bounded
+    memory). Both keep the same boxes.
     """
     n = int(scores.shape[0])
     if n == 0:
@@ -173,6 +177,16 @@ def nms(
     span = float(np.max(xyxy)) - min(float(np.min(xyxy)), 0.0) + 1.0
     shifted = xyxy[order] + (class_ids[order].astype(np.float32) * span)[:, None]
     kept: list[int] = []
+    if order.shape[0] <= matrix_limit:
+        keeps = iou_f32(shifted, shifted) <= iou_threshold  # row i: the boxes box i lets live
+        alive = np.ones(order.shape[0], np.bool_)
+        for i in range(order.shape[0]):
+            if alive[i]:
+                kept.append(i)
+                if len(kept) == max_det:
+                    break
+                alive &= keeps[i]
+        return order[np.asarray(kept, np.int64)].astype(np.int64)
     remaining = np.arange(order.shape[0])
     while remaining.size and len(kept) < max_det:
         best = int(remaining[0])

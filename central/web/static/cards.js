@@ -109,6 +109,14 @@ function thumbnail(event, ctx, size) {
   return button;
 }
 
+/** A marker on an event whose signature did not check out on arrival (stored under `signatures.policy:
+ * flag`): nobody should rely on it as evidence without knowing. Valid or unchecked events show nothing. */
+function signatureMarker(event, t) {
+  const status = event.sig_status;
+  if (!status || status === "valid") return null;
+  return h("span", { class: "badge sig-warn", dataset: { sig: status } }, t(`event.sig.${status}`));
+}
+
 function timeElement(event) {
   const local = splitLocalTime(event.local_time || event.ts);
   return h("time", { datetime: event.ts }, local.time, " ", h("small", {}, local.date));
@@ -131,6 +139,7 @@ export function renderCard(event, ctx) {
       h("span", { class: `badge sev-${level}` }, named(t, "kind", event.kind)),
       event.phase && event.phase !== "instant"
         ? h("span", { class: "badge phase" }, named(t, "phase", event.phase)) : null,
+      signatureMarker(event, t),
       timeElement(event)),
     h("p", { class: "text", id: textId }, eventText(event, lang, t)),
     h("ul", { class: "meta" },
@@ -152,7 +161,8 @@ export function renderRow(event, ctx) {
   return h("tr", { class: `sev-${level}${event.ack ? " is-acked" : ""}`, dataset: { eventId: event.event_id } },
     cell("event.time", h("time", { datetime: event.ts }, `${local.date} ${local.time}`)),
     cell("event.kind", h("span", { class: `badge sev-${level}` }, named(t, "kind", event.kind)),
-      event.phase && event.phase !== "instant" ? h("span", { class: "badge phase" }, named(t, "phase", event.phase)) : null),
+      event.phase && event.phase !== "instant" ? h("span", { class: "badge phase" }, named(t, "phase", event.phase)) : null,
+      signatureMarker(event, t)),
     cell("event.camera", event.camera, h("span", { class: "muted" }, ` · ${event.node}`)),
     cell("event.text", eventText(event, lang, t)),
     cell("event.classes", classList(event, t) || "—"),
