@@ -50,6 +50,7 @@ class ClipRecorder:
         self.restarts = 0
         self.codec = ""  # h264 | hevc once recording (browsers play H.264; most cannot play H.265)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._unreadable: Path | None = None  # the last segment ffprobe could not read
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -97,7 +98,17 @@ class ClipRecorder:
             if self.state == "starting" and running_s > self.settings.no_keyframe_s:
                 self._no_keyframe(running_s)
             return True
-        codec = probe_codec(segs[0].path)
+        newest = segs[-1].path
+        if newest == self._unreadable:
+            return True
+        codec = probe_codec(newest)
+        if not codec:
+            # ffprobe found no stream in this segment (written without a keyframe, or cut short): not
+            # a verdict on the codec; wait for the next segment, probing each one once.
+            self._unreadable = newest
+            if self.state == "starting" and running_s > self.settings.no_keyframe_s:
+                self._no_keyframe(running_s)
+            return True
         if codec in SUPPORTED_CODECS:
             if self.state == "no_keyframe":
                 log.warning("camera %s: a keyframe came at last; clips on", self.camera_id)
