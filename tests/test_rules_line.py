@@ -75,6 +75,11 @@ CASES = [
         [(1, "in", "car")],
     ),
     (
+        "back across for four observations (twice min_observations) counts the reversal",
+        [Obj(1, "car", anchors(ys(440, 470, 510, 520, 495, 494, 493, 492)))],
+        [(1, "in", "car"), (1, "out", "car")],
+    ),
+    (
         "back across by half a box height counts the reversal",
         [Obj(1, "car", anchors(ys(440, 470, 510, 520, 490, 470, 460)))],
         [(1, "in", "car"), (1, "out", "car")],
