@@ -114,7 +114,8 @@ def _fetch_and_check_a_clip(
     shared_dir: Path,
     source: str,
     source_options: str,
-) -> None:
+) -> str:
+    """Returns the id of the event whose clip was fetched and checked."""
     broker, url, _ = site
     cfg = tmp_path / "edge.yaml"
     cfg.write_text(
@@ -177,3 +178,4 @@ def _fetch_and_check_a_clip(
     audit = _api(url, "/api/audit", token)["items"]
     assert any(a["action"] == "view_clip" and a["target"] == event_id for a in audit)
     assert any(a["action"] == "request_clip" and a["target"] == event_id for a in audit)
+    return str(event_id)

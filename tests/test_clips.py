@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 from conftest import make_h264_camera
+from support import wait_for
 
 from edge.camera_config import CameraConfig
 from edge.capture.clips import Clip, ClipStore, SegmentRing, probe_duration
@@ -198,6 +199,8 @@ def test_a_full_clip_store_evicts_the_oldest_real_clip_and_says_so(h264_camera: 
             time.sleep(0.3)
 
     try:
+        # Under load ffmpeg can take seconds to start: count the pre-event video from the first segment.
+        wait_for(lambda: rec.state == "recording", 30.0, "the ring recording")
         time.sleep(3.0)
         cut("ev-a", 2.0, 1.0)  # 3-4 s of video
         assert written, worker.failures

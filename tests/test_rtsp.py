@@ -51,6 +51,7 @@ class RtspCamera:
     source_port: int = field(default_factory=free_port)
     rtp_port: int = field(default_factory=free_udp_port)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    encoder: list[str] = field(default_factory=h264_encoder)  # ["-c:v", "copy"] sends the file's own codec
 
     @property
     def url(self) -> str:
@@ -64,7 +65,7 @@ class RtspCamera:
         ]  # fmt: skip
         publish = [
             "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip),
-            "-an", *h264_encoder(), "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/cam",
+            "-an", *self.encoder, "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/cam",
         ]  # fmt: skip
         with (self.log_dir / "rtsp-server.log").open("ab") as log:
             self.procs.append(subprocess.Popen(server, stdout=log, stderr=subprocess.STDOUT))

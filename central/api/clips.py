@@ -3,7 +3,9 @@
 The clip is fetched from the node only on request (a rural uplink carries no more); both routes go
 through `visible_event`, so an event outside the caller's scope looks absent, and every view is audited.
 Until the clip is stored the GET answers 404 with its state (requested, pending, receiving, missing,
-unsupported, rejected, expired) and the reason, which the dashboard shows while it polls.
+unsupported, rejected, expired) and the reason, which the dashboard shows while it polls. A stored clip
+says its codec (`codec`, `plays_in_browser`; the GET's `X-Clip-Codec` header): an H.265 camera gives H.265
+clips, which most browsers cannot play, so the dashboard offers those for download.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from central.api.context import Ctx, Operator, Remote, Viewer, audit_view, visible_event
 from central.api.models import ClipStatus
+from central.mp4codec import mp4_codec, plays_in_browser
 
 router = APIRouter(prefix="/api/events", tags=["clips"])
 
@@ -24,12 +27,16 @@ def _state(ctx: Ctx, event_id: str) -> dict[str, Any]:
     row = ctx.store.clip(event_id)
     if row is None:
         return {"state": "none", "reason": "no clip was requested"}
+    path = ctx.clips.path_for(row.sha256) if ctx.clips is not None and row.sha256 else None
+    codec = mp4_codec(path) if row.state == "ready" and path is not None else ""
     return {
         "state": row.state,
         "reason": row.reason,
         "bytes": row.bytes,
         "duration_s": row.duration_s,
         "start_epoch": row.start_epoch,
+        "codec": codec,
+        "plays_in_browser": plays_in_browser(codec),
     }
 
 
@@ -71,4 +78,5 @@ def clip(event_id: str, who: Viewer, ctx: Ctx, remote: Remote) -> Any:
     if row is None or row.state != "ready" or path is None or not path.is_file():
         return JSONResponse(_state(ctx, event_id), status_code=404)
     audit_view(ctx, who, "view_clip", event_id, row.sha256, remote)
-    return FileResponse(path, media_type="video/mp4", headers={"Cache-Control": "private, no-store"})
+    headers = {"Cache-Control": "private, no-store", "X-Clip-Codec": mp4_codec(path) or "unknown"}
+    return FileResponse(path, media_type="video/mp4", headers=headers)

@@ -130,6 +130,8 @@ class ClipStatus(BaseModel):
     bytes: int = 0
     duration_s: float = 0.0
     start_epoch: float = 0.0
+    codec: str = ""  # of a stored clip: h264 | hevc (most browsers cannot play H.265 in <video>)
+    plays_in_browser: bool = False
     command_id: str | None = None
 
 

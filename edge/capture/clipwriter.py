@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edge.capture.clipmask import mask_clip
 from edge.capture.clips import Clip, ClipError, ClipStore, Segment, describe_clip, write_clip
-from edge.capture.recorder import ClipRecorder
+from edge.capture.recorder import NO_CLIP_STATES, ClipRecorder
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class ClipWorker:
 
     def _write(self, req: ClipRequest, now: float) -> Clip | None:
         rec = self.recorders.get(req.camera_id)
-        if rec is None or rec.state == "unsupported":
+        if rec is None or rec.state in NO_CLIP_STATES:
             raise ClipError(rec.message if rec is not None else "clips are off for this camera")
         rec.ring.poll()
         t0, t1 = req.ts - req.pre_s, req.ts + req.post_s

@@ -11,7 +11,7 @@ from typing import Any
 from edge.capture.clips import ClipLookup, ClipStore, probe_duration
 from edge.capture.clipwriter import ClipRequest, ClipWorker
 from edge.capture.opening import source_kind
-from edge.capture.recorder import ClipRecorder, RecorderSettings
+from edge.capture.recorder import NO_CLIP_STATES, ClipRecorder, RecorderSettings
 from edge.capture.sourceurl import expand_path, expand_source
 from edge.config import NodeConfig
 from edge.records import Event
@@ -100,7 +100,7 @@ class EventClips:
         rec = self.recorders.get(camera)
         if rec is None:
             return ClipLookup("unsupported", reason=f"camera {camera} keeps no clips")
-        if rec.state == "unsupported":
+        if rec.state in NO_CLIP_STATES:
             return ClipLookup("unsupported", reason=rec.message[:300])
         why = self.worker.failures.get(event_id, "no clip kept for this event (not a clip kind, or removed)")
         return ClipLookup("missing", reason=why[:300])

@@ -2,7 +2,9 @@
 
 `ClipRecorder` owns that process (stream copy into segments, see `edge.capture.clips`) and restarts it
 with a capped backoff when the camera drops, like the frame readers do; a codec that cannot go into an
-MP4 stops that recorder with one clear log line. Clips are cut from its ring by `edge.capture.clipwriter`.
+MP4 stops that recorder with one clear log line. A camera that sends no keyframe (a clip can only start on
+one: an I-frame interval of minutes, or a stream whose keyframes do not decode) is named too, once, and
+recording goes on in case one comes. Clips are cut from its ring by `edge.capture.clipwriter`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,10 @@ class RecorderSettings:
     segment_s: float = 1.0
     keep_s: float = 60.0
     mask: CameraConfig | None = None  # `mask_clips`: each clip re-encoded with this camera's masks
+    no_keyframe_s: float = 15.0  # recording this long without a finished segment: no keyframe came
+
+
+NO_CLIP_STATES = ("unsupported", "no_keyframe")  # the camera's video cannot give clips; `message` says why
 
 
 class ClipRecorder:
@@ -38,9 +45,10 @@ class ClipRecorder:
         self.settings = settings
         self.folder = folder
         self.ring = SegmentRing(folder, settings.keep_s)
-        self.state = "starting"  # starting | recording | unsupported | stopped
+        self.state = "starting"  # starting | recording | unsupported | no_keyframe | stopped
         self.message = ""
         self.restarts = 0
+        self.codec = ""  # h264 | hevc once recording (browsers play H.264; most cannot play H.265)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,18 +89,32 @@ class ClipRecorder:
         except OSError:
             return ""
 
-    def _check_codec(self) -> bool:
+    def _check_codec(self, running_s: float) -> bool:
         segs = self.ring.segments()
-        if not segs or self.state != "starting":
+        if self.state not in ("starting", "no_keyframe"):
+            return True
+        if not segs:
+            if self.state == "starting" and running_s > self.settings.no_keyframe_s:
+                self._no_keyframe(running_s)
             return True
         codec = probe_codec(segs[0].path)
         if codec in SUPPORTED_CODECS:
-            self.state = "recording"
+            if self.state == "no_keyframe":
+                log.warning("camera %s: a keyframe came at last; clips on", self.camera_id)
+            self.state, self.message, self.codec = "recording", "", codec
             return True
         self.state = "unsupported"
         self.message = f"video codec {codec or 'unknown'!r} cannot be kept as MP4 clips; use H.264 or H.265"
         log.error("camera %s: clips off: %s", self.camera_id, self.message)
         return False
+
+    def _no_keyframe(self, running_s: float) -> None:
+        self.state = "no_keyframe"
+        self.message = (
+            f"no decodable keyframe from the camera in {running_s:.0f} s, and a clip can only start on one; "
+            "set the camera's keyframe (I-frame) interval to 1-2 s"
+        )
+        log.error("camera %s: clips off: %s", self.camera_id, self.message)
 
     def _source_supported(self) -> bool:
         """Probe the camera's codec before the first recording (a codec MPEG-TS cannot carry would only
@@ -115,10 +137,10 @@ class ClipRecorder:
         if not self._source_supported():
             return
         while not self._stop.is_set():
-            self._proc = self._spawn()
+            self._proc, spawned = self._spawn(), time.monotonic()
             while not self._stop.is_set() and self._proc.poll() is None:
                 self.ring.poll()
-                if not self._check_codec():
+                if not self._check_codec(time.monotonic() - spawned):
                     self._kill()
                     return
                 self._stop.wait(0.25)

@@ -1,6 +1,7 @@
 // "Video / Xem video" on an alert card: ask the node for the event's clip (POST), wait while it is
 // written and uploaded (a 1-byte Range probe of the clip route every 2 s, 404 with the state until it
 // is stored), then play it in a <video> beside the snapshot. A clip removed by retention says "expired".
+// An H.265 clip (from an H.265 camera) is offered for download too: most browsers cannot play it.
 
 import { api } from "./api.js";
 import { h } from "./dom.js";
@@ -18,7 +19,7 @@ async function probe(event) {
     credentials: "same-origin", headers: { Range: "bytes=0-0" },
   });
   if (response.ok) {
-    return { state: "ready" };
+    return { state: "ready", codec: response.headers.get("X-Clip-Codec") || "" };
   }
   try {
     return await response.json();
@@ -27,11 +28,16 @@ async function probe(event) {
   }
 }
 
-function showVideo(event, box, t) {
-  box.replaceChildren(h("video", {
-    controls: "", preload: "metadata", src: clipUrl(event), class: "clip",
-    "aria-label": t("clip.video"),
-  }));
+function showVideo(event, box, t, codec) {
+  const video = h("video", {
+    controls: "", preload: "metadata", src: clipUrl(event), class: "clip", "aria-label": t("clip.video"),
+  });
+  if (!codec || codec === "h264") {
+    box.replaceChildren(video);
+    return;
+  }
+  box.replaceChildren(video, h("p", { class: "clip-codec muted", role: "note" }, t("clip.hevc"), " ",
+    h("a", { href: clipUrl(event), download: `${event.event_id}.mp4` }, t("clip.download"))));
 }
 
 async function fetchClip(event, button, box, t) {
@@ -42,7 +48,7 @@ async function fetchClip(event, button, box, t) {
   try {
     const asked = await api(clipUrl(event), { method: "POST", body: {} });
     if (asked && asked.state === "ready") {
-      showVideo(event, box, t);
+      showVideo(event, box, t, asked.codec);
       return;
     }
   } catch (err) {
@@ -55,7 +61,7 @@ async function fetchClip(event, button, box, t) {
     await new Promise((resolve) => { window.setTimeout(resolve, POLL_MS); });
     const got = await probe(event);
     if (got.state === "ready") {
-      showVideo(event, box, t);
+      showVideo(event, box, t, got.codec);
       return;
     }
     if (FINAL.has(got.state)) {
