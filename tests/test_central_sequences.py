@@ -84,6 +84,27 @@ def test_sequence_tracking(
     store.close()
 
 
+@pytest.mark.parametrize(("marks", "open_gaps", "generation", "replays"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_sequence_tracking_in_one_batch_matches_one_by_one(
+    tmp_path: Path, marks: list[Mark], open_gaps: list[tuple[int, int, int]], generation: int, replays: int
+) -> None:
+    """The writer's batches take a shortcut for a node's next number; interleaved with another node's
+    numbers in one batch, the outcome is the one of tracking each event on its own."""
+    mixed = [m for seq, offset in marks for m in (("n1", seq, T0 + offset), ("n2", seq + 1, T0 + offset))]
+    one = Store(tmp_path / "one.sqlite", tmp_path / "s1")
+    for mark in mixed:
+        one.track_sequences([mark], T0 + 1000)
+    batch = Store(tmp_path / "batch.sqlite", tmp_path / "s2")
+    batch.track_sequences(mixed, T0 + 1000)
+    assert gaps(batch) == gaps(one) == open_gaps
+    for node in ("n1", "n2"):
+        assert batch.sequence_state(node) == one.sequence_state(node)
+        assert batch.watermark(node) == one.watermark(node)
+    one.close()
+    batch.close()
+
+
 @pytest.mark.parametrize(
     ("ahead_s", "skew_s", "accepted"),
     [(0, 300, True), (-86400, 300, True), (299, 300, True), (301, 300, False), (5, 0, False),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -174,4 +175,40 @@ def test_event_whose_snapshot_never_comes_is_announced_after_the_wait(tmp_path: 
     wait_for(lambda: len(hub.sent) == 1, 5)
     assert time.monotonic() - start >= 0.3 and hub.sent[0][1]["snapshot_url"] is None
     writer.stop()
+    store.close()
+
+
+# (case, items queued behind the first, items arriving 50 ms later, linger_s, batch_max, batch size)
+FILL_CASES = [
+    ("quiet-station-not-held", 0, 1, 10.0, 500, 1),
+    ("load-waits-for-more", 1, 1, 10.0, 3, 3),
+    ("load-waits-at-most-linger", 1, 0, 0.02, 500, 2),
+    ("no-linger", 1, 1, 0.0, 500, 2),
+    ("full-batch-not-held", 2, 1, 10.0, 3, 3),
+]
+
+
+@pytest.mark.parametrize(("queued", "later", "linger_s", "batch_max", "size"), [c[1:] for c in FILL_CASES],
+                         ids=[c[0] for c in FILL_CASES])  # fmt: skip
+def test_under_load_a_batch_waits_briefly_to_fill(
+    tmp_path: Path, queued: int, later: int, linger_s: float, batch_max: int, size: int
+) -> None:
+    store = Store(tmp_path / "c.sqlite", tmp_path / "s")
+    writer, inbox = _writer(store, RecordingHub(), [])
+    writer.linger_s, writer.batch_max = linger_s, batch_max
+    for i in range(queued):
+        inbox.put(_item(make_event(i + 2), i + 2))
+
+    def arrive() -> None:
+        for i in range(later):
+            inbox.put(_item(make_event(9 + i), 9 + i))
+
+    timer = threading.Timer(0.05, arrive)
+    timer.start()
+    t0 = time.monotonic()
+    batch = writer._fill([_item(make_event(1), 1)])
+    elapsed = time.monotonic() - t0
+    timer.join()
+    assert len(batch) == size
+    assert elapsed < 5.0  # never the whole linger of 10 s: a lone event or a full batch goes at once
     store.close()
