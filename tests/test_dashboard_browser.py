@@ -242,6 +242,10 @@ health:
 http:
   host: 127.0.0.1
   port: {http_port}
+signatures:  # one node's key registered, so the station checks and flags what the test nodes send unsigned
+  policy: flag
+  workers: 0
+  keys: {{n-keyed: A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=}}
 accounts:
   - {{username: operator, role: operator, password: {{env: RW_TEST_PASSWORD}}}}
   - {{username: truc_ban, role: operator, password: {{env: RW_TEST_PASSWORD}}}}
@@ -1181,8 +1185,9 @@ def test_no_401_in_the_console_before_login_or_after_logout(browser: Any, site: 
 def test_an_unsigned_event_carries_a_signature_marker_in_both_languages(
     site: Site, open_tab: Callable[..., Tab]
 ) -> None:
-    """The station's default policy (`flag`) stores an unsigned event with sig_status `unsigned`; the feed
-    and the search results mark it so nobody takes it for verified evidence."""
+    """The station's default policy (`flag`), with node keys registered, stores an unsigned event with
+    sig_status `unsigned`; the feed and the search results mark it so nobody takes it for verified
+    evidence."""
     event = site.pub.event("intrusion", camera="yard", rule="night-yard", classes=("person",))
     tab = open_tab()
     login(tab, "operator")
