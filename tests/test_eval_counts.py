@@ -75,8 +75,8 @@ def test_count_clip_replay_on_a_real_clip(shared_dir: Path) -> None:
 def test_motorcycle_dense_clip_with_the_320px_model(shared_dir: Path) -> None:
     """jakarta_sudirman with yolo11n_int8 at 320 px: its detect region tiled to `detect_min_scale` 0.75.
 
-    Measured (docs/benchmarks.md): 44 of 44 in, 1 false out, 20 of 21 motorcycles (one whole region gave
-    15 wrong and 9 motorcycles). Bounds: at most 3 wrong in all, motorcycles within 10 %.
+    Measured (docs/benchmarks.md): 44 of 44 in, 1 false out: 1 wrong, 20 of 21 motorcycles (one whole
+    region gave 15 wrong and 9 motorcycles). Bounds: at most 2 wrong in all, motorcycles within 10 %.
     """
     model = shared_dir / "models" / "yolo11n_int8.onnx"
     assert model.is_file(), model
@@ -86,7 +86,7 @@ def test_motorcycle_dense_clip_with_the_320px_model(shared_dir: Path) -> None:
         str(model),
     )
     assert result["true"] == 44
-    assert result["wrong"] <= 3, result["totals"]
+    assert result["wrong"] <= 2, result["totals"]
     motorcycles = sum(r["counted"] for r in result["per_class"] if r["class"] == "motorcycle" and r["direction"] == "in")
     assert abs(motorcycles - 21) <= 2, result["per_class"]
     assert result["doubled"] == 0 and result["person_counted"] == 0

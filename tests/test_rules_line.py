@@ -70,6 +70,21 @@ CASES = [
         [(1, "in", "car")],
     ),
     (
+        "crawling over the line, the box edge jumps back for two frames: counts once",
+        [Obj(1, "car", anchors(ys(440, 470, 505, 510, 494, 492, 506, 512, 530)))],
+        [(1, "in", "car")],
+    ),
+    (
+        "back across for four observations (twice min_observations) counts the reversal",
+        [Obj(1, "car", anchors(ys(440, 470, 510, 520, 495, 494, 493, 492)))],
+        [(1, "in", "car"), (1, "out", "car")],
+    ),
+    (
+        "back across by half a box height counts the reversal",
+        [Obj(1, "car", anchors(ys(440, 470, 510, 520, 490, 470, 460)))],
+        [(1, "in", "car"), (1, "out", "car")],
+    ),
+    (
         "two tracks cross in the same frame both ways",
         [
             Obj(1, "car", path((400, 300), (400, 700), 9)),

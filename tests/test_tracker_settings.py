@@ -93,6 +93,18 @@ def test_faint_vehicle_must_be_tracked_before_the_line() -> None:
     assert crossings(frames, min_score=0.2, tracker={"min_hits": 4}) == []  # confirmed only past the line
 
 
+@pytest.mark.parametrize(
+    ("tracker", "expected"),
+    [({}, [("car", "in")]), ({"low_score": 0.1}, [])],
+    ids=["default-low-score-0.05", "low-score-0.1"],
+)
+def test_fading_vehicle_is_followed_over_the_line(tracker: dict[str, Any], expected: list[Any]) -> None:
+    """A van at 0.3 that fades to 0.07 as it crosses (behind a camera's burnt-in text): the second stage
+    follows it down to `low_score` (0.05 by default) and it counts; at 0.1 its track coasts and ends."""
+    frames = path(16, 70, 8, [0.3] * 5 + [0.07] * 11, CAR)
+    assert [c[1:] for c in crossings(frames, min_score=0.2, tracker=tracker)] == expected
+
+
 FLICKER_SCORES = [0.7, 0.7, 0.7, 0.7, 0.7, 0.05, 0.7, 0.05, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
 
 
@@ -133,7 +145,7 @@ def test_rider_counts_once_as_motorcycle_never_as_person() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ({}, {"high_score": 0.1, "new_track_score": 0.1, "min_hits": 3}),
+        ({}, {"high_score": 0.05, "new_track_score": 0.05, "low_score": 0.05, "min_hits": 3}),
         ({"high_score": 0.5, "new_track_margin": 0.1}, {"high_score": 0.5, "new_track_score": 0.6}),
         ({"low_score": 0.2, "high_score": 0.0}, {"high_score": 0.2, "low_score": 0.2}),
         ({"new_track_margin": 0.5, "high_score": 0.8}, {"new_track_score": 1.0}),

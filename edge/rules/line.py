@@ -10,7 +10,9 @@ A crossing is a change of the *confirmed* side of a track, and is robust by cons
 - the move from the last position on the old side to the confirming position must pass through the
   segment itself (within `end_tolerance`), not beside it: the line is a segment, not an infinite line;
 - a track counts again in a direction only after it has counted the other way in between (a person
-  walking back and forth counts every crossing, flicker never does); a track that ends mid-crossing is
+  walking back and forth counts every crossing, flicker never does), and a crossing back against the
+  direction it counted last needs twice `min_observations` (a box whose edge jumps for a frame or two
+  on a vehicle crawling over the line is no reversal); a track that ends mid-crossing is
   dropped with its pending state and never counts; ids below 0 (unconfirmed) are ignored.
 """
 
@@ -99,9 +101,11 @@ class LineCrossing:
         other = (obs != 0) & (side != 0) & (obs != side)
         pending_n = np.where(other & (tab["pending"][rows] == obs), tab["pending_n"][rows] + 1, 1)
         pending_n = np.where(other, pending_n, 0)
-        confirm = other & (
-            (pending_n >= self.cfg.min_observations) | (np.abs(d) >= self.cfg.confirm_distance * heights)
-        )
+        # Crossing back against the direction a track has counted needs twice the observations: a box
+        # whose bottom flickers on a stop-and-go motorcycle crawling over the line is no reversal.
+        back = np.where(obs > 0, tab["counted_out"][rows], tab["counted_in"][rows])
+        needed = np.where(back, 2 * self.cfg.min_observations, self.cfg.min_observations)
+        confirm = other & ((pending_n >= needed) | (np.abs(d) >= self.cfg.confirm_distance * heights))
         # The crossing point of (last position on the old side -> now) must lie on the segment.
         last = np.stack([tab["last_x"][rows], tab["last_y"][rows]], axis=1)
         through = np.zeros(ids.shape[0], dtype=bool)

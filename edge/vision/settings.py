@@ -34,7 +34,7 @@ class TrackerConfig(Strict):
         description="A detection starts a track at its first-stage threshold plus this margin",
     )  # fmt: skip
     low_score: float = Field(
-        default=0.1, ge=0.01, le=1,
+        default=0.05, ge=0.01, le=1,
         description="Weaker boxes down to this score only keep existing tracks alive (second stage)",
     )  # fmt: skip
     min_hits: int = Field(default=3, ge=1, le=10, description="Matches in a row that confirm a new track")
