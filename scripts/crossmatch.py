@@ -4,8 +4,8 @@ Totals per direction hide a wrong class when the count is right: a lone cyclist 
 a road clip leaves the total exact and is still a pedestrian that never was. Each labelled crossing has
 a frame (decode order, about +/-5 frames, see the data directory's README) and each counted event has
 its frame index, so they can be paired: same direction, frames within the tolerance (at least 0.5 s),
-pairs whose classes agree first, then the nearest frames (greedy, which is exact for the few crossings
-that fall within one tolerance window). Two confusions are reported:
+as many pairs as possible, then as many whose classes agree, then the nearest frames (an optimal
+assignment). Two confusions are reported:
 
 - riders as pedestrians: the truth is a two-wheeler (its class or its `alt_class`), the count `person`;
 - pedestrians as vehicles: the truth is a `person` (and no vehicle `alt_class`), the count a vehicle.
@@ -20,6 +20,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+from edge.vision.assign import match_optimal
 
 TWO_WHEELERS = frozenset({"bicycle", "motorcycle"})
 VEHICLES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck", "train", "boat"})
@@ -49,23 +53,21 @@ def tolerance_frames(fps: float | None, tolerance_s: float = MIN_TOLERANCE_S) ->
 
 
 def match(counted: Sequence[Crossing], truth: Sequence[Crossing], tol: int) -> list[tuple[int, int]]:
-    """Pairs (counted index, truth index): same direction, frames at most `tol` apart, each used once;
-    class-agreeing pairs are taken first, then by frame distance, then in order."""
-    candidates = [
-        (c.cls not in t.classes, abs(c.frame - t.frame), i, j)
-        for i, c in enumerate(counted)
-        for j, t in enumerate(truth)
-        if c.direction == t.direction and abs(c.frame - t.frame) <= tol
-    ]
-    used_c: set[int] = set()
-    used_t: set[int] = set()
-    pairs = []
-    for _, _, i, j in sorted(candidates):
-        if i not in used_c and j not in used_t:
-            used_c.add(i)
-            used_t.add(j)
-            pairs.append((i, j))
-    return sorted(pairs)
+    """Pairs (counted index, truth index): same direction, frames at most `tol` apart, each used once.
+
+    The optimal assignment (`edge.vision.assign`): as many pairs as possible, then as many whose classes
+    agree, then the nearest frames; greedy nearest-first can pair a car with the truck beside it.
+    """
+    if not counted or not truth:
+        return []
+    score = np.zeros((len(counted), len(truth)))
+    for i, c in enumerate(counted):
+        for j, t in enumerate(truth):
+            gap = abs(c.frame - t.frame)
+            if c.direction == t.direction and gap <= tol:
+                score[i, j] = 0.01 + 0.9 * (c.cls in t.classes) + 0.09 * (1.0 - gap / (tol + 1))
+    rows, cols = match_optimal(score, 0.005)
+    return sorted(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
 def confusions(counted: Sequence[Crossing], truth: Sequence[Crossing], tol: int) -> dict[str, Any]:
