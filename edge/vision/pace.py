@@ -57,6 +57,7 @@ class RiderPace:
         self.samples: F64 = np.zeros((0, 4, CAPACITY))  # per row: t, cx, cy, h; NaN where empty
         self.next: I64 = np.zeros(0, np.int64)  # ring write position
         self.best: F64 = np.zeros(0)  # fastest valid pace seen (0: never fast)
+        self.riders = 0  # person tracks reported as two-wheelers so far (for stats and the evaluation)
         self.last_t = -np.inf
 
     def __len__(self) -> int:
@@ -80,6 +81,7 @@ class RiderPace:
         self._sample(rows, tracks.xyxy[people].astype(np.float64), t)
         pace, steady = window_pace(self.samples[rows], t, self.cfg.window_s, self.cfg.max_step_share)
         fast = steady & (pace >= self.cfg.min_heights_per_s)
+        self.riders += int(np.count_nonzero(fast & (self.best[rows] == 0.0)))
         self.best[rows] = np.where(fast, np.maximum(self.best[rows], pace), self.best[rows])
         best = self.best[rows]
         riders = best > 0.0
