@@ -57,6 +57,8 @@ class RiderPace:
         self.samples: F64 = np.zeros((0, 4, CAPACITY))  # per row: t, cx, cy, h; NaN where empty
         self.next: I64 = np.zeros(0, np.int64)  # ring write position
         self.best: F64 = np.zeros(0)  # fastest valid pace seen (0: never fast)
+        self.newest: F64 = np.zeros(0)  # time of the newest sample
+        self._next_prune = -np.inf
         self.riders = 0  # person tracks reported as two-wheelers so far (for stats and the evaluation)
         self.last_t = -np.inf
 
@@ -72,17 +74,19 @@ class RiderPace:
         self.last_t = t
         if tracks.ended.shape[0]:
             self._keep(~np.isin(self.ids, tracks.ended))
-        if len(self):
-            self._keep(np.nan_to_num(self.samples[:, 0], nan=-np.inf).max(axis=1) >= t - IDLE_S)
+        if t >= self._next_prune:  # rows whose end the tracker never reported (checked now and then)
+            self._next_prune = t + IDLE_S / 10
+            self._keep(self.newest >= t - IDLE_S)
         people = np.flatnonzero(tracks.class_ids == self.person)
         if people.size == 0:
             return tracks
         rows = self._rows(tracks.track_ids[people])
-        self._sample(rows, tracks.xyxy[people].astype(np.float64), t)
-        pace, steady = window_pace(self.samples[rows], t, self.cfg.window_s, self.cfg.max_step_share)
-        fast = steady & (pace >= self.cfg.min_heights_per_s)
-        self.riders += int(np.count_nonzero(fast & (self.best[rows] == 0.0)))
-        self.best[rows] = np.where(fast, np.maximum(self.best[rows], pace), self.best[rows])
+        sampled = self._sample(rows, tracks.xyxy[people].astype(np.float64), t)
+        if sampled.size:  # the pace changes only with a new sample
+            pace, steady = window_pace(self.samples[sampled], t, self.cfg.window_s, self.cfg.max_step_share)
+            fast = steady & (pace >= self.cfg.min_heights_per_s)
+            self.riders += int(np.count_nonzero(fast & (self.best[sampled] == 0.0)))
+            self.best[sampled] = np.where(fast, np.maximum(self.best[sampled], pace), self.best[sampled])
         best = self.best[rows]
         riders = best > 0.0
         if not riders.any():
@@ -94,8 +98,10 @@ class RiderPace:
 
     def _rows(self, ids: I64) -> I64:
         """Row of each id, adding empty rows for new ids (rows stay sorted by id)."""
-        new = np.setdiff1d(ids, self.ids)
-        if new.size:
+        pos = np.minimum(np.searchsorted(self.ids, ids), max(len(self) - 1, 0))
+        known = (self.ids[pos] == ids) if len(self) else np.zeros(ids.shape[0], np.bool_)
+        if not known.all():
+            new = np.unique(ids[~known])
             n = new.shape[0]
             all_ids = np.concatenate([self.ids, new])
             order = np.argsort(all_ids, kind="stable")
@@ -103,25 +109,26 @@ class RiderPace:
             self.samples = np.concatenate([self.samples, np.full((n, 4, CAPACITY), np.nan)])[order]
             self.next = np.concatenate([self.next, np.zeros(n, np.int64)])[order]
             self.best = np.concatenate([self.best, np.zeros(n)])[order]
-        return np.searchsorted(self.ids, ids).astype(np.int64)
+            self.newest = np.concatenate([self.newest, np.full(n, -np.inf)])[order]
+            pos = np.searchsorted(self.ids, ids)
+        return pos.astype(np.int64)
 
-    def _sample(self, rows: I64, xyxy: F64, t: float) -> None:
-        """Store (t, centre, height) for rows whose last sample is at least `spacing` old."""
-        newest = np.nan_to_num(self.samples[rows, 0], nan=-np.inf).max(axis=1)
-        due = t - newest >= self.spacing * 0.999
-        if not due.any():
-            return
+    def _sample(self, rows: I64, xyxy: F64, t: float) -> I64:
+        """Store (t, centre, height) for rows whose last sample is at least `spacing` old; those rows."""
+        due = t - self.newest[rows] >= self.spacing * 0.999
         r, b = rows[due], xyxy[due]
+        self.newest[r] = t
         pos = self.next[r]
         self.samples[r, 0, pos] = t
         self.samples[r, 1, pos] = (b[:, 0] + b[:, 2]) * 0.5
         self.samples[r, 2, pos] = (b[:, 1] + b[:, 3]) * 0.5
         self.samples[r, 3, pos] = b[:, 3] - b[:, 1]
         self.next[r] = (pos + 1) % CAPACITY
+        return r
 
     def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
         self.ids, self.samples = self.ids[keep], self.samples[keep]
-        self.next, self.best = self.next[keep], self.best[keep]
+        self.next, self.best, self.newest = self.next[keep], self.best[keep], self.newest[keep]
 
 
 def window_pace(
@@ -141,9 +148,11 @@ def window_pace(
     steps = np.hypot(np.diff(s[:, 1], axis=1), np.diff(s[:, 2], axis=1))
     steps = np.where(ok[:, 1:], steps, 0.0)
     path = steps.sum(axis=1)
-    heights = np.where(ok, s[:, 3], np.nan)
+    # Median height of the window's samples: sorted, the invalid ones (inf) last.
+    heights = np.sort(np.where(ok, s[:, 3], np.inf), axis=1)
+    mid = np.stack([np.maximum(n - 1, 0) // 2, np.maximum(n, 1) // 2], axis=1)
+    height = np.take_along_axis(heights, mid, axis=1).mean(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        height = np.nanmedian(np.where(n[:, None] > 0, heights, 1.0), axis=1)
         pace = np.where((span > 0) & (height > 0), net / np.maximum(span, 1e-9) / height, 0.0)
     steady = (
         (n >= MIN_SAMPLES)
