@@ -217,3 +217,16 @@ def test_a_lone_cyclist_crossing_a_line_counts_as_a_bicycle(path: Path, cls: str
     crossings = [e for e in events if e.kind == "line_crossing"]
     assert [e.classes for e in crossings] == [(cls,)]
     assert vi in crossings[0].texts["vi"]
+
+
+@pytest.mark.parametrize(("fps", "decided"), [(3.0, True), (2.0, False)])
+def test_low_detect_rates(fps: float, decided: bool) -> None:
+    """Four samples in a window: 3 analysed frames a second are enough for the 1 s window, 2 are not."""
+    pace = RiderPace(RiderPaceConfig(), NAMES)
+    got = []
+    for i in range(int(4 * fps)):
+        t = i / fps
+        cx = 20.0 + 3.5 * 40.0 * t
+        box = np.array([[cx - 8, 100, cx + 8, 140]], np.float32)
+        got.append(int(pace.apply(make_tracks([1], box, [PERSON]), t).class_ids[0]))
+    assert (got[-1] == BICYCLE) is decided
