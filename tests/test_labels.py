@@ -170,3 +170,62 @@ def test_label_settings_errors_name_the_field(objects: dict[str, object], path: 
     with pytest.raises(ConfigError) as err:
         validate_config(doc, "node.yaml")
     assert path in str(err.value) and reason in str(err.value)
+
+
+class PhoneDetector:
+    """One `cell phone` box at a fixed place (a seam instead of a model); records the classes asked for."""
+
+    names = COCO_NAMES
+
+    def __init__(self) -> None:
+        self.asked: list[list[int] | None] = []
+
+    def detect(self, image: object, min_score: float = 0.25, classes: np.ndarray | None = None) -> Detections:
+        self.asked.append(None if classes is None else sorted(classes.tolist()))
+        return Detections(
+            np.array([[100, 100, 160, 140]], np.float32), np.array([0.8], np.float32), np.array([PHONE])
+        )
+
+
+@pytest.mark.parametrize(
+    ("objects", "asked", "tracked"),
+    [
+        ({}, None, []),  # the model's own argmax: a phone, not wanted
+        ({"class_scope": "camera"}, [CAR, BUS, TRUCK], []),  # riders off: no person, no two-wheelers
+        ({"aliases": {"cell phone": "car"}}, None, [CAR]),
+        ({"class_scope": "camera", "aliases": {"cell phone": "car"}}, [CAR, BUS, TRUCK, PHONE], [CAR]),
+    ],
+)
+def test_analyzer_asks_for_the_camera_classes_and_applies_aliases(
+    objects: dict[str, object], asked: list[int] | None, tracked: list[int]
+) -> None:
+    from edge.analyzer import CameraAnalyzer
+    from edge.camera_config import CameraConfig
+    from edge.events import EventFactory
+    from edge.records import Frame
+
+    cam = CameraConfig.model_validate(
+        {
+            "id": "c",
+            "source": "x.mp4",
+            "classes": ["car", "truck", "bus"],
+            "objects": {"riders": False, **objects},
+            "motion": {"enabled": False},
+        }
+    )
+    det = PhoneDetector()
+    an = CameraAnalyzer(cam, det, EventFactory("n", "c"), "UTC", health_enabled=False)
+    image = np.zeros((240, 320, 3), np.uint8)
+    for i in range(4):
+        tracks = an.process(Frame("c", i, i * 0.2, 1.8e9 + i * 0.2, image)).tracks
+    assert det.asked[-1] == (sorted(asked) if asked else None)
+    assert tracks.class_ids.tolist() == tracked
+
+
+def test_region_detector_forwards_the_competing_classes() -> None:
+    from edge.vision.regions import RegionDetector
+
+    det = PhoneDetector()
+    regions = RegionDetector(det, [(0, 0, 200, 200), (150, 0, 320, 200)], (320, 240), 0.5)
+    regions.detect(np.zeros((240, 320, 3), np.uint8), 0.1, np.array([CAR, TRUCK]))
+    assert det.asked == [[CAR, TRUCK], [CAR, TRUCK]]
