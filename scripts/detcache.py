@@ -14,7 +14,9 @@ config (with its detection regions, if any).
 
 A cache entry is keyed by the clip and model file names, sizes and modification times and the floor; a
 changed file is detected again. Detection regions (`detect_regions`) run the detector differently, so
-their clips are cached under a key that includes the regions.
+their clips are cached under a key that includes the regions; so does `objects.class_scope: camera` (only
+the camera's classes compete for a box's label), keyed by the settings that decide those classes. Class
+aliases are not in the key: the cache keeps the model's class ids and the replay applies the aliases.
 """
 
 from __future__ import annotations
