@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 
 from common.yamlconf import ConfigError
-from edge.records import Detections, ImageArray, Tracks
+from edge.records import Detections, ImageArray, IntArray, Tracks
 from edge.vision.pace import RiderPace, window_pace
 from edge.vision.settings import RiderPaceConfig
 
@@ -183,7 +183,9 @@ class ScriptedDetector:
     def __init__(self, path: Path) -> None:
         self.path, self.i = path, 0
 
-    def detect(self, image: ImageArray, min_score: float = 0.0) -> Detections:
+    def detect(
+        self, image: ImageArray, min_score: float = 0.0, classes: IntArray | None = None
+    ) -> Detections:
         box = tracks_at(self.path, self.i).xyxy
         self.i += 1
         return Detections(box, np.array([0.9], np.float32), np.array([PERSON], np.int64))
