@@ -87,6 +87,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
         intra_op_threads=args.threads,
         workers=args.workers,
         allow_spinning=args.spinning,
+        int8_ops=args.int8_ops,
     )
     cams = [
         CameraConfig(id=f"c{i}", source=args.clip, loop=True, realtime=True, detect_fps=args.detect_fps)
@@ -132,7 +133,7 @@ def child(args: argparse.Namespace, n: int, clip: str, spinning: bool = False) -
     cmd = [
         sys.executable, __file__, "--child", str(n), "--clip", clip, "--model", args.model,
         "--threads", str(args.threads), "--workers", str(args.workers), "--seconds", str(args.seconds),
-        "--warmup", str(args.warmup), "--detect-fps", str(args.detect_fps),
+        "--warmup", str(args.warmup), "--detect-fps", str(args.detect_fps), "--int8-ops", args.int8_ops,
     ]  # fmt: skip
     if spinning:
         cmd.append("--spinning")
@@ -149,7 +150,11 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
 
     from edge.vision.detector import Detector
 
-    det = Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=True))
+    det = Detector(
+        ModelSettings(
+            path=args.model, intra_op_threads=args.threads, allow_spinning=True, int8_ops=args.int8_ops
+        )
+    )
     cap = cv2.VideoCapture(clip)
     images: list[ImageArray] = []
     while len(images) < frames:
@@ -224,6 +229,18 @@ def threads_ab(args: argparse.Namespace, clip: str) -> dict[str, Any]:
         "cpu_ms_per_detection_1_thread": ms["1"],
         "cpu_ms_per_detection_2_threads": ms["2"],
         "one_to_two": round(ms["1"] / ms["2"], 3),
+    }
+
+
+def int8_ab(args: argparse.Namespace, clip: str) -> dict[str, Any]:
+    """The quantised model's convolutions as stored (int8) vs rewritten to float at load, at the
+    detect-fps pace (paced_ab): CPU per detection of one camera."""
+    variants = {ops: {"intra_op_threads": args.threads, "int8_ops": ops} for ops in ("int8", "float")}
+    ms = paced_ab(args, clip, variants)
+    return {
+        "cpu_ms_per_detection_int8": ms["int8"],
+        "cpu_ms_per_detection_float": ms["float"],
+        "float_to_int8": round(ms["float"] / ms["int8"], 3),
     }
 
 
@@ -354,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spinning", action="store_true", help="also run 1 camera with spinning on")
     p.add_argument("--workers-ab", action="store_true", help="1 worker x 2 threads vs 2 workers x 1 thread")
     p.add_argument("--threads-ab", action="store_true", help="CPU per paced detection, 1 vs 2 threads")
+    p.add_argument("--int8-ops", default=defaults["int8_ops"].default, help="model.int8_ops of the node")
+    p.add_argument("--int8-ab", action="store_true", help="CPU per paced detection, int8 vs float convs")
     p.add_argument("--quiet-scene", action="store_true", help="also run 1 camera on a still picture")
     p.add_argument("--peer", action="store_true", help="Ultralytics model.track() beside (peer venv)")
     p.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
@@ -367,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     result: dict[str, Any] = {"model": Path(args.model).name, "clip": Path(clip).name, **vars(args)}
-    for key in ("child", "peer_python", "model", "clip", "cameras", "search", "workers_ab", "threads_ab"):
+    for key in ("child", "peer_python", "model", "clip", "cameras", "search", "workers_ab", "threads_ab",
+                "int8_ab"):  # fmt: skip
         result.pop(key, None)
+    result["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     bound = model_bound(args, clip)
     result["model_only_inferences_per_s"] = round(bound, 1)
     result["bound_cameras"] = round(bound / args.detect_fps, 1)
@@ -391,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         result["workers_ab"] = workers_ab(args, clip)
     if args.threads_ab:
         result["threads_ab"] = threads_ab(args, clip)
+    if args.int8_ab:
+        result["int8_ab"] = int8_ab(args, clip)
     if args.quiet_scene:
         with tempfile.TemporaryDirectory() as tmp:
             result["one_camera_quiet"] = child(args, 1, still_clip(clip, Path(tmp)))
@@ -404,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             if "one_camera_quiet" in result:
                 quiet = result["one_camera_quiet"]["cpu_s_per_camera_video_min"]
                 result["quiet_cpu_to_peer"] = round(quiet / theirs["cpu_s_per_video_min"], 3)
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
     print_table(result)
     return 0
@@ -425,11 +449,12 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"\nUltralytics model.track() CPU-s per video-minute: {peer_cpu}")
     if "workers_ab" in result:
         print(f"\nworkers A/B (interleaved, one process): {result['workers_ab']}")
-    for key in ("spin_ab", "threads_ab"):
+    for key in ("spin_ab", "threads_ab", "int8_ab"):
         if key in result:
             print(f"\n{key} (interleaved, one process): {result[key]}")
     for key in ("model_only_inferences_per_s", "bound_cameras", "cameras_held", "cameras_held_to_bound",
-                "rss_mb_per_added_camera", "cpu_to_peer", "quiet_cpu_to_peer"):  # fmt: skip
+                "rss_mb_per_added_camera", "cpu_to_peer", "quiet_cpu_to_peer", "load_average_at_start",
+                "load_average_at_end"):  # fmt: skip
         if key in result:
             print(f"{key:<34}{result[key]!s:>12}")
 

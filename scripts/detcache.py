@@ -120,6 +120,16 @@ def _whole_frame(detector: Any, image: Any) -> Detections:
     return dets
 
 
+def _int8_ops_key(model: Path) -> str:
+    """`|float-convs` when this machine's detector runs the model's integer convolutions as float
+    (`model.int8_ops: auto`): other boxes than the int8 kernels, so cached apart from them."""
+    from edge.vision.dequant import has_int8_convs, resolve_int8_ops
+
+    if resolve_int8_ops("auto", ["CPUExecutionProvider"]) == "float" and has_int8_convs(model):
+        return "|float-convs"
+    return ""
+
+
 def load_or_detect(clip: str | Path, model: str | Path, detect: Any = None, extra: str = "") -> CachedClip:
     """The cached detections of `clip` by `model`, detecting (and storing) them on the first call.
 
@@ -127,7 +137,7 @@ def load_or_detect(clip: str | Path, model: str | Path, detect: Any = None, extr
     `extra` must then name what differs, so the two are cached apart.
     """
     clip_p, model_p = Path(expand_path(str(clip))), Path(expand_path(str(model)))
-    path = cache_path(clip_p, model_p, extra)
+    path = cache_path(clip_p, model_p, extra + _int8_ops_key(model_p))
     if path.is_file():
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))

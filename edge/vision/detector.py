@@ -35,6 +35,7 @@ from edge.vision.decode import (
     yolox_anchor_count,
     yolox_grid,
 )
+from edge.vision.dequant import float_convs, resolve_int8_ops
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,10 @@ class Detector:
         options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         providers = _select_providers(list(settings.providers), list(ort.get_available_providers()))
+        self.int8_ops = resolve_int8_ops(settings.int8_ops, providers)
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+            model = self._model_source()
+            self.session = ort.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{self.path}: cannot load model: {exc}") from exc
 
@@ -158,6 +161,21 @@ class Detector:
             self.session.get_providers(),
             warmup_ms,
         )
+
+    def _model_source(self) -> str | bytes:
+        """The file's path, or its bytes with float convolutions when `int8_ops` resolved to float."""
+        if self.int8_ops != "float":
+            return str(self.path)
+        try:
+            rewritten = float_convs(self.path)
+        except ImportError:  # `onnx` is part of the edge extra; a node without it runs the file as it is
+            log.warning("model %s: onnx is not installed; integer convolutions stay int8", self.path.name)
+            rewritten = None
+        if rewritten is None:  # nothing to rewrite (a float model), or no onnx
+            return str(self.path)
+        data, count = rewritten
+        log.info("model %s: %d integer convolutions run as float (model.int8_ops)", self.path.name, count)
+        return data
 
     def _input_size(self, shape: list[Any], meta: dict[str, str]) -> tuple[int, int]:
         """Input (width, height) from the input shape, or from `imgsz` metadata for dynamic exports."""
