@@ -132,11 +132,8 @@ def test_auto_picks_float_only_where_int8_kernels_are_slow(
 
 
 @pytest.mark.integration
-def test_real_model_float_and_int8_agree_on_the_annotated_frame(
-    yolo11_path: Path, vtest_path: Path
-) -> None:
+def test_real_model_float_and_int8_agree_on_the_annotated_frame(yolo11_path: Path, vtest_path: Path) -> None:
     import cv2
-
     from test_detector import PEOPLE, PERSON_IOU, best_iou, iou_matrix
 
     cap = cv2.VideoCapture(str(vtest_path))
@@ -145,7 +142,7 @@ def test_real_model_float_and_int8_agree_on_the_annotated_frame(
     assert ok
     dets = {}
     for ops in ("int8", "float"):
-        det = Detector(ModelSettings(path=str(yolo11_path), int8_ops=ops))  # type: ignore[arg-type]
+        det = Detector(ModelSettings(path=str(yolo11_path), int8_ops=ops))
         assert det.int8_ops == ops
         dets[ops] = det.detect(np.asarray(frame), min_score=0.25)
         assert (best_iou(PEOPLE, dets[ops], det.names, {"person"}) >= PERSON_IOU).all(), ops

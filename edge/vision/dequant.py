@@ -66,6 +66,23 @@ def resolve_int8_ops(
     return "int8" if any(f in cpu for f in _VNNI_FLAGS) else "float"
 
 
+def release_freed_memory() -> None:
+    """Hand the memory the rewrite freed back to the system (glibc keeps it in its heap otherwise).
+
+    A one-off at load; a no-op where the C library has no `malloc_trim` (musl, macOS).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is not None:
+        trim(0)
+
+
 def has_int8_convs(path: Path) -> bool:
     """Whether the model file holds any `ConvInteger` (a cheap look at the graph, no session)."""
     import onnx

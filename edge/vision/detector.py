@@ -35,7 +35,7 @@ from edge.vision.decode import (
     yolox_anchor_count,
     yolox_grid,
 )
-from edge.vision.dequant import float_convs, resolve_int8_ops
+from edge.vision.dequant import float_convs, release_freed_memory, resolve_int8_ops
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,21 @@ def _select_providers(wanted: list[str], available: list[str]) -> list[str]:
     return chosen
 
 
+def _session_options(settings: ModelSettings) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if settings.intra_op_threads > 0:
+        options.intra_op_num_threads = settings.intra_op_threads
+    # A live node runs the model a few times per second: idle worker threads must sleep, not spin
+    # (measured: spinning tripled the CPU-seconds per video-minute of one camera; docs/benchmarks.md).
+    spin = "1" if settings.allow_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    return options
+
+
 class Detector:
     """Detects objects in BGR frames with one onnxruntime session.
 
@@ -109,15 +124,7 @@ class Detector:
         self.path = Path(expand_path(settings.path))
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if settings.intra_op_threads > 0:
-            options.intra_op_num_threads = settings.intra_op_threads
-        # A live node runs the model a few times per second: idle worker threads must sleep, not spin
-        # (measured: spinning tripled the CPU-seconds per video-minute of one camera; docs/benchmarks.md).
-        spin = "1" if settings.allow_spinning else "0"
-        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+        options = _session_options(settings)
         providers = _select_providers(list(settings.providers), list(ort.get_available_providers()))
         self.int8_ops = resolve_int8_ops(settings.int8_ops, providers)
         try:
@@ -125,6 +132,9 @@ class Detector:
             self.session = ort.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{self.path}: cannot load model: {exc}") from exc
+        if isinstance(model, bytes):
+            del model
+            release_freed_memory()  # the rewrite's protobuf copies (about 15 MB of RSS here)
 
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
