@@ -129,11 +129,13 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def child(args: argparse.Namespace, n: int, clip: str, spinning: bool = False) -> dict[str, Any]:
+def child(
+    args: argparse.Namespace, n: int, clip: str, spinning: bool = False, int8_ops: str | None = None
+) -> dict[str, Any]:
     cmd = [
         sys.executable, __file__, "--child", str(n), "--clip", clip, "--model", args.model,
         "--threads", str(args.threads), "--workers", str(args.workers), "--seconds", str(args.seconds),
-        "--warmup", str(args.warmup), "--detect-fps", str(args.detect_fps), "--int8-ops", args.int8_ops,
+        "--warmup", str(args.warmup), "--detect-fps", str(args.detect_fps), "--int8-ops", int8_ops or args.int8_ops,
     ]  # fmt: skip
     if spinning:
         cmd.append("--spinning")
@@ -412,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         result["workers_ab"] = workers_ab(args, clip)
     if args.threads_ab:
         result["threads_ab"] = threads_ab(args, clip)
-    if args.int8_ab:
+    if args.int8_ab:  # the node with the other setting too, beside the same peer run
+        other = "float" if args.int8_ops == "int8" else "int8"
+        result[f"one_camera_{other}"] = child(args, 1, clip, int8_ops=other)
         result["int8_ab"] = int8_ab(args, clip)
     if args.quiet_scene:
         with tempfile.TemporaryDirectory() as tmp:
@@ -424,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
             result["cpu_to_peer"] = round(
                 one["cpu_s_per_camera_video_min"] / theirs["cpu_s_per_video_min"], 3
             )
+            for other in ("int8", "float"):
+                if f"one_camera_{other}" in result:
+                    mine = result[f"one_camera_{other}"]["cpu_s_per_camera_video_min"]
+                    result[f"{other}_cpu_to_peer"] = round(mine / theirs["cpu_s_per_video_min"], 3)
             if "one_camera_quiet" in result:
                 quiet = result["one_camera_quiet"]["cpu_s_per_camera_video_min"]
                 result["quiet_cpu_to_peer"] = round(quiet / theirs["cpu_s_per_video_min"], 3)
@@ -439,7 +447,7 @@ def print_table(result: dict[str, Any]) -> None:
     print()
     print("".join(f"{c:>14}" for c in ("run", *cols)))
     rows = [("", r) for r in result["runs"]]
-    for key in ("one_camera_spinning", "one_camera_quiet"):
+    for key in ("one_camera_spinning", "one_camera_int8", "one_camera_float", "one_camera_quiet"):
         if key in result:
             rows.append((key.removeprefix("one_camera_"), result[key]))
     for name, r in rows:
@@ -453,7 +461,8 @@ def print_table(result: dict[str, Any]) -> None:
         if key in result:
             print(f"\n{key} (interleaved, one process): {result[key]}")
     for key in ("model_only_inferences_per_s", "bound_cameras", "cameras_held", "cameras_held_to_bound",
-                "rss_mb_per_added_camera", "cpu_to_peer", "quiet_cpu_to_peer", "load_average_at_start",
+                "rss_mb_per_added_camera", "cpu_to_peer", "int8_cpu_to_peer", "float_cpu_to_peer",
+                "quiet_cpu_to_peer", "load_average_at_start",
                 "load_average_at_end"):  # fmt: skip
         if key in result:
             print(f"{key:<34}{result[key]!s:>12}")

@@ -121,11 +121,13 @@ def _whole_frame(detector: Any, image: Any) -> Detections:
 
 
 def _int8_ops_key(model: Path) -> str:
-    """`|float-convs` when this machine's detector runs the model's integer convolutions as float
-    (`model.int8_ops: auto`): other boxes than the int8 kernels, so cached apart from them."""
+    """`|float-convs` when the default detector runs the model's integer convolutions as float here
+    (`model.int8_ops`): other boxes than the int8 kernels, so cached apart from them."""
+    from edge.config import ModelSettings
     from edge.vision.dequant import has_int8_convs, resolve_int8_ops
 
-    if resolve_int8_ops("auto", ["CPUExecutionProvider"]) == "float" and has_int8_convs(model):
+    default = ModelSettings.model_fields["int8_ops"].default
+    if resolve_int8_ops(default, ["CPUExecutionProvider"]) == "float" and has_int8_convs(model):
         return "|float-convs"
     return ""
 
