@@ -153,3 +153,23 @@ def test_real_model_float_and_int8_agree_on_the_annotated_frame(yolo11_path: Pat
     assert (ious.max(axis=1) >= 0.9).all()
     assert (b.class_ids[best] == a.class_ids[strong]).all()
     assert np.abs(b.scores[best] - a.scores[strong]).max() < 0.1
+
+
+@pytest.mark.parametrize("ops", ["int8", "float", "auto"])
+def test_a_broken_file_is_a_model_error_whatever_the_setting(tmp_path: Path, ops: str) -> None:
+    from edge.vision.detector import ModelError
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match=r"broken\.onnx: cannot load model"):
+        Detector(ModelSettings(path=str(broken), int8_ops=ops))
+
+
+def test_a_float_model_loads_from_its_file_under_float(tmp_path: Path) -> None:
+    """Nothing to rewrite: the session gets the file itself (yolox_nano is such a model)."""
+    from test_detector import NAMES_META, constant_model, ultralytics_table
+
+    model = constant_model(tmp_path / "u.onnx", ultralytics_table(), metadata=NAMES_META)
+    det = Detector(ModelSettings(path=str(model), int8_ops="float"))
+    assert det.int8_ops == "float" and det.layout == "ultralytics"
+    assert len(det.detect(np.zeros((64, 64, 3), np.uint8), 0.25)) == 2
