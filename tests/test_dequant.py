@@ -173,3 +173,17 @@ def test_a_float_model_loads_from_its_file_under_float(tmp_path: Path) -> None:
     det = Detector(ModelSettings(path=str(model), int8_ops="float"))
     assert det.int8_ops == "float" and det.layout == "ultralytics"
     assert len(det.detect(np.zeros((64, 64, 3), np.uint8), 0.25)) == 2
+
+
+@pytest.mark.parametrize(("ops", "key"), [("int8", ""), ("float", "|float-convs")])
+def test_detection_cache_keeps_float_detections_apart(tmp_path: Path, ops: str, key: str) -> None:
+    """The counting evaluation's cache: float boxes never overwrite or stand in for the int8 ones."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    detcache = importlib.import_module("detcache")  # a script, not a package
+
+    src, int8 = quantised(tmp_path, False)
+    assert detcache._int8_ops_key(int8, ops) == key
+    assert detcache._int8_ops_key(src, ops) == ""  # a float model is the same either way
