@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -58,7 +59,7 @@ def verify_chunk(keys: Mapping[str, bytes], payloads: list[bytes]) -> list[SigSt
 
     Takes the message bytes, not parsed payloads: parsing and canonicalising here keeps that work off
     the aggregator's GIL too, and bytes cost almost nothing to send to a worker."""
-    parsed = {node: Ed25519PublicKey.from_public_bytes(raw) for node, raw in keys.items()}
+    parsed = {node: _public_key(raw) for node, raw in keys.items()}
     out: list[SigStatus] = []
     for payload in payloads:
         try:
@@ -67,6 +68,12 @@ def verify_chunk(keys: Mapping[str, bytes], payloads: list[bytes]) -> list[SigSt
         except (ValueError, TypeError, AttributeError):  # validated before; still, never fail the chunk
             out.append("invalid")
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """A worker parses each node's key once, not once per chunk (a chunk may hold a handful of events)."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 class SignatureChecker:

@@ -38,6 +38,7 @@ INLINE_MAX = 4  # events in a batch verified in this thread rather than sent to 
 RESULT_TIMEOUT_S = 60.0  # a chunk takes milliseconds; a worker silent this long is hung
 POOL_RETRY_S = 60.0  # after the workers failed, verify here this long before starting them again
 BATCH_MAX = 512
+LINGER_S = 0.005  # under load, how long a batch waits to fill before it goes to the workers
 MAX_AUTO_WORKERS = 4
 
 
@@ -78,6 +79,8 @@ class Verifier:
         self.checked_in_workers = 0
         self.checked_here = 0
         self.pool_failures = 0
+        self.chunks_to_workers = 0
+        self.linger_s = LINGER_S if workers > 0 else 0.0
         self._pool: ProcessPoolExecutor | None = None
         self._pool_retry_at = 0.0  # monotonic time before which the workers are not started again
         self._stop = threading.Event()
@@ -119,15 +122,35 @@ class Verifier:
                 if self._stop.is_set():
                     return
                 continue
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
+            self._fill(batch)
             try:
                 self.pass_on(batch)
             except Exception:  # a worker loop logs and goes on; unacknowledged messages come again
                 log.exception("verifier failed on a batch of %d messages", len(batch))
+
+    def _fill(self, batch: list[Item | Unverified]) -> None:
+        """Take what is queued behind the first message. Under load (more than one was waiting) wait up
+        to `linger_s` for more: a chunk sent to a worker costs a round trip and the worker's wake-up
+        whatever its size, and a stage that keeps up would send chunks of a handful (measured: the
+        worker then spent about twice the check's own time per event, docs/benchmarks.md). A quiet
+        station's lone events are checked here at once, as before."""
+        deadline: float | None = None
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self.inbox.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            if len(batch) < 2 or self.linger_s <= 0:
+                return
+            deadline = deadline if deadline is not None else time.monotonic() + self.linger_s
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                batch.append(self.inbox.get(timeout=left))
+            except queue.Empty:
+                return
 
     def pass_on(self, batch: list[Item | Unverified]) -> None:
         """Verify the batch's events, apply the policy, hand everything on in order."""
@@ -162,6 +185,7 @@ class Verifier:
             self._pool_failed()
             return self._here(todo)
         self.checked_in_workers += len(todo)
+        self.chunks_to_workers += len(chunks)
         return statuses
 
     def _here(self, todo: list[Unverified]) -> list[SigStatus]:
@@ -211,5 +235,6 @@ class Verifier:
             "checked_in_workers": self.checked_in_workers,
             "checked_here": self.checked_here,
             "pool_failures": self.pool_failures,
+            "chunks_to_workers": self.chunks_to_workers,
             "queued": self.inbox.qsize(),
         }

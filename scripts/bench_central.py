@@ -267,8 +267,32 @@ def aggregator(
 
 def proc_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a live process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return proc_cpu_s_path(Path(f"/proc/{pid}/stat"))
+
+
+def proc_cpu_s_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of this process's live threads by stage (Linux /proc): thread names without their
+    numbers, so a pool's threads add up under one name."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            cpu = proc_cpu_s_path(Path(f"/proc/self/task/{thread.native_id}/stat"))
+        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
+            continue
+        stage = "paho-network" if thread.name.startswith("paho-mqtt-client") else thread.name.split("_")[0]
+        stage = stage.rstrip("0123456789-").removesuffix(" (")
+        out[stage] = out.get(stage, 0.0) + cpu
+    return out
+
+
+def per_event_us(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
+    stages = {k: after[k] - before.get(k, 0.0) for k in after}
+    return {k: round(v / max(events, 1) * 1e6, 1) for k, v in sorted(stages.items()) if v > 0}
 
 
 def bench_ingest(
@@ -294,12 +318,14 @@ def bench_ingest(
         time.sleep(1.0)  # signature workers start (spawned processes import for about a second)
         pids = agg.verifier.worker_pids() if agg.verifier is not None else []
         cpu0, workers0 = time.process_time(), sum(proc_cpu_s(p) for p in pids)
+        threads0 = thread_cpu_s()
         pub = spawn_publisher(tmp, port, "--events", str(n), "--snapshot-bytes", str(snapshot_bytes), *extra)
         deadline = time.monotonic() + 300
         while agg.writer.stored_events < n and time.monotonic() < deadline:
             time.sleep(0.005)
         stored = agg.writer.stored_events
         cpu_main = time.process_time() - cpu0
+        by_thread = per_event_us(threads0, thread_cpu_s(), stored)
         cpu_workers = sum(proc_cpu_s(p) for p in pids) - workers0
         checks = agg.verifier.snapshot() if agg.verifier is not None else None
         rejected = agg.counters.snapshot()["rejected_total"]
@@ -315,6 +341,7 @@ def bench_ingest(
         "watermarks_published": acks_sent,
         "cpu_us_per_event_aggregator": round(cpu_main / max(stored, 1) * 1e6),
         "cpu_us_per_event_workers": round(cpu_workers / max(stored, 1) * 1e6),
+        "cpu_us_per_event_by_thread": by_thread,
         "signature_checks": checks,
     }
 
