@@ -130,10 +130,9 @@ class Verifier:
 
     def _fill(self, batch: list[Item | Unverified]) -> None:
         """Take what is queued behind the first message. Under load (more than one was waiting) wait up
-        to `linger_s` for more: a chunk sent to a worker costs a round trip and the worker's wake-up
-        whatever its size, and a stage that keeps up would send chunks of a handful (measured: the
-        worker then spent about twice the check's own time per event, docs/benchmarks.md). A quiet
-        station's lone events are checked here at once, as before."""
+        to `linger_s` for more: a chunk sent to a worker costs pickling, a pipe round trip and the
+        worker's wake-up whatever its size, so a stage that just keeps up would pay that per handful of
+        events. A quiet station's lone events are not held back (and are checked here, INLINE_MAX)."""
         deadline: float | None = None
         while len(batch) < BATCH_MAX:
             try:
