@@ -263,6 +263,20 @@ def aggregator(
         yield agg
     finally:
         agg.stop()
+        forget_session(port, f"bench-{name}")
+
+
+def forget_session(port: int, client_id: str) -> None:
+    """End a stopped aggregator's persistent session (7 days by default). Left in place, the broker would
+    queue every later run's messages for it too, so each run would pay for all the runs before it."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    done = threading.Event()
+    client.on_connect = lambda *a: done.set()
+    client.connect("127.0.0.1", port, clean_start=True)  # no session expiry: gone at the disconnect
+    client.loop_start()
+    done.wait(10)
+    client.disconnect()
+    client.loop_stop()
 
 
 def proc_cpu_s(pid: int) -> float:
