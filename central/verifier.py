@@ -1,8 +1,10 @@
 """Event signatures checked off the MQTT network thread, in arrival order, by a few worker processes.
 
-Why: an Ed25519 check costs 0.1-0.5 ms and `cryptography` holds the GIL while it runs (two threads
-verify no faster than one), so checked inline in the paho network thread it bounded signed ingest well
-below unsigned ingest: the same GIL also parses, validates and writes (docs/benchmarks.md). Here the
+Why: an Ed25519 check costs about 0.1 ms, and around it the canonical JSON and the GIL hand-offs each
+check brings: checked inline in the paho network thread it bounded signed ingest well below unsigned
+ingest, since the same GIL also parses, validates and writes (docs/benchmarks.md). Measured again with
+libsodium's check (which releases the GIL) in this stage's thread, the aggregator's CPU per event still
+about doubled, while with the work in a worker process it stays near the unsigned figure. Here the
 network thread only parses and validates, then queues every message here, in the order the broker
 delivered it. This stage takes what is queued in batches, sends the events' raw bytes in chunks to worker
 processes (each parses, canonicalises and verifies on its own core), applies the station's policy and

@@ -13,7 +13,8 @@ Measures, in one run:
             (signatures.workers: 0, how it was before)
   cpu       for each ingest run, the aggregator's CPU time per event: its own process (GIL-bound, so
             1e6 / that figure bounds its rate on one free core) and its signature workers. On a shared
-            machine these stay meaningful when the events/s do not (they fall with the CPU share)
+            machine these stay meaningful when the events/s do not (they fall with the CPU share); and
+            the aggregator's CPU per event by thread (paho network thread, verifier stage, writer, ...)
 
 Targets (issue 5): >= 2,000 events/s sustained without snapshots; p99 < 100 ms at 200 events/s.
 The publisher runs in a child process, as an edge node would (it must not share the GIL with central).
