@@ -14,7 +14,9 @@ config (with its detection regions, if any).
 
 A cache entry is keyed by the clip and model file names, sizes and modification times and the floor; a
 changed file is detected again. Detection regions (`detect_regions`) run the detector differently, so
-their clips are cached under a key that includes the regions.
+their clips are cached under a key that includes the regions; so does `objects.class_scope: camera` (only
+the camera's classes compete for a box's label), keyed by the settings that decide those classes. Class
+aliases are not in the key: the cache keeps the model's class ids and the replay applies the aliases.
 """
 
 from __future__ import annotations
@@ -155,7 +157,8 @@ class CachedDetector:
         self.names = names
         self.current = Detections.empty()
 
-    def detect(self, image: ImageArray, min_score: float = 0.0) -> Detections:
+    def detect(self, image: ImageArray, min_score: float = 0.0, classes: Any = None) -> Detections:
+        """The cached frame; `classes` was applied when the cache was made (`cached_detections`)."""
         return self.current[self.current.scores >= min_score]
 
 
@@ -190,21 +193,42 @@ def replay(cfg: NodeConfig, cached: CachedClip) -> list[Event]:
 
 
 def cached_detections(cfg: NodeConfig) -> CachedClip:
-    """The detection cache of the config's first camera, made with its detection regions if it has any."""
+    """The detection cache of the config's first camera, made with its detection regions if it has any,
+    and with only its own classes competing for each box's label under `objects.class_scope: camera`."""
     cam = cfg.cameras[0]
-    if not cam.detect_regions:
+    scoped = cam.objects.class_scope == "camera"
+    if not cam.detect_regions and not scoped:
         return load_or_detect(cam.source, cfg.model.path)
+    competing: dict[str, Any] = {}
 
     def detect(detector: Any, image: ImageArray) -> Detections:
         from edge.vision.regions import RegionDetector, plan_regions
 
+        if "classes" not in competing:
+            competing["classes"] = compete_classes(cam, detector.names) if scoped else None
+        if not cam.detect_regions:
+            got: Detections = detector.detect(image, FLOOR, competing["classes"])
+            return got
         h, w = image.shape[:2]
         rects = plan_regions(
             cam.detect_regions, cam.scale(w, h), (w, h), detector.input_size, cam.detect_min_scale
         )
-        return RegionDetector(detector, rects, (w, h), 0.5).detect(image, FLOOR)
+        return RegionDetector(detector, rects, (w, h), 0.5).detect(image, FLOOR, competing["classes"])
 
-    return load_or_detect(cam.source, cfg.model.path, detect, extra=cache_extra(cam))
+    extra = cache_extra(cam) if cam.detect_regions else ""
+    if scoped:  # the competing classes follow from these settings (and the model's names)
+        extra += f"|scope=camera|{sorted(cam.classes)}|{sorted(cam.objects.aliases.items())}|{cam.objects.riders}"
+    return load_or_detect(cam.source, cfg.model.path, detect, extra=extra)
+
+
+def compete_classes(cam: Any, names: tuple[str, ...]) -> Any:
+    """The model class ids that compete for a box's label on this camera, as its analyzer computes them."""
+    from edge.vision.filters import ClassFilter
+    from edge.vision.labels import ClassLabels
+    from edge.vision.objects import ObjectMerger
+
+    wanted = ClassFilter.from_camera(cam, names, 1, 1).keep | ObjectMerger.build(cam.objects, names).needs
+    return ClassLabels.build(cam.objects, names, wanted).compete
 
 
 def cache_extra(cam: Any) -> str:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from edge.camera_config import COCO_NAMES
 from edge.capture.sourceurl import expand_path
 from edge.config import ModelSettings
-from edge.records import Detections, ImageArray
+from edge.records import Detections, ImageArray, IntArray
 from edge.vision.decode import (
     decode_ultralytics,
     decode_yolox,
@@ -230,8 +230,13 @@ class Detector:
         out = self.session.run([self.output_name], {self.input_name: blob})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def detect(self, image_bgr: ImageArray, min_score: float = 0.25) -> Detections:
-        """Detect objects in one BGR frame; boxes are in the frame's own pixels, after class-aware NMS."""
+    def detect(
+        self, image_bgr: ImageArray, min_score: float = 0.25, classes: IntArray | None = None
+    ) -> Detections:
+        """Detect objects in one BGR frame; boxes are in the frame's own pixels, after class-aware NMS.
+
+        `classes` (model class ids, from the camera) restricts which classes compete for each box's label.
+        """
         if image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
             raise ValueError(f"expected a BGR image (h, w, 3), got shape {image_bgr.shape}")
         t0 = time.perf_counter()
@@ -247,9 +252,9 @@ class Detector:
         out = self._run(blob)
         t2 = time.perf_counter()
         if ultralytics:
-            xyxy, scores, class_ids = decode_ultralytics(out, min_score)
+            xyxy, scores, class_ids = decode_ultralytics(out, min_score, classes)
         else:
-            xyxy, scores, class_ids = decode_yolox(out, self._grid, self._strides, min_score)
+            xyxy, scores, class_ids = decode_yolox(out, self._grid, self._strides, min_score, classes)
         keep = nms(xyxy, scores, class_ids, self.settings.nms_iou)
         dets = Detections(box.to_frame(xyxy[keep]), scores[keep], class_ids[keep])
         t3 = time.perf_counter()
