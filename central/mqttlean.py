@@ -2,9 +2,9 @@
 
 Why: for every PUBLISH an MQTT 5 client receives, paho 2 builds a `Properties` object and clears it
 attribute by attribute (about 27 names, each through string replaces and `hasattr`), even when the
-message carries no properties at all, which is every message a node sends. Measured on the station's
-2-core VM that was 47 us per message, about a sixth of the aggregator's whole CPU per event, spent in the
-GIL-bound network thread that bounds ingest (docs/benchmarks.md, "Central aggregator").
+message carries no properties at all, which is every message a node sends. Measured on the 2-core
+development VM that was 32-47 us per message, a tenth to a sixth of the aggregator's whole CPU per event,
+spent in the GIL-bound network thread that bounds ingest (docs/benchmarks.md, "Central aggregator").
 
 Here a QoS 1 PUBLISH with an empty property block is decoded directly into the same `MQTTMessage`
 paho would make (topic, payload, packet id, flags; `properties` None). Anything else (properties present,
