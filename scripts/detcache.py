@@ -81,14 +81,15 @@ def cache_path(clip: Path, model: Path, extra: str = "") -> Path:
     return CACHE_DIR / f"{clip.stem}__{model.stem}__{key}.npz"
 
 
-def _detect_all(clip: Path, model: Path, detect: Any) -> CachedClip:
+def _detect_all(clip: Path, model: Path, detect: Any, int8_ops: Any) -> CachedClip:
     """Decode the clip with the project's own file source (same frame times) and detect every frame."""
     from edge.camera_config import CameraConfig
     from edge.capture.files import iter_file_frames
     from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
-    detector = Detector(ModelSettings(path=str(model), intra_op_threads=0))  # offline: every core
+    # offline: every core
+    detector = Detector(ModelSettings(path=str(model), intra_op_threads=0, int8_ops=int8_ops))
     camera = CameraConfig(id="cache", source=str(clip))
     times: list[float] = []
     counts: list[int] = []
@@ -122,14 +123,31 @@ def _whole_frame(detector: Any, image: Any) -> Detections:
     return dets
 
 
-def load_or_detect(clip: str | Path, model: str | Path, detect: Any = None, extra: str = "") -> CachedClip:
+def _int8_ops_key(model: Path, int8_ops: Any) -> str:
+    """`|float-convs` when the detector runs the model's integer convolutions as float here
+    (`model.int8_ops`): other boxes than the int8 kernels, so cached apart from them."""
+    from edge.vision.dequant import has_int8_convs, resolve_int8_ops
+
+    if resolve_int8_ops(int8_ops, ["CPUExecutionProvider"]) == "float" and has_int8_convs(model):
+        return "|float-convs"
+    return ""
+
+
+def load_or_detect(
+    clip: str | Path, model: str | Path, detect: Any = None, extra: str = "", int8_ops: Any = None
+) -> CachedClip:
     """The cached detections of `clip` by `model`, detecting (and storing) them on the first call.
 
     `detect(detector, image) -> Detections` replaces the whole-frame detector call (detection regions);
-    `extra` must then name what differs, so the two are cached apart.
+    `extra` must then name what differs, so the two are cached apart. `int8_ops` is the config's
+    `model.int8_ops` (None: the default).
     """
+    if int8_ops is None:
+        from edge.config import ModelSettings
+
+        int8_ops = ModelSettings.model_fields["int8_ops"].default
     clip_p, model_p = Path(expand_path(str(clip))), Path(expand_path(str(model)))
-    path = cache_path(clip_p, model_p, extra)
+    path = cache_path(clip_p, model_p, extra + _int8_ops_key(model_p, int8_ops))
     if path.is_file():
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
@@ -138,7 +156,7 @@ def load_or_detect(clip: str | Path, model: str | Path, detect: Any = None, extr
                 int(meta["width"]), int(meta["height"]), tuple(meta["names"]), float(meta["detect_ms"]),
             )  # fmt: skip
     log.warning("detecting %s with %s (once; cached in %s)", clip_p.name, model_p.name, path.name)
-    got = _detect_all(clip_p, model_p, detect or _whole_frame)
+    got = _detect_all(clip_p, model_p, detect or _whole_frame, int8_ops)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"width": got.width, "height": got.height, "names": list(got.names), "detect_ms": got.detect_ms}
     tmp = path.with_suffix(".tmp.npz")
@@ -198,7 +216,7 @@ def cached_detections(cfg: NodeConfig) -> CachedClip:
     cam = cfg.cameras[0]
     scoped = cam.objects.class_scope == "camera"
     if not cam.detect_regions and not scoped:
-        return load_or_detect(cam.source, cfg.model.path)
+        return load_or_detect(cam.source, cfg.model.path, int8_ops=cfg.model.int8_ops)
     competing: dict[str, Any] = {}
 
     def detect(detector: Any, image: ImageArray) -> Detections:
@@ -217,8 +235,10 @@ def cached_detections(cfg: NodeConfig) -> CachedClip:
 
     extra = cache_extra(cam) if cam.detect_regions else ""
     if scoped:  # the competing classes follow from these settings (and the model's names)
-        extra += f"|scope=camera|{sorted(cam.classes)}|{sorted(cam.objects.aliases.items())}|{cam.objects.riders}"
-    return load_or_detect(cam.source, cfg.model.path, detect, extra=extra)
+        extra += (
+            f"|scope=camera|{sorted(cam.classes)}|{sorted(cam.objects.aliases.items())}|{cam.objects.riders}"
+        )
+    return load_or_detect(cam.source, cfg.model.path, detect, extra=extra, int8_ops=cfg.model.int8_ops)
 
 
 def compete_classes(cam: Any, names: tuple[str, ...]) -> Any:

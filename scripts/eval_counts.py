@@ -212,13 +212,16 @@ def _run_node(cfg: NodeConfig, no_motion: bool = False) -> tuple[list[Event], in
     return sink.events, sum(a.times.frames for a in node.analyzers.values())
 
 
-def run_all(models: Sequence[str], clips: list[Clip]) -> dict[str, Any]:
-    """Every clip with every model: per clip results and per model totals."""
+def run_all(models: Sequence[str], clips: list[Clip], int8_ops: str | None = None) -> dict[str, Any]:
+    """Every clip with every model: per clip results and per model totals (`int8_ops`: each config's
+    `model.int8_ops` replaced)."""
     out: dict[str, Any] = {"models": {}}
     for model in models:
         per_clip = {}
         for clip in clips:
             cfg = load_config(clip.config)
+            if int8_ops:
+                cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"int8_ops": int8_ops})})
             cfg = with_model(cfg, model).model_copy(
                 update={"cameras": [cfg.cameras[0].model_copy(update={"source": str(clip.video)})]}
             )
@@ -285,12 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-motion", action="store_true", help="single mode: detector on every due frame")
     p.add_argument("--tolerance", type=float, default=0.10, help="allowed relative error")
     p.add_argument("--json-only", action="store_true")
+    p.add_argument(
+        "--int8-ops", choices=["int8", "float", "auto"], help="--all: every config's model.int8_ops"
+    )
     p.add_argument("--config-dir", help="--all: a clip's config here replaces configs/eval/<clip>.yaml")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.all:
         clips = [overridden(c, args.config_dir) for c in discover_clips()]
-        result = run_all(args.model or list(DEFAULT_MODELS), clips)
+        result = run_all(args.model or list(DEFAULT_MODELS), clips, args.int8_ops)
         ok = all(
             r["error_rate"] is None or r["error_rate"] <= args.tolerance
             for m in result["models"].values()

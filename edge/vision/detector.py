@@ -35,6 +35,7 @@ from edge.vision.decode import (
     yolox_anchor_count,
     yolox_grid,
 )
+from edge.vision.dequant import float_convs, release_freed_memory, resolve_int8_ops
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,21 @@ def _select_providers(wanted: list[str], available: list[str]) -> list[str]:
     return chosen
 
 
+def _session_options(settings: ModelSettings) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if settings.intra_op_threads > 0:
+        options.intra_op_num_threads = settings.intra_op_threads
+    # A live node runs the model a few times per second: idle worker threads must sleep, not spin
+    # (measured: spinning tripled the CPU-seconds per video-minute of one camera; docs/benchmarks.md).
+    spin = "1" if settings.allow_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    return options
+
+
 class Detector:
     """Detects objects in BGR frames with one onnxruntime session.
 
@@ -108,20 +124,17 @@ class Detector:
         self.path = Path(expand_path(settings.path))
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if settings.intra_op_threads > 0:
-            options.intra_op_num_threads = settings.intra_op_threads
-        # A live node runs the model a few times per second: idle worker threads must sleep, not spin
-        # (measured: spinning tripled the CPU-seconds per video-minute of one camera; docs/benchmarks.md).
-        spin = "1" if settings.allow_spinning else "0"
-        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+        options = _session_options(settings)
         providers = _select_providers(list(settings.providers), list(ort.get_available_providers()))
+        self.int8_ops = resolve_int8_ops(settings.int8_ops, providers)
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+            model = self._model_source()
+            self.session = ort.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{self.path}: cannot load model: {exc}") from exc
+        if isinstance(model, bytes):
+            del model
+            release_freed_memory()  # the rewrite's protobuf copies (about 15 MB of RSS here)
 
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
@@ -158,6 +171,21 @@ class Detector:
             self.session.get_providers(),
             warmup_ms,
         )
+
+    def _model_source(self) -> str | bytes:
+        """The file's path, or its bytes with float convolutions when `int8_ops` resolved to float."""
+        if self.int8_ops != "float":
+            return str(self.path)
+        try:
+            rewritten = float_convs(self.path)
+        except ImportError:  # `onnx` is part of the edge extra; a node without it runs the file as it is
+            log.warning("model %s: onnx is not installed; integer convolutions stay int8", self.path.name)
+            rewritten = None
+        if rewritten is None:  # nothing to rewrite (a float model), or no onnx
+            return str(self.path)
+        data, count = rewritten
+        log.info("model %s: %d integer convolutions run as float (model.int8_ops)", self.path.name, count)
+        return data
 
     def _input_size(self, shape: list[Any], meta: dict[str, str]) -> tuple[int, int]:
         """Input (width, height) from the input shape, or from `imgsz` metadata for dynamic exports."""
