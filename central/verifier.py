@@ -1,8 +1,10 @@
 """Event signatures checked off the MQTT network thread, in arrival order, by a few worker processes.
 
-Why: an Ed25519 check costs 0.1-0.5 ms and `cryptography` holds the GIL while it runs (two threads
-verify no faster than one), so checked inline in the paho network thread it bounded signed ingest well
-below unsigned ingest: the same GIL also parses, validates and writes (docs/benchmarks.md). Here the
+Why: an Ed25519 check costs about 0.1 ms, and around it the canonical JSON and the GIL hand-offs each
+check brings: checked inline in the paho network thread it bounded signed ingest well below unsigned
+ingest, since the same GIL also parses, validates and writes (docs/benchmarks.md). Measured again with
+libsodium's check (which releases the GIL) in this stage's thread, the aggregator's CPU per event still
+about doubled, while with the work in a worker process it stays near the unsigned figure. Here the
 network thread only parses and validates, then queues every message here, in the order the broker
 delivered it. This stage takes what is queued in batches, sends the events' raw bytes in chunks to worker
 processes (each parses, canonicalises and verifies on its own core), applies the station's policy and
@@ -38,6 +40,7 @@ INLINE_MAX = 4  # events in a batch verified in this thread rather than sent to 
 RESULT_TIMEOUT_S = 60.0  # a chunk takes milliseconds; a worker silent this long is hung
 POOL_RETRY_S = 60.0  # after the workers failed, verify here this long before starting them again
 BATCH_MAX = 512
+LINGER_S = 0.005  # under load, how long a batch waits to fill before it goes to the workers
 MAX_AUTO_WORKERS = 4
 
 
@@ -78,6 +81,8 @@ class Verifier:
         self.checked_in_workers = 0
         self.checked_here = 0
         self.pool_failures = 0
+        self.chunks_to_workers = 0
+        self.linger_s = LINGER_S if workers > 0 else 0.0
         self._pool: ProcessPoolExecutor | None = None
         self._pool_retry_at = 0.0  # monotonic time before which the workers are not started again
         self._stop = threading.Event()
@@ -119,15 +124,34 @@ class Verifier:
                 if self._stop.is_set():
                     return
                 continue
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self.inbox.get_nowait())
-                except queue.Empty:
-                    break
+            self._fill(batch)
             try:
                 self.pass_on(batch)
             except Exception:  # a worker loop logs and goes on; unacknowledged messages come again
                 log.exception("verifier failed on a batch of %d messages", len(batch))
+
+    def _fill(self, batch: list[Item | Unverified]) -> None:
+        """Take what is queued behind the first message. Under load (more than one was waiting) wait up
+        to `linger_s` for more: a chunk sent to a worker costs pickling, a pipe round trip and the
+        worker's wake-up whatever its size, so a stage that just keeps up would pay that per handful of
+        events. A quiet station's lone events are not held back (and are checked here, INLINE_MAX)."""
+        deadline: float | None = None
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self.inbox.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            if len(batch) < 2 or self.linger_s <= 0:
+                return
+            deadline = deadline if deadline is not None else time.monotonic() + self.linger_s
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                batch.append(self.inbox.get(timeout=left))
+            except queue.Empty:
+                return
 
     def pass_on(self, batch: list[Item | Unverified]) -> None:
         """Verify the batch's events, apply the policy, hand everything on in order."""
@@ -162,6 +186,7 @@ class Verifier:
             self._pool_failed()
             return self._here(todo)
         self.checked_in_workers += len(todo)
+        self.chunks_to_workers += len(chunks)
         return statuses
 
     def _here(self, todo: list[Unverified]) -> list[SigStatus]:
@@ -211,5 +236,6 @@ class Verifier:
             "checked_in_workers": self.checked_in_workers,
             "checked_here": self.checked_here,
             "pool_failures": self.pool_failures,
+            "chunks_to_workers": self.chunks_to_workers,
             "queued": self.inbox.qsize(),
         }

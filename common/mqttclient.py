@@ -29,7 +29,12 @@ def reconnect_delays(settings: MqttSettings) -> tuple[int, int]:
 
 
 def new_client(
-    settings: MqttSettings, client_id: str, *, persistent: bool = False, manual_ack: bool = False
+    settings: MqttSettings,
+    client_id: str,
+    *,
+    persistent: bool = False,
+    manual_ack: bool = False,
+    client_class: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
     """A configured, unconnected client. `persistent` keeps the broker session across reconnects (MQTT 5:
     the caller sets clean_start and the expiry at connect; 3.1.1: clean_session=False).
@@ -37,7 +42,7 @@ def new_client(
     Raises ValueError when the password source is missing (the caller reports it as a config problem).
     """
     v5 = settings.protocol == "5"
-    client = mqtt.Client(
+    client = client_class(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,

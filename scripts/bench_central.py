@@ -13,7 +13,8 @@ Measures, in one run:
             (signatures.workers: 0, how it was before)
   cpu       for each ingest run, the aggregator's CPU time per event: its own process (GIL-bound, so
             1e6 / that figure bounds its rate on one free core) and its signature workers. On a shared
-            machine these stay meaningful when the events/s do not (they fall with the CPU share)
+            machine these stay meaningful when the events/s do not (they fall with the CPU share); and
+            the aggregator's CPU per event by thread (paho network thread, verifier stage, writer, ...)
 
 Targets (issue 5): >= 2,000 events/s sustained without snapshots; p99 < 100 ms at 200 events/s.
 The publisher runs in a child process, as an edge node would (it must not share the GIL with central).
@@ -69,7 +70,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def mosquitto(tmp: Path) -> Iterator[int]:
+def mosquitto(tmp: Path) -> Iterator[tuple[int, int]]:
+    """A broker on a free loopback port: (port, its pid, for its CPU time)."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     port = free_port()
     conf = tmp / "mosquitto.conf"
@@ -89,7 +91,7 @@ def mosquitto(tmp: Path) -> Iterator[int]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -188,11 +190,11 @@ def run_publisher(args: argparse.Namespace) -> int:
         out["sent"] = sent
     else:
         messages = make_messages(args.events, args.snapshot_bytes, key)
-        out["start"] = time.time()
+        out["start"], cpu0 = time.time(), time.process_time()
         infos = [client.publish(t, p, qos=1) for t, p in messages]
         for info in infos:
             info.wait_for_publish(120)
-        out["end"] = time.time()
+        out["end"], out["cpu_s"] = time.time(), time.process_time() - cpu0
     client.disconnect()
     client.loop_stop()
     args.out.write_text(json.dumps(out), encoding="utf-8")
@@ -263,12 +265,50 @@ def aggregator(
         yield agg
     finally:
         agg.stop()
+        forget_session(port, f"bench-{name}")
+
+
+def forget_session(port: int, client_id: str) -> None:
+    """End a stopped aggregator's persistent session (7 days by default). Left in place, the broker would
+    queue every later run's messages for it too, so each run would pay for all the runs before it."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    done = threading.Event()
+    client.on_connect = lambda *a: done.set()
+    client.connect("127.0.0.1", port, clean_start=True)  # no session expiry: gone at the disconnect
+    client.loop_start()
+    done.wait(10)
+    client.disconnect()
+    client.loop_stop()
 
 
 def proc_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a live process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return proc_cpu_s_path(Path(f"/proc/{pid}/stat"))
+
+
+def proc_cpu_s_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of this process's live threads by stage (Linux /proc): thread names without their
+    numbers, so a pool's threads add up under one name."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            cpu = proc_cpu_s_path(Path(f"/proc/self/task/{thread.native_id}/stat"))
+        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
+            continue
+        stage = "paho-network" if thread.name.startswith("paho-mqtt-client") else thread.name.split("_")[0]
+        stage = stage.rstrip("0123456789-").removesuffix(" (")
+        out[stage] = out.get(stage, 0.0) + cpu
+    return out
+
+
+def per_event_us(before: dict[str, float], after: dict[str, float], events: int) -> dict[str, float]:
+    stages = {k: after[k] - before.get(k, 0.0) for k in after}
+    return {k: round(v / max(events, 1) * 1e6, 1) for k, v in sorted(stages.items()) if v > 0}
 
 
 def bench_ingest(
@@ -279,6 +319,7 @@ def bench_ingest(
     signed: bool = False,
     acks: bool = True,
     workers: int | None = None,
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
     last = [0.0]
 
@@ -294,12 +335,16 @@ def bench_ingest(
         time.sleep(1.0)  # signature workers start (spawned processes import for about a second)
         pids = agg.verifier.worker_pids() if agg.verifier is not None else []
         cpu0, workers0 = time.process_time(), sum(proc_cpu_s(p) for p in pids)
+        threads0 = thread_cpu_s()
+        broker0 = proc_cpu_s(broker_pid) if broker_pid is not None else 0.0
         pub = spawn_publisher(tmp, port, "--events", str(n), "--snapshot-bytes", str(snapshot_bytes), *extra)
         deadline = time.monotonic() + 300
         while agg.writer.stored_events < n and time.monotonic() < deadline:
             time.sleep(0.005)
         stored = agg.writer.stored_events
         cpu_main = time.process_time() - cpu0
+        by_thread = per_event_us(threads0, thread_cpu_s(), stored)
+        cpu_broker = proc_cpu_s(broker_pid) - broker0 if broker_pid is not None else 0.0
         cpu_workers = sum(proc_cpu_s(p) for p in pids) - workers0
         checks = agg.verifier.snapshot() if agg.verifier is not None else None
         rejected = agg.counters.snapshot()["rejected_total"]
@@ -315,6 +360,11 @@ def bench_ingest(
         "watermarks_published": acks_sent,
         "cpu_us_per_event_aggregator": round(cpu_main / max(stored, 1) * 1e6),
         "cpu_us_per_event_workers": round(cpu_workers / max(stored, 1) * 1e6),
+        "cpu_us_per_event_by_thread": by_thread,
+        # the rest of the machine's work per event: the broker, and the publishing "node" (only its
+        # publishing; its events were made and signed before the clock started)
+        "cpu_us_per_event_broker": round(cpu_broker / max(stored, 1) * 1e6),
+        "cpu_us_per_event_publisher": round(pub.get("cpu_s", 0.0) / max(stored, 1) * 1e6),
         "signature_checks": checks,
     }
 
@@ -394,15 +444,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-central-") as tmp_name:
         tmp = Path(tmp_name)
         validate = bench_validate(args.events)
-        with mosquitto(tmp) as port:
+        with mosquitto(tmp) as (port, broker):
             raw = bench_raw(tmp, port, args.events)
-            ingest = bench_ingest(tmp, port, args.events, 0)
+            ingest = bench_ingest(tmp, port, args.events, 0, broker_pid=broker)
             # latency before the snapshot run: the kernel's write-back of its ~100 MB of files would
             # otherwise land in the middle of the latency measurement
             latency = bench_latency(tmp, port, args.rate, args.seconds)
-            no_acks = bench_ingest(tmp, port, args.events, 0, acks=False)
-            signed = bench_ingest(tmp, port, args.events, 0, signed=True)
-            signed_inline = bench_ingest(tmp, port, args.events, 0, signed=True, workers=0)
+            no_acks = bench_ingest(tmp, port, args.events, 0, acks=False, broker_pid=broker)
+            signed = bench_ingest(tmp, port, args.events, 0, signed=True, broker_pid=broker)
+            signed_inline = bench_ingest(tmp, port, args.events, 0, signed=True, workers=0, broker_pid=broker)
             signed_latency = bench_latency(tmp, port, args.rate, args.seconds, signed=True)
             snaps = bench_ingest(tmp, port, args.snapshot_events, int(args.snapshot_kb * 1024))
     result = {
@@ -444,6 +494,8 @@ def main() -> int:
     for label, run in (("unsigned", ingest), ("signed", signed), ("signed inline", signed_inline)):
         cpu = f"{run['cpu_us_per_event_aggregator']} + {run['cpu_us_per_event_workers']}"
         print(f"{'cpu us/event ' + label + ' (main + workers)':<42} {cpu:>12}")
+        rest = f"{run['cpu_us_per_event_broker']} + {run['cpu_us_per_event_publisher']}"
+        print(f"{'  and broker + publisher':<42} {rest:>12}")
     print(f"{'validate in process, unsigned (ev/s)':<42} {validate['plain_per_s']:>12}")
     print(f"{'validate in process, signed + verified (ev/s)':<42} {validate['signed_per_s']:>12}")
     for q in ("p50", "p99"):

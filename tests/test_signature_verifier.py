@@ -149,10 +149,42 @@ def test_a_worker_chunk_never_fails_on_a_bad_payload() -> None:
     keys = SignatureChecker({"n1": N1.public_key_b64()}, "reject").raw_keys
     good = message(1, "n1", N1)[1]
     forged = message(2, "n1", FORGER)[1]
-    assert verify_chunk(keys, [b"not json", good, b"[1, 2]", forged, good]) == [
+    nan = good.replace(b'"confidence": 0.8', b'"confidence": NaN')  # refused by the aggregator's parser
+    assert nan != good
+    assert verify_chunk(keys, [b"not json", good, b"[1, 2]", forged, good, nan]) == [
         "invalid",
         "valid",
         "invalid",
         "invalid",
         "valid",
+        "invalid",
     ]
+
+
+# (workers, messages queued behind the first, one more arriving while it waits, expected batch, waits)
+FILL_CASES = [
+    (1, 0, False, 1, False),  # a lone event is not held back
+    (1, 3, False, 4, True),  # under load: waits for more, up to linger_s
+    (1, 3, True, 5, True),  # what arrives meanwhile joins the batch
+    (1, 600, False, 512, False),  # a full batch goes at once
+    (0, 3, False, 4, False),  # no workers: nothing to fill chunks for
+]
+
+
+@pytest.mark.parametrize(("workers", "queued", "late", "size", "waits"), FILL_CASES)
+def test_batches_fill_under_load_for_the_workers(
+    workers: int, queued: int, late: bool, size: int, waits: bool
+) -> None:
+    checker = SignatureChecker({"n1": N1.public_key_b64()}, "reject")
+    stage = Verifier(checker, queue.Queue(), IngestCounters(), lambda acks: None, workers)
+    stage.linger_s = 0.3 if workers else 0.0
+    for _ in range(queued):
+        stage.inbox.put(StatusItem("n1", "online", 0.0, None))
+    if late:
+        threading.Timer(0.05, stage.inbox.put, (StatusItem("n1", "offline", 0.0, None),)).start()
+    batch: list[Item | Unverified] = [StatusItem("n1", "online", 0.0, None)]
+    t0 = time.monotonic()
+    stage._fill(batch)
+    elapsed = time.monotonic() - t0
+    assert len(batch) == size
+    assert (elapsed >= 0.3) if waits else (elapsed < 0.15)

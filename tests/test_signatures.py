@@ -181,3 +181,25 @@ def test_signed_events_end_to_end_with_export_and_offline_verify(broker: Broker,
         (tampered / name).write_bytes(change((tampered / name).read_bytes()))
         bad = run_cli("verify", str(tampered))
         assert bad.returncode == 1 and "OK" not in bad.stdout, name
+
+
+# what the station's check (libsodium) says of a signature or key gone wrong; the node signs with
+# `cryptography`, so the valid row also shows the two libraries agree
+MALFORMED: list[tuple[str, dict[str, Any], str | None, str]] = [
+    ("as signed", {}, None, "valid"),
+    ("short signature", {"sig": "eHh4eHh4eHh4eA=="}, None, "invalid"),
+    ("not base64", {"sig": "@@@"}, None, "invalid"),
+    ("empty signature", {"sig": ""}, None, "invalid"),
+    ("field changed", {"seq": 2}, None, "invalid"),
+    ("all-zero key", {}, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "invalid"),
+    ("no key", {}, "", "unknown_key"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "key_b64", "expected"), MALFORMED)
+def test_malformed_signatures_and_keys_are_invalid(
+    case: str, change: dict[str, Any], key_b64: str | None, expected: str
+) -> None:
+    payload = {**KEY.sign({"node": "n1", "seq": 1, "texts": {"vi": "Xe máy đi vào"}}), **change}
+    key = None if key_b64 == "" else load_public_key(key_b64 or KEY.public_key_b64())
+    assert verify(payload, key) == expected, case
