@@ -18,9 +18,10 @@ from edge.camera_config import CameraConfig
 from edge.capture.health import CameraHealth
 from edge.capture.motion import MotionGate, motion_explained
 from edge.events import EventFactory
-from edge.records import Detections, Event, Frame, ImageArray, Tracks
+from edge.records import Detections, Event, Frame, ImageArray, IntArray, Tracks
 from edge.rules import CameraRules, build_rules
 from edge.vision.filters import ClassFilter
+from edge.vision.labels import ClassLabels
 from edge.vision.objects import ObjectMerger
 from edge.vision.regions import RegionDetector, plan_regions
 from edge.vision.tracker import Tracker, TrackerSettings
@@ -35,7 +36,9 @@ class DetectorLike(Protocol):
 
     names: tuple[str, ...]
 
-    def detect(self, image: ImageArray, min_score: float = ...) -> Detections: ...
+    def detect(
+        self, image: ImageArray, min_score: float = ..., classes: IntArray | None = None
+    ) -> Detections: ...
 
 
 @dataclass
@@ -92,6 +95,7 @@ class CameraAnalyzer:
         self.rules: CameraRules | None = None
         self.class_filter: ClassFilter | None = None
         self.merger: ObjectMerger | None = None
+        self.labels = ClassLabels(np.zeros(0, np.int64), None)
         self._wanted = np.zeros(0, np.bool_)
         self._detect: DetectorLike = detector
         self.times = StageTimes()
@@ -116,6 +120,7 @@ class CameraAnalyzer:
             self._detect = RegionDetector(self.detector, rects, (frame.width, frame.height), REGION_NMS_IOU)
         # Classes that matter before the class filter: the camera's own, plus riders and their bikes.
         self._wanted = self.class_filter.keep | self.merger.needs
+        self.labels = ClassLabels.build(self.camera.objects, names, self._wanted)
         self.rules = CameraRules(
             build_rules(self.camera, frame.width, frame.height, names, self.events, self.tz)
         )
@@ -165,7 +170,7 @@ class CameraAnalyzer:
         if run:
             # Riders join their two-wheelers and one object keeps one box before classes are filtered,
             # so a rider never reaches the rules as a pedestrian.
-            raw = self._detect.detect(frame.image, self.min_score)
+            raw = self.labels.apply(self._detect.detect(frame.image, self.min_score, self.labels.compete))
             ids = raw.class_ids
             raw = self.merger.apply(
                 raw[

@@ -328,6 +328,9 @@ class CameraConfig(Strict):
             unknown = [c for c in group if c not in COCO_NAMES]
             if unknown:
                 raise ValueError(f"objects.groups[{i}]: unknown class name(s) {unknown}")
+        unknown = [c for pair in self.objects.aliases.items() for c in pair if c not in COCO_NAMES]
+        if unknown:
+            raise ValueError(f"objects.aliases: unknown class name(s) {unknown}")
         seen: set[str] = set()
         for rule in self.rules:
             if rule.name in seen:

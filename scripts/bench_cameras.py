@@ -87,6 +87,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
         intra_op_threads=args.threads,
         workers=args.workers,
         allow_spinning=args.spinning,
+        int8_ops=args.int8_ops,
     )
     cams = [
         CameraConfig(id=f"c{i}", source=args.clip, loop=True, realtime=True, detect_fps=args.detect_fps)
@@ -128,11 +129,13 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def child(args: argparse.Namespace, n: int, clip: str, spinning: bool = False) -> dict[str, Any]:
+def child(
+    args: argparse.Namespace, n: int, clip: str, spinning: bool = False, int8_ops: str | None = None
+) -> dict[str, Any]:
     cmd = [
         sys.executable, __file__, "--child", str(n), "--clip", clip, "--model", args.model,
         "--threads", str(args.threads), "--workers", str(args.workers), "--seconds", str(args.seconds),
-        "--warmup", str(args.warmup), "--detect-fps", str(args.detect_fps),
+        "--warmup", str(args.warmup), "--detect-fps", str(args.detect_fps), "--int8-ops", int8_ops or args.int8_ops,
     ]  # fmt: skip
     if spinning:
         cmd.append("--spinning")
@@ -149,7 +152,11 @@ def model_bound(args: argparse.Namespace, clip: str, frames: int = 60) -> float:
 
     from edge.vision.detector import Detector
 
-    det = Detector(ModelSettings(path=args.model, intra_op_threads=args.threads, allow_spinning=True))
+    det = Detector(
+        ModelSettings(
+            path=args.model, intra_op_threads=args.threads, allow_spinning=True, int8_ops=args.int8_ops
+        )
+    )
     cap = cv2.VideoCapture(clip)
     images: list[ImageArray] = []
     while len(images) < frames:
@@ -224,6 +231,18 @@ def threads_ab(args: argparse.Namespace, clip: str) -> dict[str, Any]:
         "cpu_ms_per_detection_1_thread": ms["1"],
         "cpu_ms_per_detection_2_threads": ms["2"],
         "one_to_two": round(ms["1"] / ms["2"], 3),
+    }
+
+
+def int8_ab(args: argparse.Namespace, clip: str) -> dict[str, Any]:
+    """The quantised model's convolutions as stored (int8) vs rewritten to float at load, at the
+    detect-fps pace (paced_ab): CPU per detection of one camera."""
+    variants = {ops: {"intra_op_threads": args.threads, "int8_ops": ops} for ops in ("int8", "float")}
+    ms = paced_ab(args, clip, variants)
+    return {
+        "cpu_ms_per_detection_int8": ms["int8"],
+        "cpu_ms_per_detection_float": ms["float"],
+        "float_to_int8": round(ms["float"] / ms["int8"], 3),
     }
 
 
@@ -354,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spinning", action="store_true", help="also run 1 camera with spinning on")
     p.add_argument("--workers-ab", action="store_true", help="1 worker x 2 threads vs 2 workers x 1 thread")
     p.add_argument("--threads-ab", action="store_true", help="CPU per paced detection, 1 vs 2 threads")
+    p.add_argument("--int8-ops", default=defaults["int8_ops"].default, help="model.int8_ops of the node")
+    p.add_argument("--int8-ab", action="store_true", help="CPU per paced detection, int8 vs float convs")
     p.add_argument("--quiet-scene", action="store_true", help="also run 1 camera on a still picture")
     p.add_argument("--peer", action="store_true", help="Ultralytics model.track() beside (peer venv)")
     p.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
@@ -367,8 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     result: dict[str, Any] = {"model": Path(args.model).name, "clip": Path(clip).name, **vars(args)}
-    for key in ("child", "peer_python", "model", "clip", "cameras", "search", "workers_ab", "threads_ab"):
+    for key in ("child", "peer_python", "model", "clip", "cameras", "search", "workers_ab", "threads_ab",
+                "int8_ab"):  # fmt: skip
         result.pop(key, None)
+    result["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     bound = model_bound(args, clip)
     result["model_only_inferences_per_s"] = round(bound, 1)
     result["bound_cameras"] = round(bound / args.detect_fps, 1)
@@ -391,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         result["workers_ab"] = workers_ab(args, clip)
     if args.threads_ab:
         result["threads_ab"] = threads_ab(args, clip)
+    if args.int8_ab:  # the node with the other setting too, beside the same peer run
+        other = "float" if args.int8_ops == "int8" else "int8"
+        result[f"one_camera_{other}"] = child(args, 1, clip, int8_ops=other)
+        result["int8_ab"] = int8_ab(args, clip)
     if args.quiet_scene:
         with tempfile.TemporaryDirectory() as tmp:
             result["one_camera_quiet"] = child(args, 1, still_clip(clip, Path(tmp)))
@@ -401,9 +428,14 @@ def main(argv: list[str] | None = None) -> int:
             result["cpu_to_peer"] = round(
                 one["cpu_s_per_camera_video_min"] / theirs["cpu_s_per_video_min"], 3
             )
+            for other in ("int8", "float"):
+                if f"one_camera_{other}" in result:
+                    mine = result[f"one_camera_{other}"]["cpu_s_per_camera_video_min"]
+                    result[f"{other}_cpu_to_peer"] = round(mine / theirs["cpu_s_per_video_min"], 3)
             if "one_camera_quiet" in result:
                 quiet = result["one_camera_quiet"]["cpu_s_per_camera_video_min"]
                 result["quiet_cpu_to_peer"] = round(quiet / theirs["cpu_s_per_video_min"], 3)
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
     print_table(result)
     return 0
@@ -415,7 +447,7 @@ def print_table(result: dict[str, Any]) -> None:
     print()
     print("".join(f"{c:>14}" for c in ("run", *cols)))
     rows = [("", r) for r in result["runs"]]
-    for key in ("one_camera_spinning", "one_camera_quiet"):
+    for key in ("one_camera_spinning", "one_camera_int8", "one_camera_float", "one_camera_quiet"):
         if key in result:
             rows.append((key.removeprefix("one_camera_"), result[key]))
     for name, r in rows:
@@ -425,11 +457,13 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"\nUltralytics model.track() CPU-s per video-minute: {peer_cpu}")
     if "workers_ab" in result:
         print(f"\nworkers A/B (interleaved, one process): {result['workers_ab']}")
-    for key in ("spin_ab", "threads_ab"):
+    for key in ("spin_ab", "threads_ab", "int8_ab"):
         if key in result:
             print(f"\n{key} (interleaved, one process): {result[key]}")
     for key in ("model_only_inferences_per_s", "bound_cameras", "cameras_held", "cameras_held_to_bound",
-                "rss_mb_per_added_camera", "cpu_to_peer", "quiet_cpu_to_peer"):  # fmt: skip
+                "rss_mb_per_added_camera", "cpu_to_peer", "int8_cpu_to_peer", "float_cpu_to_peer",
+                "quiet_cpu_to_peer", "load_average_at_start",
+                "load_average_at_end"):  # fmt: skip
         if key in result:
             print(f"{key:<34}{result[key]!s:>12}")
 

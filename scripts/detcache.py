@@ -14,7 +14,9 @@ config (with its detection regions, if any).
 
 A cache entry is keyed by the clip and model file names, sizes and modification times and the floor; a
 changed file is detected again. Detection regions (`detect_regions`) run the detector differently, so
-their clips are cached under a key that includes the regions.
+their clips are cached under a key that includes the regions; so does `objects.class_scope: camera` (only
+the camera's classes compete for a box's label), keyed by the settings that decide those classes. Class
+aliases are not in the key: the cache keeps the model's class ids and the replay applies the aliases.
 """
 
 from __future__ import annotations
@@ -79,14 +81,15 @@ def cache_path(clip: Path, model: Path, extra: str = "") -> Path:
     return CACHE_DIR / f"{clip.stem}__{model.stem}__{key}.npz"
 
 
-def _detect_all(clip: Path, model: Path, detect: Any) -> CachedClip:
+def _detect_all(clip: Path, model: Path, detect: Any, int8_ops: Any) -> CachedClip:
     """Decode the clip with the project's own file source (same frame times) and detect every frame."""
     from edge.camera_config import CameraConfig
     from edge.capture.files import iter_file_frames
     from edge.config import ModelSettings
     from edge.vision.detector import Detector
 
-    detector = Detector(ModelSettings(path=str(model), intra_op_threads=0))  # offline: every core
+    # offline: every core
+    detector = Detector(ModelSettings(path=str(model), intra_op_threads=0, int8_ops=int8_ops))
     camera = CameraConfig(id="cache", source=str(clip))
     times: list[float] = []
     counts: list[int] = []
@@ -120,14 +123,31 @@ def _whole_frame(detector: Any, image: Any) -> Detections:
     return dets
 
 
-def load_or_detect(clip: str | Path, model: str | Path, detect: Any = None, extra: str = "") -> CachedClip:
+def _int8_ops_key(model: Path, int8_ops: Any) -> str:
+    """`|float-convs` when the detector runs the model's integer convolutions as float here
+    (`model.int8_ops`): other boxes than the int8 kernels, so cached apart from them."""
+    from edge.vision.dequant import has_int8_convs, resolve_int8_ops
+
+    if resolve_int8_ops(int8_ops, ["CPUExecutionProvider"]) == "float" and has_int8_convs(model):
+        return "|float-convs"
+    return ""
+
+
+def load_or_detect(
+    clip: str | Path, model: str | Path, detect: Any = None, extra: str = "", int8_ops: Any = None
+) -> CachedClip:
     """The cached detections of `clip` by `model`, detecting (and storing) them on the first call.
 
     `detect(detector, image) -> Detections` replaces the whole-frame detector call (detection regions);
-    `extra` must then name what differs, so the two are cached apart.
+    `extra` must then name what differs, so the two are cached apart. `int8_ops` is the config's
+    `model.int8_ops` (None: the default).
     """
+    if int8_ops is None:
+        from edge.config import ModelSettings
+
+        int8_ops = ModelSettings.model_fields["int8_ops"].default
     clip_p, model_p = Path(expand_path(str(clip))), Path(expand_path(str(model)))
-    path = cache_path(clip_p, model_p, extra)
+    path = cache_path(clip_p, model_p, extra + _int8_ops_key(model_p, int8_ops))
     if path.is_file():
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
@@ -136,7 +156,7 @@ def load_or_detect(clip: str | Path, model: str | Path, detect: Any = None, extr
                 int(meta["width"]), int(meta["height"]), tuple(meta["names"]), float(meta["detect_ms"]),
             )  # fmt: skip
     log.warning("detecting %s with %s (once; cached in %s)", clip_p.name, model_p.name, path.name)
-    got = _detect_all(clip_p, model_p, detect or _whole_frame)
+    got = _detect_all(clip_p, model_p, detect or _whole_frame, int8_ops)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"width": got.width, "height": got.height, "names": list(got.names), "detect_ms": got.detect_ms}
     tmp = path.with_suffix(".tmp.npz")
@@ -155,7 +175,8 @@ class CachedDetector:
         self.names = names
         self.current = Detections.empty()
 
-    def detect(self, image: ImageArray, min_score: float = 0.0) -> Detections:
+    def detect(self, image: ImageArray, min_score: float = 0.0, classes: Any = None) -> Detections:
+        """The cached frame; `classes` was applied when the cache was made (`cached_detections`)."""
         return self.current[self.current.scores >= min_score]
 
 
@@ -190,21 +211,44 @@ def replay(cfg: NodeConfig, cached: CachedClip) -> list[Event]:
 
 
 def cached_detections(cfg: NodeConfig) -> CachedClip:
-    """The detection cache of the config's first camera, made with its detection regions if it has any."""
+    """The detection cache of the config's first camera, made with its detection regions if it has any,
+    and with only its own classes competing for each box's label under `objects.class_scope: camera`."""
     cam = cfg.cameras[0]
-    if not cam.detect_regions:
-        return load_or_detect(cam.source, cfg.model.path)
+    scoped = cam.objects.class_scope == "camera"
+    if not cam.detect_regions and not scoped:
+        return load_or_detect(cam.source, cfg.model.path, int8_ops=cfg.model.int8_ops)
+    competing: dict[str, Any] = {}
 
     def detect(detector: Any, image: ImageArray) -> Detections:
         from edge.vision.regions import RegionDetector, plan_regions
 
+        if "classes" not in competing:
+            competing["classes"] = compete_classes(cam, detector.names) if scoped else None
+        if not cam.detect_regions:
+            got: Detections = detector.detect(image, FLOOR, competing["classes"])
+            return got
         h, w = image.shape[:2]
         rects = plan_regions(
             cam.detect_regions, cam.scale(w, h), (w, h), detector.input_size, cam.detect_min_scale
         )
-        return RegionDetector(detector, rects, (w, h), 0.5).detect(image, FLOOR)
+        return RegionDetector(detector, rects, (w, h), 0.5).detect(image, FLOOR, competing["classes"])
 
-    return load_or_detect(cam.source, cfg.model.path, detect, extra=cache_extra(cam))
+    extra = cache_extra(cam) if cam.detect_regions else ""
+    if scoped:  # the competing classes follow from these settings (and the model's names)
+        extra += (
+            f"|scope=camera|{sorted(cam.classes)}|{sorted(cam.objects.aliases.items())}|{cam.objects.riders}"
+        )
+    return load_or_detect(cam.source, cfg.model.path, detect, extra=extra, int8_ops=cfg.model.int8_ops)
+
+
+def compete_classes(cam: Any, names: tuple[str, ...]) -> Any:
+    """The model class ids that compete for a box's label on this camera, as its analyzer computes them."""
+    from edge.vision.filters import ClassFilter
+    from edge.vision.labels import ClassLabels
+    from edge.vision.objects import ObjectMerger
+
+    wanted = ClassFilter.from_camera(cam, names, 1, 1).keep | ObjectMerger.build(cam.objects, names).needs
+    return ClassLabels.build(cam.objects, names, wanted).compete
 
 
 def cache_extra(cam: Any) -> str:

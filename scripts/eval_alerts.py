@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detcache import load_or_detect, replay
+from detcache import cached_detections, replay
 from eval_counts import with_model
 
 from edge.capture.sourceurl import expand_path
@@ -46,7 +46,7 @@ def alerts_of(cfg: NodeConfig, model: str | None = None) -> dict[str, Any]:
         if not source.is_file():
             continue
         one = cfg.model_copy(update={"cameras": [cam.model_copy(update={"loop": False})]})
-        cached = load_or_detect(source, cfg.model.path)
+        cached = cached_detections(one)
         events = replay(one, cached)
         hours = max(float(cached.times[-1] - cached.times[0]), 1e-6) / 3600.0 if len(cached) else 1.0
         counts = Counter(e.kind for e in events if e.kind in ALERTS and e.phase in ("start", "instant"))

@@ -13,10 +13,10 @@ One config on its clip, the whole pipeline (motion gate included), as before:
         --truth '{data}/eval/cdnet_highway.truth.json'
 
 Labelled clips are the data directory's `eval/<clip>.truth.json` (video beside it) and the project's own
-`configs/eval/<clip>.truth.json` (video in the data directory's `videos/` or `eval/`); each needs its config
-`configs/eval/<clip>.yaml`. More lines on one clip are `configs/eval/<clip>.<line>.truth.json` with their
-config `configs/eval/<clip>.<line>.yaml`; each line is a row of its own. The error rate of a clip is sum over directions of |counted - true| divided
-by the number of true crossings; the total divides the sums over all clips. The JSON also has a per-class
+`configs/eval/<clip>.truth.json` (video in the data directory's `videos/` or `eval/`); each needs its
+config `configs/eval/<clip>.yaml`. More lines on one clip are `configs/eval/<clip>.<line>.truth.json`
+with their config `configs/eval/<clip>.<line>.yaml`; each line is a row of its own. The error rate of a
+clip is sum over directions of |counted - true| divided by the number of true crossings; the total divides the sums over all clips. The JSON also has a per-class
 breakdown and two diagnostics: `doubled` (two tracks of different classes counted on the same object at
 the same moment) and `person_counted` (crossings counted as `person` beyond the labelled pedestrian
 crossings: a rider counted as a pedestrian). Exit code 0 when every direction
@@ -221,13 +221,16 @@ def _run_node(cfg: NodeConfig, no_motion: bool = False) -> tuple[list[Event], in
     return sink.events, sum(a.times.frames for a in node.analyzers.values())
 
 
-def run_all(models: Sequence[str], clips: list[Clip]) -> dict[str, Any]:
-    """Every clip with every model: per clip results and per model totals."""
+def run_all(models: Sequence[str], clips: list[Clip], int8_ops: str | None = None) -> dict[str, Any]:
+    """Every clip with every model: per clip results and per model totals (`int8_ops`: each config's
+    `model.int8_ops` replaced)."""
     out: dict[str, Any] = {"models": {}}
     for model in models:
         per_clip = {}
         for clip in clips:
             cfg = load_config(clip.config)
+            if int8_ops:
+                cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"int8_ops": int8_ops})})
             cfg = with_model(cfg, model).model_copy(
                 update={"cameras": [cfg.cameras[0].model_copy(update={"source": str(clip.video)})]}
             )
@@ -245,6 +248,12 @@ def run_all(models: Sequence[str], clips: list[Clip]) -> dict[str, Any]:
             "person_counted": sum(r["person_counted"] for r in per_clip.values()),
         }
     return out
+
+
+def overridden(clip: Clip, config_dir: str | None) -> Clip:
+    """The clip with its config from `config_dir` when that folder has one (variants, e.g. class aliases)."""
+    other = Path(config_dir or ".") / f"{clip.name}.yaml"
+    return Clip(clip.name, clip.video, clip.truth, other) if config_dir and other.is_file() else clip
 
 
 def _pct(x: float | None) -> str:
@@ -288,10 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-motion", action="store_true", help="single mode: detector on every due frame")
     p.add_argument("--tolerance", type=float, default=0.10, help="allowed relative error")
     p.add_argument("--json-only", action="store_true")
+    p.add_argument(
+        "--int8-ops", choices=["int8", "float", "auto"], help="--all: every config's model.int8_ops"
+    )
+    p.add_argument("--config-dir", help="--all: a clip's config here replaces configs/eval/<clip>.yaml")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.all:
-        result = run_all(args.model or list(DEFAULT_MODELS), discover_clips())
+        clips = [overridden(c, args.config_dir) for c in discover_clips()]
+        result = run_all(args.model or list(DEFAULT_MODELS), clips, args.int8_ops)
         ok = all(
             r["error_rate"] is None or r["error_rate"] <= args.tolerance
             for m in result["models"].values()

@@ -20,7 +20,7 @@ class SquareDetector:
     def __init__(self) -> None:
         self.calls = 0
 
-    def detect(self, image: ImageArray, min_score: float = 0.25) -> Detections:
+    def detect(self, image: ImageArray, min_score: float = 0.25, classes: object = None) -> Detections:
         self.calls += 1
         mask = image[:, :, 0] > 200
         boxes = []
@@ -102,7 +102,7 @@ class SizedDetector(SquareDetector):
         super().__init__()
         self.shapes: list[tuple[int, ...]] = []
 
-    def detect(self, image: ImageArray, min_score: float = 0.25) -> Detections:
+    def detect(self, image: ImageArray, min_score: float = 0.25, classes: object = None) -> Detections:
         self.shapes.append(image.shape)
         return super().detect(image, min_score)
 

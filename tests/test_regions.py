@@ -101,7 +101,7 @@ class Squares:
     def __init__(self) -> None:
         self.shapes: list[tuple[int, ...]] = []
 
-    def detect(self, image: ImageArray, min_score: float = 0.25) -> Detections:
+    def detect(self, image: ImageArray, min_score: float = 0.25, classes: object = None) -> Detections:
         self.shapes.append(image.shape)
         ys, xs = np.nonzero(image[:, :, 0] > 200)
         if xs.size == 0:

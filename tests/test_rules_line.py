@@ -107,6 +107,21 @@ CASES = [
         [Obj(1, "car", anchors(ys(300, 420, 600)))],
         [(1, "in", "car")],
     ),
+    (
+        "first seen just below, box grows over the line, then drives down: one crossing in, no out",
+        [Obj(1, "motorcycle", anchors(ys(504, 496, 495, 495, 510, 530, 560)))],
+        [(1, "in", "motorcycle")],
+    ),
+    (
+        "first side needs min_observations like a change of side: one frame below is no side",
+        [Obj(1, "car", anchors(ys(504, 496, 494, 492, 490)))],
+        [],
+    ),
+    (
+        "first seen once near the line, then far past it: the side starts past it (not counted)",
+        [Obj(1, "car", anchors(ys(490, 530, 570)))],
+        [],
+    ),
     ("born on the line is not a crossing", [Obj(1, "car", anchors(ys(500, 499, 540, 580, 620)))], []),
     ("unconfirmed id -1 is ignored", [Obj(-1, "car", path((500, 300), (500, 700), 9))], []),
     ("class not watched", [Obj(1, "dog", path((500, 300), (500, 700), 9))], []),

@@ -37,7 +37,7 @@ class Scripted:
         self.frames = frames
         self.i = 0
 
-    def detect(self, image: ImageArray, min_score: float = 0.25) -> Detections:
+    def detect(self, image: ImageArray, min_score: float = 0.25, classes: object = None) -> Detections:
         objs = [o for o in self.frames[self.i] if o[1] >= min_score]
         self.i += 1
         return Detections(

@@ -6,7 +6,8 @@ A crossing is a change of the *confirmed* side of a track, and is robust by cons
 - the new side is confirmed only after `min_observations` consecutive observations on it (a one-frame
   flicker back across the line is forgotten when the next observation is on the old side again), or at
   once when the anchor is `confirm_distance` box heights past the line (an object leaving the frame right
-  after a line drawn near the edge still counts);
+  after a line drawn near the edge still counts); a track's first side is confirmed the same way, so a
+  box that grows over the line on a crawling rider in its first frames is no crossing back;
 - the move from the last position on the old side to the confirming position must pass through the
   segment itself (within `end_tolerance`), not beside it: the line is a segment, not an infinite line;
 - a track counts again in a direction only after it has counted the other way in between (a person
@@ -96,16 +97,19 @@ class LineCrossing:
         tab = self.table
         rows = tab.rows(ids, t)
         side = tab["side"][rows]
-        first = (side == 0) & (obs != 0)
         same = (obs != 0) & (obs == side)
-        other = (obs != 0) & (side != 0) & (obs != side)
+        # A track's first side is confirmed like a change of side: a box growing on a crawling rider
+        # must not set a side for one frame and then "cross" back to where it really is.
+        other = (obs != 0) & (obs != side)
         pending_n = np.where(other & (tab["pending"][rows] == obs), tab["pending_n"][rows] + 1, 1)
         pending_n = np.where(other, pending_n, 0)
         # Crossing back against the direction a track has counted needs twice the observations: a box
         # whose bottom flickers on a stop-and-go motorcycle crawling over the line is no reversal.
         back = np.where(obs > 0, tab["counted_out"][rows], tab["counted_in"][rows])
         needed = np.where(back, 2 * self.cfg.min_observations, self.cfg.min_observations)
-        confirm = other & ((pending_n >= needed) | (np.abs(d) >= self.cfg.confirm_distance * heights))
+        settled = other & ((pending_n >= needed) | (np.abs(d) >= self.cfg.confirm_distance * heights))
+        first = settled & (side == 0)
+        confirm = settled & (side != 0)
         # The crossing point of (last position on the old side -> now) must lie on the segment.
         last = np.stack([tab["last_x"][rows], tab["last_y"][rows]], axis=1)
         through = np.zeros(ids.shape[0], dtype=bool)
@@ -117,7 +121,7 @@ class LineCrossing:
         keep_pos = first | same | confirm
         tab["side"][rows] = np.where(first | confirm, obs, side)
         # In-band observations neither confirm nor cancel a pending change of side.
-        waiting = other & ~confirm
+        waiting = other & ~settled
         tab["pending"][rows] = np.where(waiting, obs, np.where(obs == 0, tab["pending"][rows], 0))
         tab["pending_n"][rows] = np.where(waiting, pending_n, np.where(obs == 0, tab["pending_n"][rows], 0))
         tab["last_x"][rows] = np.where(keep_pos, pts[:, 0], last[:, 0])

@@ -96,18 +96,39 @@ def cxcywh_to_xyxy(boxes: npt.NDArray[np.float32]) -> FloatArray:
 Decoded = tuple[FloatArray, FloatArray, IntArray]
 
 
-def decode_ultralytics(output: npt.NDArray[np.float32], min_score: float) -> Decoded:
+def class_rows(wanted: npt.NDArray[np.bool_]) -> IntArray | None:
+    """The class ids that compete for a box's label, from a camera's keep-mask over the model's classes.
+
+    A camera that counts vehicles should read a box scored "cell phone 0.5, car 0.3" as a car at 0.3,
+    as a detector trained on its classes alone would, instead of dropping it as a cell phone. None (every
+    class competes) when the mask is empty or wants everything.
+    """
+    if not wanted.any() or wanted.all():
+        return None
+    return np.flatnonzero(wanted).astype(np.int64)
+
+
+def decode_ultralytics(
+    output: npt.NDArray[np.float32], min_score: float, classes: IntArray | None = None
+) -> Decoded:
     """Decode an Ultralytics YOLOv8/YOLO11 head `[1, 4 + nc, N]` into boxes in input pixels.
 
     Rows 0..3 are cx, cy, w, h in input pixels, the others per-class scores (already sigmoid; no
-    objectness). Each candidate keeps its best class, as Ultralytics does without `multi_label`.
+    objectness). Each candidate keeps its best class, as Ultralytics does without `multi_label`; with
+    `classes` (model class ids) only those compete (see `class_rows`).
     """
     pred = output[0]
-    scores = pred[4:].max(axis=0)
+    class_scores = pred[4:] if classes is None else pred[4:][classes]
+    scores = class_scores.max(axis=0)
     keep = np.flatnonzero(scores >= min_score)
-    class_ids = np.argmax(pred[4:, keep], axis=0)  # only for the few survivors of the threshold
+    class_ids = _model_ids(np.argmax(class_scores[:, keep], axis=0), classes)  # only the few survivors
     xyxy = cxcywh_to_xyxy(pred[:4, keep].T)
-    return xyxy, scores[keep].astype(np.float32), class_ids.astype(np.int64)
+    return xyxy, scores[keep].astype(np.float32), class_ids
+
+
+def _model_ids(best: npt.NDArray[np.intp], classes: IntArray | None) -> IntArray:
+    """Turn argmax positions among the competing classes back into the model's class ids."""
+    return (best if classes is None else classes[best]).astype(np.int64)
 
 
 def yolox_grid(
@@ -131,24 +152,30 @@ def yolox_anchor_count(input_w: int, input_h: int, strides: tuple[int, ...] = YO
 
 
 def decode_yolox(
-    output: npt.NDArray[np.float32], grid: FloatArray, strides: FloatArray, min_score: float
+    output: npt.NDArray[np.float32],
+    grid: FloatArray,
+    strides: FloatArray,
+    min_score: float,
+    classes: IntArray | None = None,
 ) -> Decoded:
     """Decode a raw YOLOX head `[1, N, 5 + nc]` (exported with `decode_in_inference=False`).
 
     Columns 0..1 are cell offsets, 2..3 log sizes, 4 objectness and the rest class scores; the export
     already applies the sigmoid to objectness and classes (values lie in 0..1), only the box needs
-    the grid. Score = objectness x best class score, as in YOLOX's own `postprocess`.
+    the grid. Score = objectness x best class score, as in YOLOX's own `postprocess`; with `classes`
+    (model class ids) only those compete.
     """
     pred = output[0]
-    scores = pred[:, 4] * pred[:, 5:].max(axis=1)
+    class_scores = pred[:, 5:] if classes is None else pred[:, 5 + classes]
+    scores = pred[:, 4] * class_scores.max(axis=1)
     keep = np.flatnonzero(scores >= min_score)
     rows = pred[keep]
-    class_ids = np.argmax(rows[:, 5:], axis=1)
+    class_ids = _model_ids(np.argmax(class_scores[keep], axis=1), classes)
     step = strides[keep]
     centres = (rows[:, :2] + grid[keep]) * step
     sizes = np.exp(np.minimum(rows[:, 2:4], 20.0)) * step  # the cap keeps a corrupt output finite
     xyxy = cxcywh_to_xyxy(np.concatenate([centres, sizes], axis=1))
-    return xyxy, scores[keep].astype(np.float32), class_ids.astype(np.int64)
+    return xyxy, scores[keep].astype(np.float32), class_ids
 
 
 def nms(

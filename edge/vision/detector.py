@@ -26,7 +26,7 @@ import numpy.typing as npt
 from edge.camera_config import COCO_NAMES
 from edge.capture.sourceurl import expand_path
 from edge.config import ModelSettings
-from edge.records import Detections, ImageArray
+from edge.records import Detections, ImageArray, IntArray
 from edge.vision.decode import (
     decode_ultralytics,
     decode_yolox,
@@ -35,6 +35,7 @@ from edge.vision.decode import (
     yolox_anchor_count,
     yolox_grid,
 )
+from edge.vision.dequant import float_convs, release_freed_memory, resolve_int8_ops
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,21 @@ def _select_providers(wanted: list[str], available: list[str]) -> list[str]:
     return chosen
 
 
+def _session_options(settings: ModelSettings) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if settings.intra_op_threads > 0:
+        options.intra_op_num_threads = settings.intra_op_threads
+    # A live node runs the model a few times per second: idle worker threads must sleep, not spin
+    # (measured: spinning tripled the CPU-seconds per video-minute of one camera; docs/benchmarks.md).
+    spin = "1" if settings.allow_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    return options
+
+
 class Detector:
     """Detects objects in BGR frames with one onnxruntime session.
 
@@ -108,20 +124,17 @@ class Detector:
         self.path = Path(expand_path(settings.path))
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if settings.intra_op_threads > 0:
-            options.intra_op_num_threads = settings.intra_op_threads
-        # A live node runs the model a few times per second: idle worker threads must sleep, not spin
-        # (measured: spinning tripled the CPU-seconds per video-minute of one camera; docs/benchmarks.md).
-        spin = "1" if settings.allow_spinning else "0"
-        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+        options = _session_options(settings)
         providers = _select_providers(list(settings.providers), list(ort.get_available_providers()))
+        self.int8_ops = resolve_int8_ops(settings.int8_ops, providers)
         try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+            model = self._model_source()
+            self.session = ort.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{self.path}: cannot load model: {exc}") from exc
+        if isinstance(model, bytes):
+            del model
+            release_freed_memory()  # the rewrite's protobuf copies (about 15 MB of RSS here)
 
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
@@ -158,6 +171,21 @@ class Detector:
             self.session.get_providers(),
             warmup_ms,
         )
+
+    def _model_source(self) -> str | bytes:
+        """The file's path, or its bytes with float convolutions when `int8_ops` resolved to float."""
+        if self.int8_ops != "float":
+            return str(self.path)
+        try:
+            rewritten = float_convs(self.path)
+        except ImportError:  # `onnx` is part of the edge extra; a node without it runs the file as it is
+            log.warning("model %s: onnx is not installed; integer convolutions stay int8", self.path.name)
+            rewritten = None
+        if rewritten is None:  # nothing to rewrite (a float model), or no onnx
+            return str(self.path)
+        data, count = rewritten
+        log.info("model %s: %d integer convolutions run as float (model.int8_ops)", self.path.name, count)
+        return data
 
     def _input_size(self, shape: list[Any], meta: dict[str, str]) -> tuple[int, int]:
         """Input (width, height) from the input shape, or from `imgsz` metadata for dynamic exports."""
@@ -230,8 +258,13 @@ class Detector:
         out = self.session.run([self.output_name], {self.input_name: blob})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def detect(self, image_bgr: ImageArray, min_score: float = 0.25) -> Detections:
-        """Detect objects in one BGR frame; boxes are in the frame's own pixels, after class-aware NMS."""
+    def detect(
+        self, image_bgr: ImageArray, min_score: float = 0.25, classes: IntArray | None = None
+    ) -> Detections:
+        """Detect objects in one BGR frame; boxes are in the frame's own pixels, after class-aware NMS.
+
+        `classes` (model class ids, from the camera) restricts which classes compete for each box's label.
+        """
         if image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
             raise ValueError(f"expected a BGR image (h, w, 3), got shape {image_bgr.shape}")
         t0 = time.perf_counter()
@@ -247,9 +280,9 @@ class Detector:
         out = self._run(blob)
         t2 = time.perf_counter()
         if ultralytics:
-            xyxy, scores, class_ids = decode_ultralytics(out, min_score)
+            xyxy, scores, class_ids = decode_ultralytics(out, min_score, classes)
         else:
-            xyxy, scores, class_ids = decode_yolox(out, self._grid, self._strides, min_score)
+            xyxy, scores, class_ids = decode_yolox(out, self._grid, self._strides, min_score, classes)
         keep = nms(xyxy, scores, class_ids, self.settings.nms_iou)
         dets = Detections(box.to_frame(xyxy[keep]), scores[keep], class_ids[keep])
         t3 = time.perf_counter()

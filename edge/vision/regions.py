@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from edge.records import Detections, ImageArray
+from edge.records import Detections, ImageArray, IntArray
 from edge.vision.decode import nms
 
 BoolArray = npt.NDArray[np.bool_]
@@ -143,7 +143,9 @@ def merge_regions(
 class _Detects(Protocol):
     names: tuple[str, ...]
 
-    def detect(self, image: ImageArray, min_score: float = ...) -> Detections: ...
+    def detect(
+        self, image: ImageArray, min_score: float = ..., classes: IntArray | None = None
+    ) -> Detections: ...
 
 
 class RegionDetector:
@@ -158,14 +160,16 @@ class RegionDetector:
         self.frame_size = frame_size
         self.iou = iou
 
-    def detect(self, image: ImageArray, min_score: float = 0.25) -> Detections:
+    def detect(
+        self, image: ImageArray, min_score: float = 0.25, classes: IntArray | None = None
+    ) -> Detections:
         width, height = self.frame_size
         parts: list[Detections] = []
         cuts: list[BoolArray] = []
         for rect in self.rects:
             x1, y1, x2, y2 = rect
             crop = np.ascontiguousarray(image[y1:y2, x1:x2])
-            dets = self.detector.detect(crop, min_score)
+            dets = self.detector.detect(crop, min_score, classes)
             cuts.append(cut_mask(dets.xyxy, rect, width, height))
             parts.append(
                 Detections(dets.xyxy + np.array([x1, y1, x1, y1], np.float32), dets.scores, dets.class_ids)

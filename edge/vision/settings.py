@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from common.yamlconf import Strict
 
@@ -75,6 +75,26 @@ class ObjectsConfig(Strict):
         description="A `car` box narrower than this (width / height) is a motorcycle seen head-on or from "
         "behind (small detectors often call those car); 0 turns it off",
     )  # fmt: skip
+
+    class_scope: Literal["camera", "all"] = Field(
+        default="all",
+        description="Which classes compete for a box's label: `camera` = only those the camera wants (its "
+        "classes, riders' classes, alias sources), as a detector trained on just those would; `all` = every "
+        "class of the model (a box whose best class is unwanted is dropped)",
+    )
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model class -> the class this camera counts it as, for views the model was not trained "
+        "on (the COCO models call top-down cars 'cell phone'): {cell phone: car}",
+    )
+
+    @field_validator("aliases")
+    @classmethod
+    def _no_chains(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            if source == target or target in value:
+                raise ValueError(f"{source!r} -> {target!r}: an alias must name a class that is not aliased")
+        return value
 
     @model_validator(mode="after")
     def _disjoint(self) -> ObjectsConfig:
