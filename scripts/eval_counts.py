@@ -16,11 +16,11 @@ Labelled clips are the data directory's `eval/<clip>.truth.json` (video beside i
 `configs/eval/<clip>.truth.json` (video in the data directory's `videos/` or `eval/`); each needs its
 config `configs/eval/<clip>.yaml`. More lines on one clip are `configs/eval/<clip>.<line>.truth.json`
 with their config `configs/eval/<clip>.<line>.yaml`; each line is a row of its own. The error rate of a
-clip is sum over directions of |counted - true| divided by the number of true crossings; the total divides the sums over all clips. The JSON also has a per-class
-breakdown and two diagnostics: `doubled` (two tracks of different classes counted on the same object at
-the same moment) and `person_counted` (crossings counted as `person` beyond the labelled pedestrian
-crossings: a rider counted as a pedestrian). Exit code 0 when every direction
-total (single mode) or every clip error (--all) is within --tolerance (10 % by default), else 3.
+clip is sum over directions of |counted - true| divided by the number of true crossings; the total
+divides the sums over all clips. The JSON also has a per-class breakdown and two diagnostics: `doubled`
+(two tracks of different classes counted on the same object at the same moment) and `person_counted`
+(crossings counted as `person` beyond the labelled pedestrian crossings: a rider counted as a
+pedestrian). Exit code 0 when every direction total (single mode) or every clip error (--all) is within --tolerance (10 % by default), else 3.
 Other scripts (compare_peers.py, tune_counts.py) call `count_clip` and `compare`.
 """
 
