@@ -20,7 +20,8 @@ clip is sum over directions of |counted - true| divided by the number of true cr
 divides the sums over all clips. The JSON also has a per-class breakdown and two diagnostics: `doubled`
 (two tracks of different classes counted on the same object at the same moment) and `person_counted`
 (crossings counted as `person` beyond the labelled pedestrian crossings: a rider counted as a
-pedestrian). Exit code 0 when every direction total (single mode) or every clip error (--all) is within --tolerance (10 % by default), else 3.
+pedestrian). Exit code 0 when every direction total (single mode) or every clip error (--all) is within
+--tolerance (10 % by default), else 3.
 Other scripts (compare_peers.py, tune_counts.py) call `count_clip` and `compare`.
 """
 
