@@ -23,6 +23,7 @@ from edge.rules import CameraRules, build_rules
 from edge.vision.filters import ClassFilter
 from edge.vision.labels import ClassLabels
 from edge.vision.objects import ObjectMerger
+from edge.vision.pace import RiderPace
 from edge.vision.regions import RegionDetector, plan_regions
 from edge.vision.tracker import Tracker, TrackerSettings
 
@@ -95,6 +96,7 @@ class CameraAnalyzer:
         self.rules: CameraRules | None = None
         self.class_filter: ClassFilter | None = None
         self.merger: ObjectMerger | None = None
+        self.pace: RiderPace | None = None  # lone riders seen only as `person`, told by their pace
         self.labels = ClassLabels(np.zeros(0, np.int64), None)
         self._wanted = np.zeros(0, np.bool_)
         self._detect: DetectorLike = detector
@@ -110,6 +112,7 @@ class CameraAnalyzer:
         names = self.detector.names
         self.class_filter = ClassFilter.from_camera(self.camera, names, frame.width, frame.height)
         self.merger = ObjectMerger.build(self.camera.objects, names)
+        self.pace = RiderPace(self.camera.objects.rider_pace, names)
         self._detect = self.detector
         if self.camera.detect_regions:
             rects = plan_regions(
@@ -150,9 +153,10 @@ class CameraAnalyzer:
 
     def process(self, frame: Frame, force_detect: bool = False) -> FrameResult:
         """Analyse one frame; the detector runs only when the motion gate (or `force_detect`) says so."""
-        if self.rules is None or self.class_filter is None or self.merger is None:
+        if self.rules is None or self.class_filter is None or self.merger is None or self.pace is None:
             self._setup(frame)
         assert self.rules is not None and self.class_filter is not None and self.merger is not None
+        assert self.pace is not None
         times = self.times
         times.frames += 1
         events: list[Event] = []
@@ -184,7 +188,7 @@ class CameraAnalyzer:
             times.detect_s += c3 - c2
             times.last_detect_ms = (c3 - c2) * 1000.0
             times.detector_runs += 1
-            self.tracks = self.tracker.update(candidates, frame.t, thresholds)
+            self.tracks = self.pace.apply(self.tracker.update(candidates, frame.t, thresholds), frame.t)
             # Skipping is only safe while every confident detection already has a confirmed track.
             self._last_boxes = (
                 self.tracks.xyxy if len(self.tracks) >= len(dets) else np.zeros((0, 4), np.float32)

@@ -180,11 +180,12 @@ class CachedDetector:
         return self.current[self.current.scores >= min_score]
 
 
-def replay(cfg: NodeConfig, cached: CachedClip) -> list[Event]:
+def replay(cfg: NodeConfig, cached: CachedClip, keep: list[Any] | None = None) -> list[Event]:
     """Tracker and rules of the config's first camera over cached detections, at its `detect_fps`.
 
     The detector runs on every due frame (no motion gate: nothing is decoded) and health checks are off;
-    everything after the detector is the node's own `CameraAnalyzer`.
+    everything after the detector is the node's own `CameraAnalyzer` (appended to `keep` when given, for
+    harnesses that read its stages' state afterwards).
     """
     from edge.analyzer import CameraAnalyzer
     from edge.events import EventFactory
@@ -196,6 +197,8 @@ def replay(cfg: NodeConfig, cached: CachedClip) -> list[Event]:
         cam, detector, EventFactory(cfg.node_id, cam.id, cfg.timezone), cfg.timezone,
         motion_enabled=False, health_enabled=False,
     )  # fmt: skip
+    if keep is not None:
+        keep.append(analyzer)
     image = np.zeros((cached.height, cached.width, 3), np.uint8)
     period = 1.0 / cam.detect_fps
     last: float | None = None

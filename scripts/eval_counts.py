@@ -19,8 +19,10 @@ with their config `configs/eval/<clip>.<line>.yaml`; each line is a row of its o
 clip is sum over directions of |counted - true| divided by the number of true crossings; the total
 divides the sums over all clips. The JSON also has a per-class breakdown and two diagnostics: `doubled`
 (two tracks of different classes counted on the same object at the same moment) and `person_counted`
-(crossings counted as `person` beyond the labelled pedestrian crossings: a rider counted as a
-pedestrian). Exit code 0 when every direction total (single mode) or every clip error (--all) is within
+(crossings counted as `person` beyond the labelled pedestrian crossings). Counted crossings are also
+matched one by one to the labelled ones (`crossmatch.py`: same direction, frames within 0.5 s) to report
+`riders_as_pedestrians` (a two-wheeler counted as `person`) and `pedestrians_as_vehicles` per clip and in
+total. Exit code 0 when every direction total (single mode) or every clip error (--all) is within
 --tolerance (10 % by default), else 3.
 Other scripts (compare_peers.py, tune_counts.py) call `count_clip` and `compare`.
 """
@@ -41,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from crossmatch import Crossing, confusions, tolerance_frames, truth_crossings
 from detcache import cached_detections, replay
 
 from edge.capture.sourceurl import data_dir, expand_path
@@ -50,6 +53,7 @@ from edge.records import Event
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_CONFIGS = ROOT / "configs" / "eval"
 DEFAULT_MODELS = ("{data}/models/yolox_nano.onnx",)
+CONFUSIONS = ("person_counted", "riders_as_pedestrians", "pedestrians_as_vehicles")
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,19 @@ def compare(events: list[Event], truth: dict[str, Any]) -> dict[str, Any]:
         "error_rate": round(wrong / true, 4) if true else None,
         "doubled": doubled(events),
         "person_counted": max(0, sum(1 for e in _crossings(events) if "person" in e.classes) - want_person),
+        **class_check(events, truth),
     }
+
+
+def class_check(events: list[Event], truth: dict[str, Any]) -> dict[str, Any]:
+    """Counted crossings (those with a frame) matched to the labelled ones: class confusions."""
+    counted = [
+        Crossing(e.frame_seq, str(e.measurements.get("direction")), e.classes[0] if e.classes else "unknown")
+        for e in _crossings(events)
+        if e.frame_seq is not None
+    ]
+    fps = truth.get("fps")
+    return confusions(counted, truth_crossings(truth), tolerance_frames(float(fps) if fps else None))
 
 
 def with_model(cfg: NodeConfig, model: str | None) -> NodeConfig:
@@ -246,7 +262,7 @@ def run_all(models: Sequence[str], clips: list[Clip], int8_ops: str | None = Non
             "true": true,
             "error_rate": round(wrong / true, 4) if true else None,
             "doubled": sum(r["doubled"] for r in per_clip.values()),
-            "person_counted": sum(r["person_counted"] for r in per_clip.values()),
+            **{k: sum(r[k] for r in per_clip.values()) for k in CONFUSIONS},
         }
     return out
 
@@ -262,18 +278,21 @@ def _pct(x: float | None) -> str:
 
 
 def print_all(result: dict[str, Any]) -> None:
-    print(
-        f"\n{'model':<20}{'clip':<29}{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}"
-    )
+    """One row per clip and model; `rider>ped` / `ped>veh` are the class confusions of matched crossings."""
+    head = f"{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}{'rider>ped':>11}{'ped>veh':>9}"
+    print(f"\n{'model':<20}{'clip':<29}{head}")
     for model, m in result["models"].items():
         for name, r in m["clips"].items():
             counted = sum(t["counted"] for t in r["totals"])
-            print(
-                f"{model:<20}{name:<29}{r['true']:>6}{counted:>9}{r['wrong']:>7}{_pct(r['error_rate']):>8}"
-                f"{r['doubled']:>9}{r['person_counted']:>8}"
-            )
-        print(f"{model:<20}{'TOTAL':<29}{m['true']:>6}{'':>9}{m['wrong']:>7}{_pct(m['error_rate']):>8}"
-              f"{m['doubled']:>9}{m['person_counted']:>8}")  # fmt: skip
+            print(f"{model:<20}{name:<29}{r['true']:>6}{counted:>9}{_row(r)}")
+        print(f"{model:<20}{'TOTAL':<29}{m['true']:>6}{'':>9}{_row(m)}")
+
+
+def _row(r: dict[str, Any]) -> str:
+    return (
+        f"{r['wrong']:>7}{_pct(r['error_rate']):>8}{r['doubled']:>9}{r['person_counted']:>8}"
+        f"{r['riders_as_pedestrians']:>11}{r['pedestrians_as_vehicles']:>9}"
+    )
 
 
 def print_single(name: str, result: dict[str, Any], ok: bool) -> None:

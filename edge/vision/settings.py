@@ -51,6 +51,37 @@ class TrackerConfig(Strict):
     )
 
 
+class RiderPaceConfig(Strict):
+    """`objects.rider_pace:` a `person` track moving faster than people walk or run is a lone rider.
+
+    Pace is measured in the track's own box heights per second (roughly free of perspective: a walker
+    makes about 0.5-1, a runner about 2, a cyclist 3 and more), as the net displacement of the box centre
+    over `window_s` divided by the median box height in that window, and counts only when no single step
+    makes up more than `max_step_share` of the path (an id swap or a jumpy box is one big step).
+    """
+
+    enabled: bool = Field(default=True, description="Report fast `person` tracks as two-wheelers")
+    min_heights_per_s: float = Field(
+        default=3.0, gt=0, le=50,
+        description="Pace (box heights per second, sustained over window_s) above which a person rides",
+    )  # fmt: skip
+    motorcycle_heights_per_s: float = Field(
+        default=6.0, gt=0, le=100,
+        description="Pace from which the rider is a motorcycle rather than a bicycle",
+    )  # fmt: skip
+    window_s: float = Field(default=1.0, gt=0, le=10, description="Seconds the pace is measured over")
+    max_step_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Largest share of the window's path one step may make (a jump is no ride)",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _bands(self) -> RiderPaceConfig:
+        if self.motorcycle_heights_per_s < self.min_heights_per_s:
+            raise ValueError("motorcycle_heights_per_s must be at least min_heights_per_s")
+        return self
+
+
 class ObjectsConfig(Strict):
     """`objects:` of a camera: how raw detections become one detection per object, before tracking.
 
@@ -75,6 +106,9 @@ class ObjectsConfig(Strict):
         description="A `car` box narrower than this (width / height) is a motorcycle seen head-on or from "
         "behind (small detectors often call those car); 0 turns it off",
     )  # fmt: skip
+    rider_pace: RiderPaceConfig = Field(
+        default_factory=RiderPaceConfig, description="Lone riders seen only as `person`, told by their pace"
+    )
 
     class_scope: Literal["camera", "all"] = Field(
         default="all",
