@@ -155,17 +155,17 @@ def _cell(counts: dict[str, Any] | None) -> str:
 
 def table(rows: list[dict[str, Any]], total: dict[str, dict[str, Any]]) -> str:
     """Rows clip x model; each counter as `in/out error`, then the totals per model."""
-    head = f"{'clip':<20}{'model':<16}{'truth in/out':>13}" + "".join(f"{t:>18}" for t in TOOLS)
+    head = f"{'clip':<29}{'model':<16}{'truth in/out':>13}" + "".join(f"{t:>18}" for t in TOOLS)
     lines = [head, "-" * len(head)]
     for r in rows:
         truth = f"{r['truth']['in']}/{r['truth']['out']}"
-        lines.append(f"{r['clip']:<20}{r['model']:<16}{truth:>13}" + "".join(f"{_cell(r[t]):>18}" for t in TOOLS))
+        lines.append(f"{r['clip']:<29}{r['model']:<16}{truth:>13}" + "".join(f"{_cell(r[t]):>18}" for t in TOOLS))
     for model, per_tool in total.items():
         cells = []
         for tool in TOOLS:
             t = per_tool[tool]
             cells.append("n/a" if t is None else f"{t['abs_error']}/{t['truth']} {100 * (t['error'] or 0):.1f}%")
-        lines.append(f"{'ALL (wrong/true)':<20}{model:<16}{'':>13}" + "".join(f"{c:>18}" for c in cells))
+        lines.append(f"{'ALL (wrong/true)':<29}{model:<16}{'':>13}" + "".join(f"{c:>18}" for c in cells))
     return "\n".join(lines)
 
 

@@ -13,15 +13,17 @@ One config on its clip, the whole pipeline (motion gate included), as before:
         --truth '{data}/eval/cdnet_highway.truth.json'
 
 Labelled clips are the data directory's `eval/<clip>.truth.json` (video beside it) and the project's own
-`configs/eval/<clip>.truth.json` (video in the data directory's `videos/`); each needs its config
-`configs/eval/<clip>.yaml`. The error rate of a clip is sum over directions of |counted - true| divided
-by the number of true crossings; the total divides the sums over all clips. The JSON also has a per-class
-breakdown and two diagnostics: `doubled` (two tracks of different classes counted on the same object at
-the same moment) and `person_counted` (crossings counted as `person` beyond the labelled pedestrian
-crossings). Counted crossings are also matched one by one to the labelled ones (`crossmatch.py`: same
-direction, frames within 0.5 s) to report `riders_as_pedestrians` (a two-wheeler counted as `person`) and
-`pedestrians_as_vehicles` per clip and in total. Exit code 0 when every direction
-total (single mode) or every clip error (--all) is within --tolerance (10 % by default), else 3.
+`configs/eval/<clip>.truth.json` (video in the data directory's `videos/` or `eval/`); each needs its
+config `configs/eval/<clip>.yaml`. More lines on one clip are `configs/eval/<clip>.<line>.truth.json`
+with their config `configs/eval/<clip>.<line>.yaml`; each line is a row of its own. The error rate of a
+clip is sum over directions of |counted - true| divided by the number of true crossings; the total
+divides the sums over all clips. The JSON also has a per-class breakdown and two diagnostics: `doubled`
+(two tracks of different classes counted on the same object at the same moment) and `person_counted`
+(crossings counted as `person` beyond the labelled pedestrian crossings). Counted crossings are also
+matched one by one to the labelled ones (`crossmatch.py`: same direction, frames within 0.5 s) to report
+`riders_as_pedestrians` (a two-wheeler counted as `person`) and `pedestrians_as_vehicles` per clip and in
+total. Exit code 0 when every direction total (single mode) or every clip error (--all) is within
+--tolerance (10 % by default), else 3.
 Other scripts (compare_peers.py, tune_counts.py) call `count_clip` and `compare`.
 """
 
@@ -65,22 +67,30 @@ class Clip:
 
 
 def discover_clips(data: Path | None = None) -> list[Clip]:
-    """Every labelled clip with a config: the data directory's eval/ first, then the project's labels."""
+    """Every labelled line with a config: the data directory's eval/ first, then the project's labels.
+
+    A clip may carry several labelled lines: `<clip>.truth.json` is its first line and
+    `<clip>.<line>.truth.json` (config `<clip>.<line>.yaml`) any other, so a name is `<clip>` or
+    `<clip>.<line>`; the video is the data directory's eval/ or videos/ file named `<clip>.*`.
+    """
     data = data or Path(data_dir())
     found: dict[str, Clip] = {}
-    for truth in sorted((data / "eval").glob("*.truth.json")):
-        name = truth.name.removesuffix(".truth.json")
-        video = next(
-            (p for p in sorted((data / "eval").glob(f"{name}.*")) if not p.name.endswith(".json")), None
-        )
-        if video is not None and (EVAL_CONFIGS / f"{name}.yaml").is_file():
-            found[name] = Clip(name, video, truth, EVAL_CONFIGS / f"{name}.yaml")
-    for truth in sorted(EVAL_CONFIGS.glob("*.truth.json")):
-        name = truth.name.removesuffix(".truth.json")
-        video = next(iter(sorted((data / "videos").glob(f"{name}.*"))), None)
-        if name not in found and video is not None and (EVAL_CONFIGS / f"{name}.yaml").is_file():
-            found[name] = Clip(name, video, truth, EVAL_CONFIGS / f"{name}.yaml")
+    for labels, folders in ((data / "eval", ("eval",)), (EVAL_CONFIGS, ("videos", "eval"))):
+        for truth in sorted(labels.glob("*.truth.json")):
+            name = truth.name.removesuffix(".truth.json")
+            video = _video(data, folders, name.split(".", 1)[0])
+            if name not in found and video is not None and (EVAL_CONFIGS / f"{name}.yaml").is_file():
+                found[name] = Clip(name, video, truth, EVAL_CONFIGS / f"{name}.yaml")
     return list(found.values())
+
+
+def _video(data: Path, folders: Sequence[str], clip: str) -> Path | None:
+    """The clip's video: the first file `<clip>.*` (not a label) in the data directory's folders."""
+    for folder in folders:
+        for path in sorted((data / folder).glob(f"{clip}.*")):
+            if not path.name.endswith(".json"):
+                return path
+    return None
 
 
 class _Collect:
