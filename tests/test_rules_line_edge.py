@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rules_paths import Obj, build, run
+from rules_paths import Box, Obj, build, run
 
 from edge.geometry import Segment
 from edge.rules.line import cut_beyond
@@ -83,9 +83,7 @@ EDGE_CASES = [
 @pytest.mark.parametrize(
     ("edge_exit", "boxes", "expected"), [c[1:] for c in EDGE_CASES], ids=[c[0] for c in EDGE_CASES]
 )
-def test_edge_exit(
-    edge_exit: bool, boxes: list[tuple[float, ...]], expected: list[tuple[int, str, str]]
-) -> None:
+def test_edge_exit(edge_exit: bool, boxes: list[Box], expected: list[tuple[int, str, str]]) -> None:
     rule = {"kind": "line_crossing", "name": "east", "line": "l", "summaries": False, "anchor": "center",
             "edge_exit": edge_exit}  # fmt: skip
     rules = build([rule], lines=LINES)
