@@ -27,7 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from central.config import StationMqttSettings
-from central.mqttlean import LeanClient
+from central.mqttlean import lean_client_class
 from central.signatures import SignatureChecker
 from central.store import EventRow
 from common.mqttclient import AUTH_FAILURES, new_client
@@ -222,7 +222,7 @@ class MqttIngest:
         # the shipped broker replaces the id with the user name (use_username_as_clientid): same here
         client_id = settings.username or settings.client_id
         self.client = new_client(
-            settings, client_id, persistent=True, manual_ack=True, client_class=LeanClient
+            settings, client_id, persistent=True, manual_ack=True, client_class=lean_client_class()
         )
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect

@@ -16,10 +16,26 @@ from __future__ import annotations
 
 import struct
 
+import paho.mqtt
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 _U16 = struct.Struct("!H")
+
+# What the fast path reads of paho's private client state (checked by `lean_client_class`).
+_PRIVATE = ("_in_packet", "_protocol", "_manual_ack", "_handle_on_message", "_send_puback", "_handle_publish")
+
+
+def lean_client_class() -> type[mqtt.Client]:
+    """`LeanClient` where the installed paho is the 2.x line it was written against, else paho's own.
+
+    The fast path reads private paho state; a paho release that renames any of it must cost speed,
+    never messages, so the aggregator falls back to `mqtt.Client` instead of failing in its network loop.
+    """
+    version = str(getattr(paho.mqtt, "__version__", ""))
+    probe = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    has_all = all(hasattr(probe, name) for name in _PRIVATE) and hasattr(mqtt, "time_func")
+    return LeanClient if version.startswith("2.") and has_all else mqtt.Client
 
 
 class LeanClient(mqtt.Client):

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from central.batching import fill_batch
 from central.ingest import Ack, EventItem, IngestCounters, Item
 from central.signatures import SignatureChecker, SigStatus, verify, verify_chunk
 from contract.validate import Rejection
@@ -131,27 +132,9 @@ class Verifier:
                 log.exception("verifier failed on a batch of %d messages", len(batch))
 
     def _fill(self, batch: list[Item | Unverified]) -> None:
-        """Take what is queued behind the first message. Under load (more than one was waiting) wait up
-        to `linger_s` for more: a chunk sent to a worker costs pickling, a pipe round trip and the
-        worker's wake-up whatever its size, so a stage that just keeps up would pay that per handful of
-        events. A quiet station's lone events are not held back (and are checked here, INLINE_MAX)."""
-        deadline: float | None = None
-        while len(batch) < BATCH_MAX:
-            try:
-                batch.append(self.inbox.get_nowait())
-                continue
-            except queue.Empty:
-                pass
-            if len(batch) < 2 or self.linger_s <= 0:
-                return
-            deadline = deadline if deadline is not None else time.monotonic() + self.linger_s
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                batch.append(self.inbox.get(timeout=left))
-            except queue.Empty:
-                return
+        """Take what is queued behind the first message (`central.batching`: a chunk sent to a worker
+        costs pickling, a pipe round trip and the worker's wake-up whatever its size)."""
+        fill_batch(self.inbox, batch, BATCH_MAX, self.linger_s)
 
     def pass_on(self, batch: list[Item | Unverified]) -> None:
         """Verify the batch's events, apply the policy, hand everything on in order."""

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from central.acks import AckPublisher
 from central.announce import Announcer
+from central.batching import fill_batch
 from central.binding import SnapshotBinder
 from central.db import is_unavailable
 from central.health import HealthMonitor
@@ -110,28 +111,9 @@ class Writer:
             self._housekeeping(time.time())
 
     def _fill(self, batch: list[Item]) -> list[Item]:
-        """Take what is queued behind the first item. Under load (more than one was waiting) wait up to
-        `linger_s` for more: every batch costs a few transactions and queries whatever its size, so a
-        writer that keeps up commits batches of a handful and spends most of its time on that (measured:
-        docs/benchmarks.md). A quiet station's lone events are not held back."""
-        deadline: float | None = None
-        while batch and len(batch) < self.batch_max:
-            try:
-                batch.append(self.inbox.get_nowait())
-                continue
-            except queue.Empty:
-                pass
-            if len(batch) < 2 or self.linger_s <= 0:
-                break
-            deadline = deadline if deadline is not None else time.monotonic() + self.linger_s
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                batch.append(self.inbox.get(timeout=left))
-            except queue.Empty:
-                break
-        return batch
+        """Take what is queued behind the first item (`central.batching`: every batch costs a few
+        transactions and queries whatever its size)."""
+        return fill_batch(self.inbox, batch, self.batch_max, self.linger_s)
 
     def _housekeeping(self, now: float) -> None:
         try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import struct
 
+import paho.mqtt
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from central.mqttlean import LeanClient
+from central.mqttlean import LeanClient, lean_client_class
 
 Seen = tuple[str, bytes, int, int, bool, bool, bool]  # topic, payload, qos, mid, retain, dup, no properties
 
@@ -83,3 +84,15 @@ def test_lean_client_takes_mqtt_3_messages_the_paho_way() -> None:
     ours, _ = received(LeanClient, 0x32, packet, mqtt.MQTTv311)
     theirs, _ = received(mqtt.Client, 0x32, packet, mqtt.MQTTv311)
     assert ours == theirs == [("a/b", b"payload", 1, 9, False, False, True)]
+
+
+def test_the_aggregator_uses_the_fast_path_only_on_the_paho_it_was_written_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A paho that renames the private state the fast path reads costs speed, never messages."""
+    assert lean_client_class() is LeanClient  # the paho this project installs (2.x)
+    monkeypatch.setattr(paho.mqtt, "__version__", "3.0.0")
+    assert lean_client_class() is mqtt.Client
+    monkeypatch.setattr(paho.mqtt, "__version__", "2.9.0")
+    monkeypatch.delattr(mqtt.Client, "_send_puback")
+    assert lean_client_class() is mqtt.Client
