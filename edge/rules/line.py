@@ -8,8 +8,9 @@ A crossing is a change of the *confirmed* side of a track, and is robust by cons
   once when the anchor is `confirm_distance` box heights past the line (an object leaving the frame right
   after a line drawn near the edge still counts), or at once when the box is cut by a border of the
   picture that lies beyond the line on the new side (`edge_exit`: a car leaving through the edge right
-  after the line is seen there once or twice, its box shrinking, then never again); a track's first side is confirmed the same way, so a
-  box that grows over the line on a crawling rider in its first frames is no crossing back;
+  after the line is seen there once or twice, its box shrinking, then never again); a track's first
+  side is confirmed the same way, so a box that grows over the line on a crawling rider in its first
+  frames is no crossing back;
 - the move from the last position on the old side to the confirming position must pass through the
   segment itself (within `end_tolerance`), not beside it: the line is a segment, not an infinite line;
 - a track counts again in a direction only after it has counted the other way in between (a person
