@@ -6,8 +6,11 @@ A crossing is a change of the *confirmed* side of a track, and is robust by cons
 - the new side is confirmed only after `min_observations` consecutive observations on it (a one-frame
   flicker back across the line is forgotten when the next observation is on the old side again), or at
   once when the anchor is `confirm_distance` box heights past the line (an object leaving the frame right
-  after a line drawn near the edge still counts); a track's first side is confirmed the same way, so a
-  box that grows over the line on a crawling rider in its first frames is no crossing back;
+  after a line drawn near the edge still counts), or at once when the box is cut by a border of the
+  picture that lies beyond the line on the new side (`edge_exit`: a car leaving through the edge right
+  after the line is seen there once or twice, its box shrinking, then never again); a track's first
+  side is confirmed the same way, so a box that grows over the line on a crawling rider in its first
+  frames is no crossing back;
 - the move from the last position on the old side to the confirming position must pass through the
   segment itself (within `end_tolerance`), not beside it: the line is a segment, not an infinite line;
 - a track counts again in a direction only after it has counted the other way in between (a person
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.geometry import Segment
 from edge.localname import name_forms
@@ -33,6 +37,31 @@ from edge.rules.speed import SpeedEstimator
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("in", "out")
+# A box side this close to the picture's border is cut by it (decoders clip boxes to the frame).
+EDGE_PX = 2.0
+
+
+def cut_beyond(xyxy: npt.NDArray[np.float64], sides: npt.NDArray[np.int8], segment: Segment,
+               width: int, height: int) -> npt.NDArray[np.bool_]:  # fmt: skip
+    """Boxes cut by a picture border that lies on their `sides` (+1/-1) of the line.
+
+    A border counts when its outward direction is within 60 degrees of the line's normal towards that
+    side: a car leaving through the right edge past a vertical line, not one cut by the top edge while
+    it drives along the line.
+    """
+    (ax, ay), (bx, by) = segment.a, segment.b
+    length = max(segment.length, 1e-12)
+    nx, ny = -(by - ay) / length, (bx - ax) / length  # unit normal towards the positive side
+    borders = (
+        (xyxy[:, 0] <= EDGE_PX, -nx),
+        (xyxy[:, 2] >= width - EDGE_PX, nx),
+        (xyxy[:, 1] <= EDGE_PX, -ny),
+        (xyxy[:, 3] >= height - EDGE_PX, ny),
+    )
+    out = np.zeros(xyxy.shape[0], dtype=bool)
+    for touches, along in borders:
+        out |= touches & (sides * along > 0.5)
+    return out
 
 
 class LineCrossing:
@@ -107,7 +136,11 @@ class LineCrossing:
         # whose bottom flickers on a stop-and-go motorcycle crawling over the line is no reversal.
         back = np.where(obs > 0, tab["counted_out"][rows], tab["counted_in"][rows])
         needed = np.where(back, 2 * self.cfg.min_observations, self.cfg.min_observations)
-        settled = other & ((pending_n >= needed) | (np.abs(d) >= self.cfg.confirm_distance * heights))
+        far = (pending_n >= needed) | (np.abs(d) >= self.cfg.confirm_distance * heights)
+        if self.cfg.edge_exit:
+            boxes = tracks.xyxy[idx].astype(np.float64)
+            far |= cut_beyond(boxes, obs, self.segment, self.ctx.width, self.ctx.height)
+        settled = other & far
         first = settled & (side == 0)
         confirm = settled & (side != 0)
         # The crossing point of (last position on the old side -> now) must lie on the segment.

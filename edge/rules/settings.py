@@ -67,6 +67,10 @@ class LineCrossingRule(RuleBase):
         le=10,
         description="One observation this far past the line (box heights) confirms at once",
     )
+    edge_exit: bool = Field(
+        default=True,
+        description="A box cut by the picture's border beyond the line confirms its new side at once",
+    )
     end_tolerance: float = Field(
         default=0.02,
         ge=0,
