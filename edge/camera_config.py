@@ -17,6 +17,7 @@ from contract.kinds import ALL_KINDS, EVENT_KINDS
 from edge.capture.sourceurl import has_inline_password
 from edge.localname import Name
 from edge.rules.settings import DEFAULT_CLASSES, RuleConfig
+from edge.vision.regions import band_regions
 from edge.vision.settings import ObjectsConfig, TrackerConfig
 
 COCO_NAMES: tuple[str, ...] = (
@@ -271,6 +272,12 @@ class CameraConfig(Strict):
         description="Split each detect region into overlapping tiles until the model sees it at this scale "
         "or more (model input px per frame px): one config for models of any input size; 0 = whole regions",
     )  # fmt: skip
+    detect_line_band: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(ge=0)]] | None = Field(
+        default=None,
+        description="[across, along] (same units as lines): with no detect_regions, the detector runs on a "
+        "band around each line instead, the line's box widened by `across` on both sides and lengthened "
+        "by `along` at both ends, tiled by detect_min_scale (docs/configs.md, where regions go)",
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
@@ -343,6 +350,10 @@ class CameraConfig(Strict):
                         f"rules[{rule.name}].{ref_kind}: no {ref_kind} named {ref!r} on this camera (have {sorted(names)})"
                     )
             self._check_rule(rule)
+        if self.detect_line_band is not None:  # derived once, here: every consumer reads one list
+            lines = [ln.points for ln in self.lines.values()]
+            bands = band_regions(self.detect_regions, lines, self.detect_line_band, limit)
+            object.__setattr__(self, "detect_regions", bands)  # the model is frozen after validation
         for i, (x1, y1, x2, y2) in enumerate(self.detect_regions):
             if not (0 <= x1 < x2 <= limit[0] and 0 <= y1 < y2 <= limit[1]):
                 raise ValueError(

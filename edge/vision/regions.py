@@ -13,6 +13,10 @@ Objects on the border between two overlapping regions are seen twice (whole in o
 or cut in both. `merge_regions` handles the seams: boxes touching a region's inner border are "cut";
 a cut box mostly inside another box of the same class is dropped; two cut boxes of the same class on
 either side of a seam that overlap are joined into their union; then the usual class-aware NMS.
+
+`line_bands` is where regions go when a camera does not draw them (`detect_line_band`): a band around
+each counting line, so that riders side by side at a near line are seen at the scale of a tile, not
+shrunk with the whole frame into one box or none; the same rule on every camera, no labels needed.
 """
 
 from __future__ import annotations
@@ -42,6 +46,45 @@ def clip_rects(rects: Sequence[tuple[float, float, float, float]], width: int, h
         if c - a >= 8 and d - b >= 8:
             out.append((a, b, c, d))
     return out
+
+
+def line_bands(
+    lines: Sequence[Sequence[tuple[float, float]]], across: float, along: float, limit: tuple[float, float]
+) -> list[tuple[float, float, float, float]]:
+    """The axis-aligned box of each segment widened by `across` on both sides and lengthened by `along`
+    at both ends (same units as the lines), clipped to `limit` (frame width, height in those units).
+
+    A vehicle is tracked for a while before and after the line, so the band reaches `across` beyond it;
+    a diagonal line gets the box around its tilted band. Two lines give two regions (the seams between
+    overlapping regions are merged by `merge_regions`).
+    """
+    if not lines:
+        return []
+    ends = np.asarray(lines, np.float64).reshape(-1, 2, 2)  # (n, [A, B], xy)
+    d = ends[:, 1] - ends[:, 0]
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    a, b = ends[:, 0] - along * d, ends[:, 1] + along * d
+    corners = np.stack([a + across * n, a - across * n, b + across * n, b - across * n], axis=1)
+    lo = np.clip(corners.min(axis=1), 0.0, limit)
+    hi = np.clip(corners.max(axis=1), 0.0, limit)
+    return [(float(x1), float(y1), float(x2), float(y2)) for (x1, y1), (x2, y2) in zip(lo, hi, strict=True)]
+
+
+def band_regions(
+    drawn: Sequence[tuple[float, float, float, float]], lines: Sequence[Sequence[tuple[float, float]]],
+    band: tuple[float, float], limit: tuple[float, float],
+) -> list[tuple[float, float, float, float]]:  # fmt: skip
+    """A camera's `detect_regions` under `detect_line_band` [across, along]: the bands of its lines.
+
+    Drawn regions equal to the bands are accepted (a dumped config validates again); others are an error.
+    """
+    bands = line_bands(lines, *band, limit)
+    if drawn and [tuple(map(float, r)) for r in drawn] != bands:
+        raise ValueError("detect_line_band: set it or detect_regions, not both")
+    if not bands:
+        raise ValueError("detect_line_band: the camera has no lines to put a band around")
+    return bands
 
 
 def _splits(extent: int, model_px: int, min_scale: float) -> int:
