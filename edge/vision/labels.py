@@ -33,6 +33,7 @@ class ClassLabels:
 
     alias: IntArray
     compete: IntArray | None  # None: every class of the model competes (the model's own argmax)
+    aliased: bool = False  # whether any class is read as another one (decided once, not per frame)
 
     @classmethod
     def build(
@@ -49,10 +50,13 @@ class ClassLabels:
         compete = None
         if settings.class_scope == "camera":
             compete = class_rows(wanted[alias])  # an alias source competes when its target is wanted
-        return cls(alias, compete)
+        return cls(alias, compete, bool((alias != np.arange(alias.shape[0])).any()))
 
     def apply(self, dets: Detections) -> Detections:
-        """The detections with aliased class ids replaced; ids beyond the model's names are left alone."""
+        """The detections with aliased class ids replaced; ids beyond the model's names are left alone.
+        Without aliases (every camera but an unusual view) the detections pass through untouched."""
+        if not self.aliased:
+            return dets
         ids = dets.class_ids
         known = (ids >= 0) & (ids < self.alias.shape[0])
         mapped = np.where(known, self.alias[np.clip(ids, 0, self.alias.shape[0] - 1)], ids)
