@@ -180,13 +180,19 @@ class CachedDetector:
         return self.current[self.current.scores >= min_score]
 
 
-def replay(cfg: NodeConfig, cached: CachedClip, keep: list[Any] | None = None) -> list[Event]:
+def replay(
+    cfg: NodeConfig, cached: CachedClip, keep: list[Any] | None = None, video: str | Path | None = None
+) -> list[Event]:
     """Tracker and rules of the config's first camera over cached detections, at its `detect_fps`.
 
-    The detector runs on every due frame (no motion gate: nothing is decoded) and health checks are off;
-    everything after the detector is the node's own `CameraAnalyzer` (appended to `keep` when given, for
-    harnesses that read its stages' state afterwards).
+    Without `video` the detector runs on every due frame (no motion gate: nothing is decoded). With the
+    clip's `video` its frames are decoded alongside and the camera's motion gate decides, as on a node,
+    whether the (cached) detector runs: the node's own skips, measured for what they cost in counts.
+    Health checks are off; everything after the detector is the node's own `CameraAnalyzer` (appended to
+    `keep` when given, for harnesses that read its stages' state afterwards).
     """
+    import cv2
+
     from edge.analyzer import CameraAnalyzer
     from edge.events import EventFactory
 
@@ -195,21 +201,35 @@ def replay(cfg: NodeConfig, cached: CachedClip, keep: list[Any] | None = None) -
     detector = CachedDetector(cached.names)
     analyzer = CameraAnalyzer(
         cam, detector, EventFactory(cfg.node_id, cam.id, cfg.timezone), cfg.timezone,
-        motion_enabled=False, health_enabled=False,
+        motion_enabled=video is not None and cam.motion.enabled, health_enabled=False,
     )  # fmt: skip
     if keep is not None:
         keep.append(analyzer)
     image = np.zeros((cached.height, cached.width, 3), np.uint8)
+    capture = cv2.VideoCapture(str(expand_path(str(video)))) if video is not None else None
+    if capture is not None and not capture.isOpened():
+        raise RuntimeError(f"cannot open {video} for the gated replay")
     period = 1.0 / cam.detect_fps
     last: float | None = None
     events: list[Event] = []
-    for i in range(len(cached)):
-        t = float(cached.times[i])
-        if last is not None and t - last < period * 0.999:
-            continue  # the pipeline's `_due`: analyse at detect_fps on the frame's own clock
-        last = t if last is None or t - last > 2 * period else last + period
-        detector.current = cached.frame(i)
-        events.extend(analyzer.process(Frame(cam.id, i, t, 1.8e9 + t, image)).events)
+    try:
+        for i in range(len(cached)):
+            if capture is not None and not capture.grab():
+                raise RuntimeError(f"{video}: {i} frames decoded, the cache has {len(cached)}")
+            t = float(cached.times[i])
+            if last is not None and t - last < period * 0.999:
+                continue  # the pipeline's `_due`: analyse at detect_fps on the frame's own clock
+            last = t if last is None or t - last > 2 * period else last + period
+            if capture is not None:
+                ok, decoded = capture.retrieve()
+                if not ok:
+                    raise RuntimeError(f"{video}: frame {i} could not be decoded")
+                image = decoded
+            detector.current = cached.frame(i)
+            events.extend(analyzer.process(Frame(cam.id, i, t, 1.8e9 + t, image)).events)
+    finally:
+        if capture is not None:
+            capture.release()
     return events
 
 

@@ -7,6 +7,9 @@ detections are cached under var/detcache/ and tracker + rules are replayed over 
     python scripts/eval_counts.py --all --model '{data}/models/yolox_nano.onnx' \
         --model '{data}/models/yolo11n_int8.onnx'
 
+The same with each camera's motion gate deciding which detector runs happen, as on a node (the clip is
+decoded beside the cache; detections still come from it): add `--motion`.
+
 One config on its clip, the whole pipeline (motion gate included), as before:
 
     python scripts/eval_counts.py --config configs/eval/cdnet_highway.yaml \
@@ -195,11 +198,12 @@ def with_model(cfg: NodeConfig, model: str | None) -> NodeConfig:
 
 def count_clip(
     config: NodeConfig | str | Path, truth: dict[str, Any] | str | Path, model: str | None = None,
-    *, cached: bool = True,
+    *, cached: bool = True, motion: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Count one clip with one model and compare with its truth; the function peers' scripts call.
 
-    `cached=True` replays over the detection cache (fast, no motion gate); `False` runs the whole node.
+    `cached=True` replays over the detection cache (fast; with `motion` the clip is decoded alongside
+    and the camera's motion gate skips detector runs as on a node); `False` runs the whole node.
     """
     cfg = with_model(config if isinstance(config, NodeConfig) else load_config(config), model)
     if not isinstance(truth, dict):
@@ -207,15 +211,19 @@ def count_clip(
     t0 = time.perf_counter()
     if cached:
         clip = cached_detections(cfg)
-        events = replay(cfg, clip)
+        kept: list[Any] = []
+        events = replay(cfg, clip, kept, video=cfg.cameras[0].source if motion else None)
         frames = len(clip)
+        runs = {"analysed": kept[0].times.frames, "detector_runs": kept[0].times.detector_runs}
     else:
         events, frames = _run_node(cfg)
+        runs = {}
     result = compare(events, truth)
     return {
         "model": Path(expand_path(cfg.model.path)).name,
         "frames": frames,
         "seconds": round(time.perf_counter() - t0, 2),
+        **runs,
         **result,
         "events": [
             {"frame": e.frame_seq, "class": e.classes[0] if e.classes else None,
@@ -238,9 +246,11 @@ def _run_node(cfg: NodeConfig, no_motion: bool = False) -> tuple[list[Event], in
     return sink.events, sum(a.times.frames for a in node.analyzers.values())
 
 
-def run_all(models: Sequence[str], clips: list[Clip], int8_ops: str | None = None) -> dict[str, Any]:
+def run_all(
+    models: Sequence[str], clips: list[Clip], int8_ops: str | None = None, motion: bool = False
+) -> dict[str, Any]:
     """Every clip with every model: per clip results and per model totals (`int8_ops`: each config's
-    `model.int8_ops` replaced)."""
+    `model.int8_ops` replaced; `motion`: each camera's motion gate on, as on a node)."""
     out: dict[str, Any] = {"models": {}}
     for model in models:
         per_clip = {}
@@ -251,7 +261,7 @@ def run_all(models: Sequence[str], clips: list[Clip], int8_ops: str | None = Non
             cfg = with_model(cfg, model).model_copy(
                 update={"cameras": [cfg.cameras[0].model_copy(update={"source": str(clip.video)})]}
             )
-            res = count_clip(cfg, clip.truth)
+            res = count_clip(cfg, clip.truth, motion=motion)
             res.pop("events")
             per_clip[clip.name] = res
         wrong = sum(r["wrong"] for r in per_clip.values())
@@ -263,6 +273,7 @@ def run_all(models: Sequence[str], clips: list[Clip], int8_ops: str | None = Non
             "error_rate": round(wrong / true, 4) if true else None,
             "doubled": sum(r["doubled"] for r in per_clip.values()),
             **{k: sum(r[k] for r in per_clip.values()) for k in CONFUSIONS},
+            **{k: sum(r.get(k, 0) for r in per_clip.values()) for k in ("analysed", "detector_runs")},
         }
     return out
 
@@ -279,7 +290,10 @@ def _pct(x: float | None) -> str:
 
 def print_all(result: dict[str, Any]) -> None:
     """One row per clip and model; `rider>ped` / `ped>veh` are the class confusions of matched crossings."""
-    head = f"{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}{'rider>ped':>11}{'ped>veh':>9}"
+    head = (
+        f"{'true':>6}{'counted':>9}{'wrong':>7}{'error':>8}{'doubled':>9}{'person':>8}{'rider>ped':>11}"
+        f"{'ped>veh':>9}{'runs':>7}"
+    )
     print(f"\n{'model':<20}{'clip':<29}{head}")
     for model, m in result["models"].items():
         for name, r in m["clips"].items():
@@ -289,9 +303,11 @@ def print_all(result: dict[str, Any]) -> None:
 
 
 def _row(r: dict[str, Any]) -> str:
+    """`runs`: detector runs per analysed frame (below 100 % where the motion gate skipped some)."""
+    runs = r["detector_runs"] / r["analysed"] if r.get("analysed") else None
     return (
         f"{r['wrong']:>7}{_pct(r['error_rate']):>8}{r['doubled']:>9}{r['person_counted']:>8}"
-        f"{r['riders_as_pedestrians']:>11}{r['pedestrians_as_vehicles']:>9}"
+        f"{r['riders_as_pedestrians']:>11}{r['pedestrians_as_vehicles']:>9}{_pct(runs):>7}"
     )
 
 
@@ -321,11 +337,17 @@ def main(argv: list[str] | None = None) -> int:
         "--int8-ops", choices=["int8", "float", "auto"], help="--all: every config's model.int8_ops"
     )
     p.add_argument("--config-dir", help="--all: a clip's config here replaces configs/eval/<clip>.yaml")
+    p.add_argument(
+        "--motion",
+        action="store_true",
+        help="--all: decode each clip beside the cache and let its camera's motion gate skip detector "
+        "runs, as a node does (default: the detector on every due frame)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.all:
         clips = [overridden(c, args.config_dir) for c in discover_clips()]
-        result = run_all(args.model or list(DEFAULT_MODELS), clips, args.int8_ops)
+        result = run_all(args.model or list(DEFAULT_MODELS), clips, args.int8_ops, args.motion)
         ok = all(
             r["error_rate"] is None or r["error_rate"] <= args.tolerance
             for m in result["models"].values()

@@ -72,8 +72,12 @@ def neighbours(index: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[int
     return out
 
 
-def measure(models: Sequence[str], clips: list[Clip], grid: dict[str, list[Any]]) -> dict[str, Any]:
-    """Wrong counts of every setting of the grid on every clip and model (keyed `model/clip`)."""
+def measure(
+    models: Sequence[str], clips: list[Clip], grid: dict[str, list[Any]], motion: bool = False
+) -> dict[str, Any]:
+    """Wrong counts of every setting of the grid on every clip and model (keyed `model/clip`); with
+    `motion` the clips are decoded and each camera's motion gate skips detector runs as on a node, and
+    each setting also reports the share of analysed frames the detector ran on (`runs`)."""
     keys = list(grid)
     base = {c.name: load_config(c.config) for c in clips}
     truths = {c.name: json.loads(c.truth.read_text(encoding="utf-8")) for c in clips}
@@ -82,13 +86,24 @@ def measure(models: Sequence[str], clips: list[Clip], grid: dict[str, list[Any]]
     for index in itertools.product(*(range(len(grid[k])) for k in keys)):
         setting = {k: grid[k][i] for k, i in zip(keys, index, strict=True)}
         per: dict[str, int] = {}
+        analysed = runs = 0
         for m in models:
             for c in clips:
-                res = compare(
-                    replay(apply(with_model(base[c.name], m), setting), cached[(m, c.name)]), truths[c.name]
-                )
+                kept: list[Any] = []
+                cfg = apply(with_model(base[c.name], m), setting)
+                video = c.video if motion else None
+                res = compare(replay(cfg, cached[(m, c.name)], kept, video=video), truths[c.name])
                 per[f"{Path(m).stem}/{c.name}"] = res["wrong"]
-        settings.append({"index": list(index), "setting": setting, "wrong": per})
+                analysed += kept[0].times.frames
+                runs += kept[0].times.detector_runs
+        settings.append(
+            {
+                "index": list(index),
+                "setting": setting,
+                "wrong": per,
+                "runs": round(runs / max(analysed, 1), 4),
+            }
+        )
     true_per = {
         f"{Path(m).stem}/{c.name}": sum(
             int(n) for d in ("in", "out") for n in truths[c.name]["totals"].get(d, {}).values()
@@ -108,8 +123,9 @@ def rank(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for run in runs:
         true_per.update(run["true"])
         for s in run["settings"]:
-            entry = pooled.setdefault(tuple(s["index"]), {"setting": s["setting"], "wrong": {}})
+            entry = pooled.setdefault(tuple(s["index"]), {"setting": s["setting"], "wrong": {}, "runs": []})
             entry["wrong"].update(s["wrong"])
+            entry["runs"].append(s.get("runs", 1.0))
     models = sorted({k.split("/")[0] for k in true_per})
     total_true = sum(true_per.values())
     for r in pooled.values():
@@ -138,6 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--grid", action="append", default=[], help="axis=v1,v2 (JSON values); replaces an axis")
     p.add_argument("--clip", action="append", help="only these clips (default: every labelled clip)")
     p.add_argument("--top", type=int, default=15)
+    p.add_argument(
+        "--motion",
+        action="store_true",
+        help="decode the clips: each camera's motion gate skips runs as on a node",
+    )
+    p.add_argument(
+        "--only", action="store_true", help="only the --grid axes given (without the default tracker axes)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
@@ -145,7 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.merge]
     else:
         clips = [c for c in discover_clips() if not args.clip or c.name in args.clip]
-        runs = [measure(args.model, clips, _parse_grid(args.grid))]
+        grid = _parse_grid(args.grid)
+        if args.only:
+            grid = {k: v for k, v in grid.items() if any(g.partition("=")[0] == k for g in args.grid)}
+        runs = [measure(args.model, clips, grid, args.motion)]
         if args.save:
             Path(args.save).write_text(json.dumps(runs[0]), encoding="utf-8")
     out = rank(runs)
@@ -153,10 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(out))
     models = out["models"]
     print(f"\n{len(out['ranked'])} settings, {len(out['true'])} clip x model pairs, {out['seconds']} s")
-    print(f"{'plateau':>8}{'error':>8}  " + "".join(f"{m[:14]:>15}" for m in models) + "  setting")
+    print(
+        f"{'plateau':>8}{'error':>8}  " + "".join(f"{m[:14]:>15}" for m in models) + f"{'runs':>7}  setting"
+    )
     for r in out["ranked"][: args.top]:
         cols = "".join(f"{100 * r['per_model'][m]:>14.1f}%" for m in models)
-        print(f"{100 * r['plateau']:>7.1f}%{100 * r['error']:>7.1f}%  {cols}  {r['setting']}")
+        runs = sum(r["runs"]) / max(len(r["runs"]), 1)
+        print(
+            f"{100 * r['plateau']:>7.1f}%{100 * r['error']:>7.1f}%  {cols}{100 * runs:>6.1f}%  {r['setting']}"
+        )
     return 0
 
 

@@ -90,7 +90,8 @@ def test_faint_vehicle_must_be_tracked_before_the_line() -> None:
     """Track starts need min_hits frames: a faint car first seen 2 frames before the line still counts."""
     frames: list[list[Obj]] = [[] for _ in range(3)] + path(9, 100, 10, 0.32, CAR)
     assert [c[1:] for c in crossings(frames, min_score=0.2, tracker={"min_hits": 2})] == [("car", "in")]
-    assert crossings(frames, min_score=0.2, tracker={"min_hits": 4}) == []  # confirmed only past the line
+    # confirmed only past the line (`confirm_s: 0`: min_hits whatever the detection rate)
+    assert crossings(frames, min_score=0.2, tracker={"min_hits": 4, "confirm_s": 0}) == []
 
 
 @pytest.mark.parametrize(

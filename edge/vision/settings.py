@@ -38,6 +38,11 @@ class TrackerConfig(Strict):
         description="Weaker boxes down to this score only keep existing tracks alive (second stage)",
     )  # fmt: skip
     min_hits: int = Field(default=3, ge=1, le=10, description="Matches in a row that confirm a new track")
+    confirm_s: float = Field(
+        default=0.1, ge=0, le=5,
+        description="At a low detection rate fewer matches confirm a track: as many as span this many seconds "
+        "of detector runs (at least one, at most min_hits); 0 always asks min_hits",
+    )  # fmt: skip
     max_age_s: float = Field(
         default=1.5, ge=0, le=30, description="How long a confirmed track survives without a detection"
     )
@@ -49,6 +54,13 @@ class TrackerConfig(Strict):
     assignment: Literal["greedy", "optimal"] = Field(
         default="greedy", description="Matching: greedy by IoU, or the optimal assignment (maximum total IoU)"
     )
+    match_distance: float = Field(
+        default=7.5, ge=0, le=50,
+        description="Last stage, in box sizes per second since the track was last seen: a track and a "
+        "first-stage detection left unmatched by IoU are one object when the detection's centre lies within "
+        "that distance of the track's predicted centre and their sizes agree (at a few detections a second a "
+        "fast object's boxes no longer overlap); 0 turns it off",
+    )  # fmt: skip
 
 
 class RiderPaceConfig(Strict):
