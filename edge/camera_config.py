@@ -130,6 +130,11 @@ class MotionSettings(Strict):
         description="When every moving region lies on a known track, skip up to this many detector runs in a row "
         "(the tracker coasts); new motion elsewhere always runs the detector. 0 disables",
     )
+    skip_near_lines: bool = Field(
+        default=False,
+        description="Skip runs also while a track is near a counting line (within its box size plus the way it "
+        "moves in the skipped time); off by default: a run missed at the line costs crossings",
+    )
 
 
 class HealthSettings(Strict):

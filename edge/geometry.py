@@ -67,6 +67,19 @@ class Segment:
         return np.asarray(np.where(np.sign(d0) * np.sign(d1) < 0, u, np.nan), dtype=np.float64)
 
 
+def segment_distances(points: npt.ArrayLike, segments: list[Segment]) -> F64:
+    """Distance of each point (n, 2) to the nearest of `segments` (the segments, not their lines); shape
+    (n,), +inf without segments."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    out = np.full(p.shape[0], np.inf)
+    for seg in segments:
+        a = np.asarray(seg.a, dtype=np.float64)
+        ab = np.asarray(seg.b, dtype=np.float64) - a
+        u = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+        out = np.minimum(out, np.linalg.norm(p - (a + u[:, None] * ab), axis=1))
+    return out
+
+
 def polygon_mask(points: npt.ArrayLike, width: int, height: int) -> BoolArray:
     """Rasterise a polygon (pixel vertices) into a (height, width) mask: True where a pixel centre is inside.
 

@@ -44,13 +44,25 @@ def scene(squares: list[tuple[int, int]]) -> ImageArray:
     return img
 
 
-def analyzer(max_skip: int, enabled: bool = True) -> tuple[CameraAnalyzer, SquareDetector]:
+def analyzer(
+    max_skip: int, enabled: bool = True, line_x: int | None = None, skip_near_lines: bool = False
+) -> tuple[CameraAnalyzer, SquareDetector]:
+    """An analyzer at 10 frames a second; with `line_x` a vertical counting line there (reference 320x240)."""
+    lines: dict[str, object] = {}
+    if line_x is not None:
+        lines = {
+            "reference_size": [W, H],
+            "lines": {"l": {"points": [[line_x, 0], [line_x, H]]}},
+            "rules": [{"kind": "line_crossing", "name": "l", "line": "l", "summaries": False}],
+        }
     cam = CameraConfig.model_validate(
         {
             "id": "c",
             "source": "x.mp4",
-            "motion": {"enabled": enabled, "max_skip_frames": max_skip},
+            "detect_fps": 10,
+            "motion": {"enabled": enabled, "max_skip_frames": max_skip, "skip_near_lines": skip_near_lines},
             "health": {"enabled": False},
+            **lines,
         }
     )
     det = SquareDetector()
@@ -75,6 +87,32 @@ def test_skipping_halves_detector_runs_for_a_tracked_mover_and_keeps_its_id() ->
     full, det_full = analyzer(max_skip=0)
     run(full, frames)
     assert det_full.calls == 40
+
+
+def runs_per_frame(an: CameraAnalyzer, det: SquareDetector, frames: list[ImageArray]) -> list[bool]:
+    out = []
+    for i, img in enumerate(frames):
+        before = det.calls
+        an.process(Frame("c", i, i * 0.1, 1.7e9 + i * 0.1, img))
+        out.append(det.calls > before)
+    return out
+
+
+def test_no_skip_while_a_track_is_near_a_counting_line() -> None:
+    """A 30 px square moving 4 px a frame (40 px/s) towards a line at x = 200: skips far from the line,
+    none from where its centre is within its size plus its motion over the skip (30 + 40 x 0.2 = 38 px)
+    until it is as far past it; with `skip_near_lines` it skips there as well."""
+    frames = [scene([(10 + 4 * i, 100)]) for i in range(80)]
+    centres = [10 + 4 * i + 15 for i in range(80)]
+    an, det = analyzer(max_skip=1, line_x=200)
+    ran = runs_per_frame(an, det, frames)
+    near = [i for i, c in enumerate(centres) if abs(c - 200) < 36]  # a margin for the Kalman velocity
+    far = [i for i, c in enumerate(centres) if i >= 5 and abs(c - 200) > 60]
+    assert all(ran[i] for i in near)
+    assert sum(ran[i] for i in far) <= len(far) // 2 + 2  # every other frame away from the line
+    an2, det2 = analyzer(max_skip=1, line_x=200, skip_near_lines=True)
+    ran2 = runs_per_frame(an2, det2, frames)
+    assert sum(ran2[i] for i in near) <= len(near) // 2 + 1
 
 
 def test_a_newcomer_runs_the_detector_at_once() -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.geometry import GroundPlane, Segment, ZoneMask, apply_homography, box_iou, homography, polygon_mask
+from edge.geometry import (
+    GroundPlane,
+    Segment,
+    ZoneMask,
+    apply_homography,
+    box_iou,
+    homography,
+    polygon_mask,
+    segment_distances,
+)
 
 
 def brute_force_mask(poly: list[tuple[float, float]], w: int, h: int) -> np.ndarray:
@@ -84,3 +93,17 @@ def test_box_iou_pairs() -> None:
     iou = box_iou([[0, 0, 10, 10], [5, 0, 15, 10], [100, 100, 110, 110]])
     assert iou[0, 1] == pytest.approx(50 / 150) and iou[1, 0] == iou[0, 1]
     assert iou[0, 2] == 0 and iou[0, 0] == 0
+
+
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ((5.0, 3.0), 3.0),  # beside the first segment's middle
+        ((-4.0, 3.0), 5.0),  # beyond its end A: distance to A, not to the infinite line
+        ((21.0, 14.0), 1.0),  # nearest to the second segment
+    ],
+)
+def test_segment_distances(point: tuple[float, float], expected: float) -> None:
+    segments = [Segment((0.0, 0.0), (10.0, 0.0)), Segment((20.0, 5.0), (20.0, 15.0))]
+    assert segment_distances([point], segments)[0] == pytest.approx(expected)
+    assert segment_distances([point], []).tolist() == [float("inf")]

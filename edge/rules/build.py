@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from edge.events import EventFactory
-from edge.geometry import GroundPlane
+from edge.geometry import GroundPlane, Segment
 from edge.records import Event, Tracks
 from edge.rules.base import Rule, RuleContext
 from edge.rules.collision import SuspectedCollision
@@ -107,6 +107,10 @@ class CameraRules:
 
     def state_size(self) -> int:
         return sum(r.state_size() for r in self.rules)
+
+    def count_segments(self) -> list[Segment]:
+        """The segments of the camera's line-crossing rules: where a missed detector run costs a count."""
+        return [r.segment for r in self.rules if isinstance(r, LineCrossing)]
 
     def line_counts(self) -> dict[str, dict[tuple[str, str], int]]:
         """Counts of every line-crossing rule by rule name: {(direction, class): count}."""
