@@ -124,11 +124,12 @@ class MotionSettings(Strict):
     )
     keepalive_s: float = Field(default=2.0, gt=0, le=60, description="Run the detector at least this often")
     max_skip_frames: int = Field(
-        default=1,
+        default=2,
         ge=0,
         le=10,
         description="When every moving region lies on a known track, skip up to this many detector runs in a row "
-        "(the tracker coasts); new motion elsewhere always runs the detector. 0 disables",
+        "(the tracker coasts); new motion elsewhere, or a track near a counting line, always runs the detector. "
+        "0 disables",
     )
     skip_near_lines: bool = Field(
         default=False,

@@ -46,12 +46,22 @@ GRID: dict[str, list[Any]] = {
 
 
 def apply(cfg: NodeConfig, setting: dict[str, Any]) -> NodeConfig:
-    """The config with one setting applied to its first camera (validated like a YAML file)."""
+    """The config with one setting applied to its first camera (validated like a YAML file); keys
+    `model.<field>` go to the node's model settings instead (e.g. `model.int8_ops`)."""
     cam = cfg.cameras[0].model_dump()
+    model = cfg.model.model_dump()
     for key, value in setting.items():
         section, _, field = key.rpartition(".")
+        if section == "model":
+            model[field] = value
+            continue
         (cam[section] if section else cam)[field] = value
-    return cfg.model_copy(update={"cameras": [type(cfg.cameras[0]).model_validate(cam)]})
+    return cfg.model_copy(
+        update={
+            "cameras": [type(cfg.cameras[0]).model_validate(cam)],
+            "model": type(cfg.model).model_validate(model),
+        }
+    )
 
 
 def _parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
@@ -81,7 +91,9 @@ def measure(
     keys = list(grid)
     base = {c.name: load_config(c.config) for c in clips}
     truths = {c.name: json.loads(c.truth.read_text(encoding="utf-8")) for c in clips}
-    cached = {(m, c.name): cached_detections(with_model(base[c.name], m)) for m in models for c in clips}
+    # a setting of the model itself (`model.int8_ops`) changes the detections: one cache per value
+    model_keys = [k for k in keys if k.startswith("model.")]
+    cached: dict[tuple[Any, ...], Any] = {}
     settings = []
     for index in itertools.product(*(range(len(grid[k])) for k in keys)):
         setting = {k: grid[k][i] for k, i in zip(keys, index, strict=True)}
@@ -91,8 +103,11 @@ def measure(
             for c in clips:
                 kept: list[Any] = []
                 cfg = apply(with_model(base[c.name], m), setting)
+                key = (m, c.name, *(setting[k] for k in model_keys))
+                if key not in cached:
+                    cached[key] = cached_detections(cfg)
                 video = c.video if motion else None
-                res = compare(replay(cfg, cached[(m, c.name)], kept, video=video), truths[c.name])
+                res = compare(replay(cfg, cached[key], kept, video=video), truths[c.name])
                 per[f"{Path(m).stem}/{c.name}"] = res["wrong"]
                 analysed += kept[0].times.frames
                 runs += kept[0].times.detector_runs
