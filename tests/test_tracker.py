@@ -9,8 +9,9 @@ import pytest
 
 from edge.geometry import iou_matrix
 from edge.records import Detections, Tracks
+from edge.vision.assign import match_greedy
 from edge.vision.kalman import BoxKalman, cxcywh_to_xyxy, xyxy_to_cxcywh
-from edge.vision.tracker import Tracker, TrackerSettings, match_greedy
+from edge.vision.tracker import Tracker, TrackerSettings
 
 FPS = 10.0
 CAR, TRUCK, PERSON = 2, 7, 0

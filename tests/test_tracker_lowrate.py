@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from edge.records import Detections
+from edge.vision.assign import match_near
 from edge.vision.settings import TrackerConfig
-from edge.vision.tracker import Tracker, TrackerSettings, match_near
+from edge.vision.tracker import Tracker, TrackerSettings
 
 CAR = 2
 Box = tuple[float, float, float, float]

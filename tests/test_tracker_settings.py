@@ -18,9 +18,9 @@ from edge.analyzer import CameraAnalyzer
 from edge.camera_config import COCO_NAMES, CameraConfig
 from edge.events import EventFactory
 from edge.records import Detections, Frame, ImageArray
-from edge.vision.assign import match_optimal
+from edge.vision.assign import match_greedy, match_optimal
 from edge.vision.settings import TrackerConfig
-from edge.vision.tracker import TrackerSettings, match_greedy
+from edge.vision.tracker import TrackerSettings
 
 PERSON, CAR, MOTO, TRUCK = 0, 2, 3, 7
 FPS = 10.0

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from edge.geometry import iou_matrix
 from edge.records import Detections, Tracks
-from edge.vision.assign import match_optimal
+from edge.vision.assign import match_greedy, match_near, match_optimal
 from edge.vision.kalman import BoxKalman, cxcywh_to_xyxy
 from edge.vision.settings import TrackerConfig
 
@@ -58,12 +58,11 @@ class TrackerSettings:
     unmatched detection starts a tentative track only at or above it (a bit above `high_score`, so
     borderline boxes do not spawn tracks). `match_iou` / `low_match_iou` / `tentative_match_iou`: minimum
     IoU between a predicted track box and a detection in the three stages. `min_hits`: matches in a row
-    that confirm a track; with `confirm_s` > 0 only as many as span that time at the detector's measured
-    period (at least 1): three runs are a tenth of a second at 30 detections/s but 0.6 s at 5/s, by which
-    time a motorbike has crossed the line. `max_age_s`: how long a confirmed track survives without a detection.
+    that confirm a track; with `confirm_s` > 0 only as many as span that time at the measured detector
+    period (at least 1): 3 runs take 0.1 s at 30/s, 0.6 s at 5/s. `max_age_s`: how long a confirmed track survives without a detection.
     `vote_cap`: bound on the score sum of the class vote (older votes are scaled down beyond it).
-    `assignment`: greedy by IoU, or optimal (`edge.vision.assign`). `match_distance`: the last stage's
-    gate on centre distance in box sizes (0: off; `match_near`). The camera's `tracker:` section
+    `assignment`: greedy by IoU, or optimal (`edge.vision.assign`). `match_distance`: gate of the last stage
+    (`match_near`), box sizes per second (0: off). The camera's `tracker:` section
     (`edge.vision.settings.TrackerConfig`) sets them through `from_config`.
     """
 
@@ -105,59 +104,6 @@ class TrackerSettings:
             raise ValueError("need 0 <= low_score <= high_score <= new_track_score <= 1")
         if self.min_hits < 1 or self.max_age_s < 0.0 or self.vote_cap <= 0.0:
             raise ValueError("need min_hits >= 1, max_age_s >= 0 and vote_cap > 0")
-
-
-# Sizes a box may grow or shrink by between two detections of one object in the distance stage (area
-# ratio); beyond it a near box is another object (a rider beside a bus), not the same one seen later.
-NEAR_AREA_RATIO = 2.5
-
-
-def match_near(predicted: F64, boxes: F64, max_distance: F64) -> tuple[I64, I64]:
-    """Pairs (rows, cols) of predicted track boxes and detection boxes (xyxy) whose centres lie within
-    `max_distance[row]` box sizes (square root of the mean of both areas) and whose areas differ by less
-    than `NEAR_AREA_RATIO`, taken greedily by that normalised distance, nearest first.
-
-    Why: IoU needs the boxes of one object to overlap between two detector runs. At the few runs a second
-    of a loaded node a car or motorbike moves more than its own length between them, and a new track has
-    no velocity yet to predict that: every run would start another tentative track and none would ever
-    be confirmed (measured: half the crossings of the motorway clip lost at 5 detections/s). This stage
-    only sees what the IoU stages left, so where boxes overlap it changes nothing.
-    """
-    centre_p = (predicted[:, :2] + predicted[:, 2:]) / 2.0
-    centre_b = (boxes[:, :2] + boxes[:, 2:]) / 2.0
-    area_p = np.prod(np.maximum(predicted[:, 2:] - predicted[:, :2], 1e-6), axis=1)
-    area_b = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 1e-6), axis=1)
-    size = np.sqrt((area_p[:, None] + area_b[None, :]) / 2.0)
-    dist = np.linalg.norm(centre_p[:, None, :] - centre_b[None, :, :], axis=2) / size
-    ratio = np.maximum(area_p[:, None], area_b[None, :]) / np.minimum(area_p[:, None], area_b[None, :])
-    # match_greedy takes the highest first: hand it a closeness that is 0 outside the gates.
-    inside = (dist <= max_distance[:, None]) & (ratio < NEAR_AREA_RATIO)
-    closeness = np.where(inside, 1.0 / (1.0 + dist), 0.0)
-    return match_greedy(closeness, 1e-9)
-
-
-def match_greedy(iou: F64, min_iou: float) -> tuple[I64, I64]:
-    """Pairs (rows, cols) taken greedily by IoU, highest first, each row and column at most once.
-
-    Candidates are the cells at or above `min_iou`, sorted once with numpy; the loop only walks those
-    candidates (a few per object).
-    """
-    rows, cols = np.nonzero(iou >= min_iou)
-    if rows.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.argsort(-iou[rows, cols], kind="stable")
-    used_rows: set[int] = set()
-    used_cols: set[int] = set()
-    out_rows: list[int] = []
-    out_cols: list[int] = []
-    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
-        if r in used_rows or c in used_cols:
-            continue
-        used_rows.add(r)
-        used_cols.add(c)
-        out_rows.append(r)
-        out_cols.append(c)
-    return np.asarray(out_rows, np.int64), np.asarray(out_cols, np.int64)
 
 
 @dataclass(slots=True)
@@ -296,9 +242,8 @@ class Tracker:
             if ti.size == 0 or di.size == 0:
                 return
             if near:  # the gate grows with the time since the previous detector run
-                rows, cols = match_near(
-                    predicted[ti], det_boxes[di], np.full(ti.size, cfg.match_distance * dt)
-                )
+                gate = np.full(ti.size, cfg.match_distance * dt)
+                rows, cols = match_near(predicted[ti], det_boxes[di], gate)
             else:
                 rows, cols = match(iou_matrix(predicted[ti], det_boxes[di]), min_iou)
             track_taken[ti[rows]] = True
@@ -334,11 +279,11 @@ class Tracker:
 
     def required_hits(self) -> int:
         """Matches in a row that confirm a track now: `min_hits`, or with `confirm_s` as many as span that
-        time at the measured detector period (rounded up, at least 1, at most `min_hits`)."""
+        time at the measured detector period (rounded up, at least 1, at most `min_hits`; the epsilon keeps
+        an exact multiple, 0.1 s at 30 runs/s, from rounding up to one more run)."""
         cfg = self.settings
         if cfg.confirm_s <= 0.0 or self._period is None:
             return cfg.min_hits
-        # The epsilon keeps an exact multiple (0.1 s at 30 runs/s) from rounding up to one more run.
         return max(1, min(cfg.min_hits, int(np.ceil(cfg.confirm_s / self._period - 1e-6))))
 
     def _apply_matches(self, tab: _Table, mt: I64, md: I64, dets: Detections, t: float) -> None:
