@@ -47,13 +47,19 @@ GRID: dict[str, list[Any]] = {
 
 def apply(cfg: NodeConfig, setting: dict[str, Any]) -> NodeConfig:
     """The config with one setting applied to its first camera (validated like a YAML file); keys
-    `model.<field>` go to the node's model settings instead (e.g. `model.int8_ops`)."""
+    `model.<field>` go to the node's model settings instead (e.g. `model.int8_ops`), `rules.<field>` to
+    every rule of the camera that has that field (e.g. `rules.min_observations`)."""
     cam = cfg.cameras[0].model_dump()
     model = cfg.model.model_dump()
     for key, value in setting.items():
         section, _, field = key.rpartition(".")
         if section == "model":
             model[field] = value
+            continue
+        if section == "rules":  # every rule of the camera that has the field (e.g. the line rule's)
+            for rule in cam["rules"]:
+                if field in rule:
+                    rule[field] = value
             continue
         (cam[section] if section else cam)[field] = value
     return cfg.model_copy(

@@ -23,9 +23,7 @@ def test_no_pedestrian_is_made_a_vehicle(clip: str, shared_dir: Path) -> None:
     assert clip in found, sorted(found)
     result = eval_counts.count_clip(found[clip].config, found[clip].truth)
     assert result["pedestrians_as_vehicles"] == 0, result["confused_frames"]
-    # vtest: one walker of three overlapping at the line (frames 764-774) is missed since tracks confirm
-    # after one hit at 10 frames a second (`tracker.confirm_s`, measured cost in docs/evaluation.md)
-    assert result["wrong"] <= (1 if clip == "vtest" else 0), result["totals"]
+    assert result["wrong"] == 0, result["totals"]
     assert {e["class"] for e in result["events"]} <= {"person", "car"}
 
 

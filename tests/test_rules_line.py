@@ -9,6 +9,9 @@ from edge.records import Event
 from edge.rules import CameraRules, LineCrossing
 
 LINE = {"kind": "line_crossing", "name": "north", "line": "l", "summaries": False}
+# The tables count observations (`min_observations`), as at a full frame rate; `confirm_s` (fewer at a
+# low detection rate) has its own table below.
+BY_COUNT = {**LINE, "confirm_s": 0}
 Y = 500.0  # the line runs from (200, 500) to (800, 500); "in" (town) is down the picture
 
 
@@ -130,7 +133,7 @@ CASES = [
 
 @pytest.mark.parametrize(("objs", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_line_crossing_table(objs: list[Obj], expected: list[tuple[int, str, str]]) -> None:
-    rules = build([LINE])
+    rules = build([BY_COUNT])
     events = run(rules, objs)
     assert sorted(crossings(events)) == sorted(expected)
     assert rules[0].state_size() == 0  # every track ended: nothing remembered
@@ -194,3 +197,35 @@ def test_count_summaries_per_interval_and_direction() -> None:
     assert "Traffic count" in first.texts["en"] and "Thống kê lưu lượng" in first.texts["vi"]
     # the third car crossed after the boundary: it belongs to the next summary, but is in the totals
     assert isinstance(rules[0], LineCrossing) and rules[0].counts()[("in", "car")] == 2
+
+
+@pytest.mark.parametrize(
+    ("fps", "ys_", "expected"),
+    [
+        # one observation past the line, then the track ends: counts at 5 and 10 runs a second (0.1 s is
+        # one run), not at 30 (two observations, as `min_observations` says)
+        # (10 px past a 40 px box: under `confirm_distance`, which would confirm at once)
+        (5.0, (470, 480, 490, 510), [(1, "in", "car")]),
+        (10.0, (470, 480, 490, 510), [(1, "in", "car")]),
+        (30.0, (470, 480, 490, 510), []),
+        (30.0, (470, 480, 490, 510, 512), [(1, "in", "car")]),
+        # a crossing back after counting still needs twice as many: one observation is no reversal
+        (5.0, (470, 480, 510, 512, 495, 510, 512), [(1, "in", "car")]),
+        (5.0, (470, 480, 510, 512, 495, 494), [(1, "in", "car"), (1, "out", "car")]),
+    ],
+    ids=[
+        "5-per-s-one-past",
+        "10-per-s-one-past",
+        "30-per-s-one-past",
+        "30-per-s-two-past",
+        "5-per-s-one-back-no-reversal",
+        "5-per-s-two-back-reversal",
+    ],
+)
+def test_confirm_s_needs_fewer_observations_at_a_low_rate(
+    fps: float, ys_: tuple[float, ...], expected: list[tuple[int, str, str]]
+) -> None:
+    """`confirm_s` 0.1 (the default): observations that span 0.1 s of detector runs confirm a side."""
+    rules = build([LINE])
+    events = run(rules, [Obj(1, "car", [box(500, y, h=40) for y in ys_])], fps=fps)
+    assert crossings(events) == expected

@@ -85,7 +85,7 @@ EDGE_CASES = [
 )
 def test_edge_exit(edge_exit: bool, boxes: list[Box], expected: list[tuple[int, str, str]]) -> None:
     rule = {"kind": "line_crossing", "name": "east", "line": "l", "summaries": False, "anchor": "center",
-            "edge_exit": edge_exit}  # fmt: skip
+            "edge_exit": edge_exit, "confirm_s": 0}  # fmt: skip
     rules = build([rule], lines=LINES)
     events = run(rules, [Obj(1, "car", boxes)])
     got = [

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from edge.geometry import Segment
 from edge.localname import name_forms
+from edge.rate import RunPeriod, observations_for
 from edge.records import Event, Tracks
 from edge.rules.base import RuleContext, TrackTable, box_of, select
 from edge.rules.settings import LineCrossingRule
@@ -93,6 +94,7 @@ class LineCrossing:
         self._counts: dict[tuple[str, str], int] = {}
         self._window_counts: dict[tuple[str, str], int] = {}
         self._window: int | None = None
+        self._period = RunPeriod()  # time between analysed frames, for `confirm_s`
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Crossings counted since start, by (direction, class): direction is "in" or "out"."""
@@ -103,6 +105,7 @@ class LineCrossing:
 
     def update(self, tracks: Tracks, t: float, ts: float, frame_seq: int) -> list[Event]:
         events = self._summaries(ts, frame_seq) if self.cfg.summaries else []
+        self._period.observe(t)
         if tracks.ended.shape[0]:
             self.table.drop(tracks.ended)
             if self.speeds is not None:
@@ -135,7 +138,8 @@ class LineCrossing:
         # Crossing back against the direction a track has counted needs twice the observations: a box
         # whose bottom flickers on a stop-and-go motorcycle crawling over the line is no reversal.
         back = np.where(obs > 0, tab["counted_out"][rows], tab["counted_in"][rows])
-        needed = np.where(back, 2 * self.cfg.min_observations, self.cfg.min_observations)
+        n_obs = observations_for(self.cfg.confirm_s, self._period.value, self.cfg.min_observations)
+        needed = np.where(back, 2 * n_obs, n_obs)
         far = (pending_n >= needed) | (np.abs(d) >= self.cfg.confirm_distance * heights)
         if self.cfg.edge_exit:
             boxes = tracks.xyxy[idx].astype(np.float64)

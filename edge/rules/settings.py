@@ -55,6 +55,11 @@ class LineCrossingRule(RuleBase):
     min_observations: int = Field(
         default=2, ge=1, le=10, description="Consecutive observations on the new side that confirm a crossing"
     )
+    confirm_s: float = Field(
+        default=0.1, ge=0, le=5,
+        description="At a low detection rate fewer observations confirm a side: as many as span this many "
+        "seconds of detector runs (at least one, at most min_observations); 0 always asks min_observations",
+    )  # fmt: skip
     margin: float = Field(
         default=0.05,
         ge=0,

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.geometry import iou_matrix
+from edge.rate import RunPeriod, observations_for
 from edge.records import Detections, Tracks
 from edge.vision.assign import match_greedy, match_near, match_optimal
 from edge.vision.kalman import BoxKalman, cxcywh_to_xyxy
@@ -173,7 +174,7 @@ class Tracker:
         self._table = _Table.empty()
         self._next_id = 1
         self._last_t: float | None = None
-        self._period: float | None = None  # smoothed time between detector runs (`required_hits`)
+        self._period = RunPeriod()  # time between detector runs (`required_hits`)
 
     @property
     def active_count(self) -> int:
@@ -188,7 +189,7 @@ class Tracker:
         ended = self._table.ids[self._table.ids > 0].copy()
         self._table = _Table.empty()
         self._last_t = None
-        self._period = None
+        self._period.reset()
         return Tracks.empty(ended)
 
     def update(self, dets: Detections, t: float, thresholds: npt.NDArray[np.float32] | None = None) -> Tracks:
@@ -210,8 +211,7 @@ class Tracker:
         # A prediction further than the lost-track buffer only spreads boxes over the picture.
         dt = min(dt, max(cfg.max_age_s, 1e-3))
         self._last_t = t
-        if dt > 0.0:
-            self._period = dt if self._period is None else 0.8 * self._period + 0.2 * dt
+        self._period.observe(t)
 
         tab = self._table
         # Lost tracks keep moving with their centre velocity but stop growing or shrinking (ByteTrack).
@@ -279,12 +279,8 @@ class Tracker:
 
     def required_hits(self) -> int:
         """Matches in a row that confirm a track now: `min_hits`, or with `confirm_s` as many as span that
-        time at the measured detector period (rounded up, at least 1, at most `min_hits`; the epsilon keeps
-        an exact multiple, 0.1 s at 30 runs/s, from rounding up to one more run)."""
-        cfg = self.settings
-        if cfg.confirm_s <= 0.0 or self._period is None:
-            return cfg.min_hits
-        return max(1, min(cfg.min_hits, int(np.ceil(cfg.confirm_s / self._period - 1e-6))))
+        time at the measured detector period (`edge.rate.observations_for`)."""
+        return observations_for(self.settings.confirm_s, self._period.value, self.settings.min_hits)
 
     def _apply_matches(self, tab: _Table, mt: I64, md: I64, dets: Detections, t: float) -> None:
         """Kalman-correct the matched tracks, count hits, vote classes and confirm tentative tracks."""
