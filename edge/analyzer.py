@@ -160,7 +160,7 @@ class CameraAnalyzer:
         the runs a skip may leave out. There a missed run costs the crossing (measured, docs/evaluation.md
         "Skips near the lines"); elsewhere the tracker coasts safely."""
         tracks = self.tracks
-        if self.rules is None or not len(tracks) or not self._segments:
+        if not len(tracks) or not self._segments:
             return False
         xyxy = tracks.xyxy.astype(np.float64)
         size = np.maximum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])

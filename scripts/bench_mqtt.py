@@ -177,9 +177,7 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=32, help="events in flight")
     ap.add_argument("--rate", type=float, default=50.0, help="events/s in the latency run")
     ap.add_argument("--latency-s", type=float, default=10.0, help="duration of the latency run")
-    ap.add_argument(
-        "--sign", action="store_true", help="sign every event (Ed25519) as a node with a key does"
-    )
+    ap.add_argument("--sign", action="store_true", help="sign every event (Ed25519) as a node with a key does")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-mqtt-") as tmp:
         broker, port = start_broker(Path(tmp))

@@ -53,9 +53,7 @@ def one_clip(truth: Path, video: Path | None) -> eval_counts.Clip:
     config = eval_counts.EVAL_CONFIGS / f"{name}.yaml"
     if video is None:
         if name not in known:
-            raise SystemExit(
-                f"{truth}: no clip {name} with a config {config} and its video in the data directory"
-            )
+            raise SystemExit(f"{truth}: no clip {name} with a config {config} and its video in the data directory")
         video = known[name].video
     if not config.is_file():
         raise SystemExit(f"{truth}: no eval config {config}")
@@ -112,16 +110,7 @@ def compare_clip(
     cfg = cfg.model_copy(update={"cameras": [cfg.cameras[0].model_copy(update={"source": str(clip.video)})]})
     classes = counted_classes(cfg)
     line = [str(v) for v in spec["line"]]
-    common = [
-        "--model",
-        str(model),
-        "--clip",
-        str(clip.video),
-        "--line",
-        *line,
-        "--classes",
-        *map(str, classes),
-    ]
+    common = ["--model", str(model), "--clip", str(clip.video), "--line", *line, "--classes", *map(str, classes)]
     loads = ultralytics_loads(model)
     sv_detections = sv_source if loads else "roadwatch"
     sv_args = [*common, "--fps", str(spec["fps"]), "--detections", sv_detections]
@@ -170,16 +159,12 @@ def table(rows: list[dict[str, Any]], total: dict[str, dict[str, Any]]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         truth = f"{r['truth']['in']}/{r['truth']['out']}"
-        lines.append(
-            f"{r['clip']:<29}{r['model']:<16}{truth:>13}" + "".join(f"{_cell(r[t]):>18}" for t in TOOLS)
-        )
+        lines.append(f"{r['clip']:<29}{r['model']:<16}{truth:>13}" + "".join(f"{_cell(r[t]):>18}" for t in TOOLS))
     for model, per_tool in total.items():
         cells = []
         for tool in TOOLS:
             t = per_tool[tool]
-            cells.append(
-                "n/a" if t is None else f"{t['abs_error']}/{t['truth']} {100 * (t['error'] or 0):.1f}%"
-            )
+            cells.append("n/a" if t is None else f"{t['abs_error']}/{t['truth']} {100 * (t['error'] or 0):.1f}%")
         lines.append(f"{'ALL (wrong/true)':<29}{model:<16}{'':>13}" + "".join(f"{c:>18}" for c in cells))
     return "\n".join(lines)
 
@@ -187,27 +172,16 @@ def table(rows: list[dict[str, Any]], total: dict[str, dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument(
-        "--all", action="store_true", help="every labelled clip (data eval/ and configs/eval/)"
-    )
+    which.add_argument("--all", action="store_true", help="every labelled clip (data eval/ and configs/eval/)")
     which.add_argument("--truth", help="one truth file; {data} is the data directory")
     p.add_argument("--clip", help="the truth's video (default: found as eval_counts.py finds it)")
-    p.add_argument(
-        "--model", action="append", help=f"ONNX model, repeatable (default: {', '.join(DEFAULT_MODELS)})"
-    )
+    p.add_argument("--model", action="append", help=f"ONNX model, repeatable (default: {', '.join(DEFAULT_MODELS)})")
     p.add_argument("--peers-python", default=str(PEERS_PYTHON), help="python of the peers' virtualenv")
-    p.add_argument(
-        "--supervision-detections",
-        choices=("roadwatch", "ultralytics"),
-        default="roadwatch",
-        help="what feeds supervision's tracker (models Ultralytics cannot load: always roadwatch)",
-    )
+    p.add_argument("--supervision-detections", choices=("roadwatch", "ultralytics"), default="roadwatch",
+                   help="what feeds supervision's tracker (models Ultralytics cannot load: always roadwatch)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed to one counter on one clip")
-    p.add_argument(
-        "--fresh",
-        action="store_true",
-        help="run the peers even where var/peers-cache/ keeps their result for the same input",
-    )
+    p.add_argument("--fresh", action="store_true",
+                   help="run the peers even where var/peers-cache/ keeps their result for the same input")
     p.add_argument("--jobs", type=int, default=1, help="clip x model rows run at once (default 1)")
     p.add_argument("--json-only", action="store_true")
     args = p.parse_args(argv)
@@ -221,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{peers_python} is missing: run `make peers-venv` (or pass --peers-python)", file=sys.stderr)
         return 2
     models = [Path(expand_path(m)) for m in (args.model or DEFAULT_MODELS)]
-
     def row(pair: tuple[eval_counts.Clip, Path]) -> dict[str, Any]:
         print(f"{pair[0].name} x {pair[1].stem} ...", file=sys.stderr, flush=True)
         return compare_clip(*pair, peers_python, args.supervision_detections, args.timeout, args.fresh)

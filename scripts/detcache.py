@@ -195,6 +195,7 @@ def replay(
 
     from edge.analyzer import CameraAnalyzer
     from edge.events import EventFactory
+    from edge.scheduler import slot_filter
 
     # Detection regions were applied when the cache was made (`cached_detections`).
     cam = cfg.cameras[0].model_copy(update={"detect_regions": []})
@@ -209,17 +210,15 @@ def replay(
     capture = cv2.VideoCapture(str(expand_path(str(video)))) if video is not None else None
     if capture is not None and not capture.isOpened():
         raise RuntimeError(f"cannot open {video} for the gated replay")
-    period = 1.0 / cam.detect_fps
-    last: float | None = None
+    due = slot_filter(cam.detect_fps)  # the pipeline's own rule: analyse at detect_fps on the frame clock
     events: list[Event] = []
     try:
         for i in range(len(cached)):
             if capture is not None and not capture.grab():
                 raise RuntimeError(f"{video}: {i} frames decoded, the cache has {len(cached)}")
             t = float(cached.times[i])
-            if last is not None and t - last < period * 0.999:
-                continue  # the pipeline's `_due`: analyse at detect_fps on the frame's own clock
-            last = t if last is None or t - last > 2 * period else last + period
+            if not due(t):
+                continue
             if capture is not None:
                 ok, decoded = capture.retrieve()
                 if not ok:

@@ -196,15 +196,6 @@ def test_peer_results_kept_per_input(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_the_table_keeps_long_line_names_apart_from_the_model() -> None:
     """A second line's row is named `<clip>.<line>`: the longest name still leaves a space before the model."""
-    rows = [
-        _row(
-            "one-by-one-person-detection",
-            "m1",
-            (6, 0),
-            roadwatch=(6, 0),
-            ultralytics=None,
-            supervision=(6, 0),
-        )
-    ]
+    rows = [_row("one-by-one-person-detection", "m1", (6, 0), roadwatch=(6, 0), ultralytics=None, supervision=(6, 0))]
     line = compare_peers.table(rows, compare_peers.totals(rows)).splitlines()[2]
     assert line.split()[:3] == ["one-by-one-person-detection", "m1", "6/0"]

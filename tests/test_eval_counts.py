@@ -87,9 +87,7 @@ def test_motorcycle_dense_clip_with_the_320px_model(shared_dir: Path) -> None:
     )
     assert result["true"] == 44
     assert result["wrong"] <= 2, result["totals"]
-    motorcycles = sum(
-        r["counted"] for r in result["per_class"] if r["class"] == "motorcycle" and r["direction"] == "in"
-    )
+    motorcycles = sum(r["counted"] for r in result["per_class"] if r["class"] == "motorcycle" and r["direction"] == "in")
     assert abs(motorcycles - 21) <= 2, result["per_class"]
     assert result["doubled"] == 0 and result["person_counted"] == 0
 
@@ -129,8 +127,7 @@ def test_motorcycle_dense_clip_with_the_default_model(shared_dir: Path) -> None:
     over the line in its first frames counted a false `out`, 2 wrong). Bounds: no `out`, at most 1 wrong.
     """
     result = eval_counts.count_clip(
-        ROOT / "configs" / "eval" / "jakarta_sudirman.yaml",
-        ROOT / "configs" / "eval" / "jakarta_sudirman.truth.json",
+        ROOT / "configs" / "eval" / "jakarta_sudirman.yaml", ROOT / "configs" / "eval" / "jakarta_sudirman.truth.json"
     )
     totals = {t["direction"]: t["counted"] for t in result["totals"]}
     assert totals.get("out", 0) == 0, result["totals"]
@@ -155,8 +152,6 @@ def test_near_line_of_the_motorcycle_dense_clip(shared_dir: Path, model: str) ->
     )
     assert result["true"] == 44
     assert result["wrong"] <= 2, result["totals"]
-    motorcycles = sum(
-        r["counted"] for r in result["per_class"] if r["class"] == "motorcycle" and r["direction"] == "in"
-    )
+    motorcycles = sum(r["counted"] for r in result["per_class"] if r["class"] == "motorcycle" and r["direction"] == "in")
     assert abs(motorcycles - 23) <= 2, result["per_class"]
     assert result["doubled"] == 0 and result["person_counted"] == 0

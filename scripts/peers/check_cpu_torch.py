@@ -24,11 +24,8 @@ def main() -> int:
     import torch
 
     if cuda or torch.version.cuda is not None:
-        print(
-            f"torch {torch.__version__} is a CUDA build (cuda={torch.version.cuda}, packages: {', '.join(cuda)}); "
-            "install the CPU build: see EXPORT_TORCH in the Makefile",
-            file=sys.stderr,
-        )
+        print(f"torch {torch.__version__} is a CUDA build (cuda={torch.version.cuda}, packages: {', '.join(cuda)}); "
+              "install the CPU build: see EXPORT_TORCH in the Makefile", file=sys.stderr)
         return 1
     import cpu_torchvision
 
@@ -42,10 +39,8 @@ def main() -> int:
     if kept != [0, 2]:
         print(f"torchvision.ops.nms kept {kept}, expected [0, 2]", file=sys.stderr)
         return 1
-    print(
-        f"torch {torch.__version__}: CPU build, no nvidia-* packages; torchvision {torchvision.__version__} "
-        f"nms works; ultralytics {ultralytics.__version__}, supervision {supervision.__version__}"
-    )
+    print(f"torch {torch.__version__}: CPU build, no nvidia-* packages; torchvision {torchvision.__version__} "
+          f"nms works; ultralytics {ultralytics.__version__}, supervision {supervision.__version__}")
     return 0
 
 

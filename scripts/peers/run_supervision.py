@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     frames_of = _ultralytics_frames if args.detections == "ultralytics" else _roadwatch_frames
     tracker = ByteTrackTracker(frame_rate=args.fps)
     x1, y1, x2, y2 = args.line
-    zone = sv.LineZone(start=sv.Point(x1, y1), end=sv.Point(x2, y2), triggering_anchors=[sv.Position.CENTER])
+    zone = sv.LineZone(
+        start=sv.Point(x1, y1), end=sv.Point(x2, y2), triggering_anchors=[sv.Position.CENTER]
+    )
     frames, t0 = 0, time.perf_counter()
     for detections in frames_of(args.model, args.clip, args.classes, args.cache_extra):
         zone.trigger(tracker.update(detections))
@@ -107,13 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     counts = to_truth(int(zone.in_count), int(zone.out_count), supervision_swaps((x1, y1, x2, y2)))
     raw = {"in": int(zone.in_count), "out": int(zone.out_count)}
-    out = {
-        **counts,
-        "raw": raw,
-        "detections": args.detections,
-        "frames": frames,
-        "seconds": round(seconds, 2),
-    }
+    out = {**counts, "raw": raw, "detections": args.detections, "frames": frames, "seconds": round(seconds, 2)}
     resultcache.store("supervision", key_args, out)
     print(json.dumps(out))
     return 0

@@ -26,9 +26,7 @@ from directions import to_truth, ultralytics_swaps
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--model", required=True, help="ONNX model exported by Ultralytics (names in its metadata)"
-    )
+    p.add_argument("--model", required=True, help="ONNX model exported by Ultralytics (names in its metadata)")
     p.add_argument("--clip", required=True)
     p.add_argument("--line", required=True, type=float, nargs=4, metavar=("X1", "Y1", "X2", "Y2"))
     p.add_argument("--classes", required=True, type=int, nargs="+", help="COCO class ids to track and count")
