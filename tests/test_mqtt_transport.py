@@ -227,7 +227,9 @@ def test_sigkilled_node_delivers_its_stored_events_after_restart(broker: Broker,
         # Freeze the broker so that the node surely holds sent-but-unacknowledged events when it dies.
         assert broker.proc is not None
         broker.proc.send_signal(signal.SIGSTOP)
-        _read_stored(first, len(stored) + 30, stored)
+        # Lines still in the pipe may name events acknowledged before the freeze: read well past
+        # them so that at least 30 were surely stored while the broker could not answer.
+        _read_stored(first, len(stored) + 60, stored)
         first.send_signal(signal.SIGKILL)
         first.wait(5)
         assert first.stdout is not None
