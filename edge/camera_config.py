@@ -240,6 +240,17 @@ class CameraConfig(Strict):
         default=None, description="Optional low-resolution stream used for detection"
     )
     rtsp_transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport")
+    decode_threads: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description=(
+            "FFmpeg decoding threads for this camera's stream; 0 lets FFmpeg choose (one per core). "
+            "1 by default: a node decodes every frame of every camera, and one thread per stream costs "
+            "less CPU than several (about 1.0 against 1.3 CPU-ms a frame for a 720p H.264 stream on the "
+            "2-core bench machine, docs/benchmarks.md); more only for a main stream too large for one core"
+        ),
+    )
     loop: bool = Field(default=False, description="Loop a video file (demos)")
     realtime: bool = Field(
         default=False, description="Pace a video file at its frame rate as a live camera would"

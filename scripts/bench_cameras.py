@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge.camera_config import CameraConfig  # noqa: E402
 from edge.capture.sourceurl import expand_path  # noqa: E402
 from edge.config import ModelSettings  # noqa: E402
 from edge.records import ImageArray  # noqa: E402
@@ -77,7 +78,6 @@ def _pct(values: list[float], q: float) -> float:
 
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     """In the child: run a node with `args.n` cameras and measure it."""
-    from edge.camera_config import CameraConfig
     from edge.config import NodeConfig
     from edge.pipeline import Node
     from edge.vision.detector import Detector
@@ -90,7 +90,14 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
         int8_ops=args.int8_ops,
     )
     cams = [
-        CameraConfig(id=f"c{i}", source=args.clip, loop=True, realtime=True, detect_fps=args.detect_fps)
+        CameraConfig(
+            id=f"c{i}",
+            source=args.clip,
+            loop=True,
+            realtime=True,
+            detect_fps=args.detect_fps,
+            decode_threads=args.decode_threads,
+        )
         for i in range(args.n)
     ]
     cfg = NodeConfig(node_id="bench", model=model, cameras=cams, stats_log_interval_s=3600)
@@ -136,6 +143,7 @@ def child(
         sys.executable, __file__, "--child", str(n), "--clip", clip, "--model", args.model,
         "--threads", str(args.threads), "--workers", str(args.workers), "--seconds", str(args.seconds),
         "--warmup", str(args.warmup), "--detect-fps", str(args.detect_fps), "--int8-ops", int8_ops or args.int8_ops,
+        "--decode-threads", str(args.decode_threads),
     ]  # fmt: skip
     if spinning:
         cmd.append("--spinning")
@@ -385,6 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers-ab", action="store_true", help="1 worker x 2 threads vs 2 workers x 1 thread")
     p.add_argument("--threads-ab", action="store_true", help="CPU per paced detection, 1 vs 2 threads")
     p.add_argument("--int8-ops", default=defaults["int8_ops"].default, help="model.int8_ops of the node")
+    p.add_argument(
+        "--decode-threads",
+        type=int,
+        default=CameraConfig.model_fields["decode_threads"].default,
+        help="cameras' decode_threads (0: FFmpeg's choice; default: the camera's default)",
+    )
     p.add_argument("--int8-ab", action="store_true", help="CPU per paced detection, int8 vs float convs")
     p.add_argument("--quiet-scene", action="store_true", help="also run 1 camera on a still picture")
     p.add_argument("--peer", action="store_true", help="Ultralytics model.track() beside (peer venv)")

@@ -12,10 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import free_port
+from conftest import free_port, shared_file
 from support import wait_for
 
 from edge.camera_config import CameraConfig
+from edge.capture import files, sources
 from edge.capture.files import grab_frame, iter_file_frames
 from edge.capture.opening import FFMPEG_OPTIONS_ENV, SourceError, open_capture, source_kind
 from edge.capture.sharedenv import SharedEnv
@@ -460,3 +461,47 @@ def test_shared_env_without_grace_holds_a_value_for_the_whole_open(monkeypatch: 
         t.join(5)
     assert seen == ["tcp", "udp"]
     assert "RW_TEST_OPTS" not in os.environ
+
+
+@pytest.mark.parametrize(("asked", "low", "high"), [(1, 1, 1), (2, 2, 2), (0, 1, 64)])  # 0: FFmpeg's choice
+def test_open_capture_passes_decode_threads_to_ffmpeg(
+    shared_dir: Path, asked: int, low: int, high: int
+) -> None:
+    h264 = shared_file(shared_dir, "videos/intersection_cctv.mp4")  # a camera's codec (some cap the count)
+    cap = open_capture(str(h264), decode_threads=asked)
+    try:
+        assert cap.isOpened() and cap.getBackendName() == "FFMPEG"
+        assert low <= int(cap.get(cv2.CAP_PROP_N_THREADS)) <= high
+        assert cap.read()[0]  # and it still decodes
+    finally:
+        cap.release()
+
+
+@pytest.mark.parametrize("source", ["file", "http://127.0.0.1:9/cam"])
+def test_camera_decode_threads_reach_the_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    """Files (edge.capture.files) and streams (the reader's opener) both open with the camera's setting."""
+    clip = write_clip(tmp_path / "c.avi", 20)
+    seen: list[object] = []
+
+    def recording(*args: object, **kwargs: object) -> cv2.VideoCapture:
+        seen.append(kwargs.get("decode_threads"))
+        return open_capture(str(clip), decode_threads=1)
+
+    monkeypatch.setattr(files, "open_capture", recording)
+    monkeypatch.setattr(sources, "open_capture", recording)
+    cam = CameraConfig(id="c", source=str(clip) if source == "file" else source, decode_threads=3)
+    reader = CameraReader(cam, drop=False)
+    reader.start()
+    try:
+        assert wait_for(lambda: reader.frames_read > 0, 10)
+    finally:
+        reader.stop()
+    assert seen[:1] == [3]
+
+
+@pytest.mark.parametrize("bad", [-1, 17, "two"])
+def test_camera_rejects_bad_decode_threads(bad: object) -> None:
+    with pytest.raises(ValueError, match="decode_threads"):
+        CameraConfig(id="c", source="usb:0", decode_threads=bad)

@@ -50,7 +50,7 @@ def iter_file_frames(
     start_wall, start_mono = wallclock(), clock()
     seq, offset = 0, 0.0
     while True:
-        cap = open_capture(path)
+        cap = open_capture(path, decode_threads=camera.decode_threads)
         if not cap.isOpened():
             raise SourceError(f"camera {camera.id}: cannot open video file {path}")
         try:
@@ -131,7 +131,13 @@ def grab_frame(camera: CameraConfig, index: int = 0, timeout_s: float = 15.0) ->
             log.error("%s", exc)
         return None
     try:
-        cap = open_capture(camera_source(camera), camera.rtsp_transport, timeout_s, timeout_s)
+        cap = open_capture(
+            camera_source(camera),
+            camera.rtsp_transport,
+            timeout_s,
+            timeout_s,
+            decode_threads=camera.decode_threads,
+        )
     except SourceError as exc:
         log.error("camera %s: %s", camera.id, exc)
         return None

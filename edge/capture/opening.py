@@ -39,13 +39,19 @@ def source_kind(source: str) -> SourceKind:
 
 
 def open_capture(
-    source: str, rtsp_transport: str = "tcp", open_timeout_s: float = 10.0, read_timeout_s: float = 10.0
+    source: str,
+    rtsp_transport: str = "tcp",
+    open_timeout_s: float = 10.0,
+    read_timeout_s: float = 10.0,
+    *,
+    decode_threads: int = 1,
 ) -> cv2.VideoCapture:
     """Open any configured source with the right OpenCV backend; the caller checks `isOpened()`.
 
     Files may contain `{data}` (the data directory). RTSP uses the FFmpeg backend with the requested
     transport; HTTP(S) is read as MJPEG (or anything FFmpeg understands); `usb:N` and `/dev/videoN`
-    use V4L2. The timeouts bound how long a dead network camera can block the reader thread. An RTSP
+    use V4L2. `decode_threads` goes to FFmpeg (0: its own choice, one per core; the camera's
+    `decode_threads`). The timeouts bound how long a dead network camera can block the reader thread. An RTSP
     camera is first asked for OPTIONS (edge.capture.probe); one that does not answer within the open
     timeout raises SourceError without ever taking OpenCV's open lock.
     """
@@ -55,11 +61,12 @@ def open_capture(
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(read_timeout_s * 1000),
     ]  # fmt: skip
+    threads = [cv2.CAP_PROP_N_THREADS, decode_threads] if decode_threads > 0 else []
     if kind == "usb":
         dev: int | str = int(source[4:]) if source.lower().startswith("usb:") else source
         return cv2.VideoCapture(dev, cv2.CAP_V4L2)
     if kind == "http":
-        return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
+        return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts + threads)
     if kind == "rtsp":
         if rtsp_transport not in ("tcp", "udp"):
             raise ValueError(f"rtsp_transport must be 'tcp' or 'udp', not {rtsp_transport!r}")
@@ -68,8 +75,8 @@ def open_capture(
         except ProbeError as exc:
             raise SourceError(str(exc)) from None
         with _FFMPEG_OPTIONS.holding(f"rtsp_transport;{rtsp_transport}"):
-            return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
-    return cv2.VideoCapture(source)
+            return cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts + threads)
+    return cv2.VideoCapture(source, cv2.CAP_ANY, threads)
 
 
 def camera_source(camera: CameraConfig) -> str:

@@ -18,6 +18,7 @@ reader reports only whether frames arrive.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import threading
 import time
@@ -89,7 +90,7 @@ class CameraReader:
         open_timeout_s: float = 10.0,
         read_timeout_s: float = 5.0,
         max_changes: int = 64,
-        opener: Callable[..., Any] = open_capture,
+        opener: Callable[..., Any] | None = None,
         wake: threading.Event | None = None,
         keep: Callable[[float], bool] | None = None,
     ) -> None:
@@ -105,7 +106,7 @@ class CameraReader:
         self.backoff_max_s = backoff_max_s
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
-        self._opener = opener
+        self._opener = opener or functools.partial(open_capture, decode_threads=camera.decode_threads)
         self._keep = keep
         self._cond = threading.Condition()
         self._slot: Frame | None = None
